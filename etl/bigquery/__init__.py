@@ -1,0 +1,1 @@
+"""The BigQuery side: clients, tables, incremental state and load jobs."""

@@ -1,0 +1,208 @@
+"""Destination tables: create them, read them, and check a job fits an existing one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from google.api_core import exceptions as gexc
+from google.cloud import bigquery
+
+from etl.bigquery.clients import classify_google_error
+from etl.conform import METADATA_COLUMNS, TargetColumn
+from etl.errors import Stage, ValidationError
+from etl.jobs.model import LoadType
+from etl.schema.bqtypes import TIME_TYPES, BqType
+from etl.schema.compat import can_load
+
+JOB_LABEL = "etl_job"
+LOAD_TYPE_LABEL = "etl_load_type"
+
+
+@dataclass(frozen=True)
+class TableRef:
+    project: str
+    dataset: str
+    table: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.project}.{self.dataset}.{self.table}"
+
+    @property
+    def sql(self) -> str:
+        return f"`{self.project}.{self.dataset}.{self.table}`"
+
+    def __str__(self) -> str:
+        return f"{self.dataset}.{self.table}"
+
+
+def get_table(client: bigquery.Client, ref: TableRef) -> bigquery.Table | None:
+    try:
+        return client.get_table(ref.id)
+    except gexc.NotFound:
+        return None
+    except Exception as error:
+        raise classify_google_error(error, Stage.VALIDATION, f"reading table {ref}") from None
+
+
+def ensure_dataset(client: bigquery.Client, ref: TableRef, location: str | None) -> bool:
+    """Create the dataset if missing; True when it was created (so a failed job create can undo)."""
+    try:
+        client.get_dataset(f"{ref.project}.{ref.dataset}")
+        return False
+    except gexc.NotFound:
+        pass
+    except Exception as error:
+        raise classify_google_error(
+            error, Stage.VALIDATION, f"reading dataset {ref.dataset}"
+        ) from None
+    dataset = bigquery.Dataset(f"{ref.project}.{ref.dataset}")
+    if location:
+        dataset.location = location
+    try:
+        client.create_dataset(dataset, exists_ok=True)
+    except Exception as error:
+        raise classify_google_error(
+            error, Stage.VALIDATION, f"creating dataset {ref.dataset}"
+        ) from None
+    return True
+
+
+def _schema(columns: list[TargetColumn]) -> list[bigquery.SchemaField]:
+    fields = [
+        bigquery.SchemaField(
+            c.name,
+            c.bq_type.value,
+            mode="NULLABLE",
+            description=f"source column {c.source_name!r} ({c.source_type})"[:1024],
+        )
+        for c in columns
+    ]
+    fields.append(
+        bigquery.SchemaField("_etl_loaded_at", "TIMESTAMP", description="when the row was loaded")
+    )
+    fields.append(
+        bigquery.SchemaField(
+            "_etl_run_id", "STRING", description="Prefect flow run that loaded the row"
+        )
+    )
+    return fields
+
+
+def create_table(
+    client: bigquery.Client,
+    ref: TableRef,
+    columns: list[TargetColumn],
+    *,
+    job_name: str,
+    load_type: LoadType,
+    cursor: TargetColumn | None,
+) -> bigquery.Table:
+    table = bigquery.Table(ref.id, schema=_schema(columns))
+    table.labels = {JOB_LABEL: job_name, LOAD_TYPE_LABEL: load_type.value}
+    if load_type is LoadType.TRANSACTIONAL and cursor is not None:
+        if cursor.bq_type in TIME_TYPES:
+            table.time_partitioning = bigquery.TimePartitioning(
+                type_=bigquery.TimePartitioningType.DAY, field=cursor.name
+            )
+        table.clustering_fields = [cursor.name]
+    try:
+        return client.create_table(table)
+    except gexc.Conflict:
+        raise ValidationError(
+            f"Table {ref} was created by someone else meanwhile; run the job again."
+        ) from None
+    except Exception as error:
+        raise classify_google_error(error, Stage.VALIDATION, f"creating table {ref}") from None
+
+
+def check_existing_table(
+    table: bigquery.Table,
+    ref: TableRef,
+    columns: list[TargetColumn],
+    *,
+    job_name: str,
+    load_type: LoadType,
+) -> list[TargetColumn]:
+    """Check a job may load into `table`; return the columns with the table's own types (loads
+    cast to what the table has) and list columns the table lacks as `missing` via ValidationError
+    only when they cannot be added."""
+    labels = table.labels or {}
+    owner = labels.get(JOB_LABEL)
+    if owner and owner != job_name:
+        raise ValidationError(
+            f"Table {ref} is loaded by job '{owner}'; choose another destination table."
+        )
+    existing_type = labels.get(LOAD_TYPE_LABEL)
+    if existing_type and existing_type != load_type.value:
+        raise ValidationError(
+            f"Table {ref} holds a {existing_type} load and this job is {load_type.value}; "
+            f"choose another destination table or the same load type."
+        )
+    existing = {field.name.lower(): field for field in table.schema}
+    problems = []
+    resolved = []
+    for column in columns:
+        field = existing.get(column.name.lower())
+        if field is None:
+            resolved.append(column)  # added to the table as NULLABLE before loading
+            continue
+        try:
+            table_type = BqType.parse(field.field_type)
+        except ValueError:
+            problems.append(f"{field.name} is {field.field_type}")
+            continue
+        if field.mode == "REPEATED" or not can_load(column.bq_type, table_type):
+            problems.append(
+                f"column {field.name} is {table_type.value} in BigQuery but the source gives "
+                f"{column.bq_type.value}"
+            )
+            continue
+        resolved.append(
+            TargetColumn(
+                column.source_name, column.source_type, field.name, table_type, column.trusted_json
+            )
+        )
+    for name, bq_type in METADATA_COLUMNS.items():
+        field = existing.get(name)
+        if field is not None and BqType.parse(field.field_type) is not bq_type:
+            problems.append(f"column {name} is {field.field_type}, expected {bq_type.value}")
+    if problems:
+        raise ValidationError(
+            f"Table {ref} is not compatible with this job: {'; '.join(problems)}. "
+            "Choose another destination table or override the column types."
+        )
+    return resolved
+
+
+def add_missing_columns(
+    client: bigquery.Client, table: bigquery.Table, ref: TableRef, columns: list[TargetColumn]
+) -> bigquery.Table:
+    """New job columns (and metadata columns of a table created elsewhere) are added NULLABLE;
+    columns the job no longer loads stay in the table."""
+    have = {field.name.lower() for field in table.schema}
+    wanted = [f for f in _schema(columns) if f.name.lower() not in have]
+    if not wanted:
+        return table
+    table.schema = [*table.schema, *wanted]
+    try:
+        return client.update_table(table, ["schema"])
+    except Exception as error:
+        raise classify_google_error(error, Stage.VALIDATION, f"adding columns to {ref}") from None
+
+
+def claim_table(
+    client: bigquery.Client, table: bigquery.Table, job_name: str, load_type: LoadType
+) -> None:
+    """Label a table created outside this tool with its job, so a second job cannot share it."""
+    labels = dict(table.labels or {})
+    if labels.get(JOB_LABEL) == job_name and labels.get(LOAD_TYPE_LABEL) == load_type.value:
+        return
+    labels.update({JOB_LABEL: job_name, LOAD_TYPE_LABEL: load_type.value})
+    table.labels = labels
+    try:
+        client.update_table(table, ["labels"])
+    except Exception as error:
+        raise classify_google_error(
+            error, Stage.VALIDATION, "labelling the destination table"
+        ) from None

@@ -1,0 +1,304 @@
+"""The job: what one deployment of the `etl-job` flow moves, and how.
+
+A job is the flow's only parameter, so this model is also the form the Prefect UI renders. It
+holds names, never secrets: the connection is referred to by its block name and resolved at run
+time.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from etl.schema.bqtypes import BqType
+from etl.schema.names import sanitize_column_name
+
+JOB_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+BQ_DATASET = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
+BQ_TABLE = re.compile(r"^[A-Za-z0-9_-]{1,1024}$")
+DEFAULT_DATASET = "raw_data"
+DEFAULT_ROW_THRESHOLD = 1_000_000
+DEFAULT_BACKFILL_DAYS = 30
+
+
+class LoadType(StrEnum):
+    CATALOG = "catalog"
+    """Full snapshot: every run replaces the whole table atomically."""
+    TRANSACTIONAL = "transactional"
+    """Incremental append of rows whose cursor is at or past what BigQuery already holds."""
+
+
+class ProcessingMode(StrEnum):
+    AUTO = "auto"
+    STANDARD = "standard"
+    DATAFLOW = "dataflow"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class TableSource(_Strict):
+    """A table (or view) of the connection's database."""
+
+    kind: Literal["table"] = "table"
+    schema_name: str | None = Field(
+        default=None,
+        alias="schema",
+        description="Schema of the table; empty means the connection's default "
+        "(PostgreSQL: public, SQLite: main).",
+    )
+    table: str = Field(min_length=1, description="Table or view name, exactly as in the source.")
+
+
+class QuerySource(_Strict):
+    """A read-only SQL query; its result columns are the job's columns."""
+
+    kind: Literal["query"] = "query"
+    query: str = Field(min_length=1, description="One SELECT statement, run read-only.")
+
+    @field_validator("query")
+    @classmethod
+    def _one_statement(cls, value: str) -> str:
+        text = value.strip().rstrip(";").strip()
+        if _has_statement_separator(text):
+            raise ValueError("the query must be a single statement; remove the ';' inside it")
+        if not re.match(r"(?is)^\s*(select|with|values)\b", text):
+            raise ValueError("the query must start with SELECT or WITH (it is run read-only)")
+        return text
+
+
+def _has_statement_separator(sql: str) -> bool:
+    """A ';' outside quotes and comments means a second statement."""
+    quote: str | None = None
+    index = 0
+    while index < len(sql):
+        char = sql[index]
+        if quote:
+            if char == quote:
+                quote = None
+        elif char in ("'", '"'):
+            quote = char
+        elif sql.startswith("--", index):
+            newline = sql.find("\n", index)
+            index = len(sql) if newline < 0 else newline
+        elif sql.startswith("/*", index):
+            end = sql.find("*/", index + 2)
+            index = len(sql) if end < 0 else end + 1
+        elif char == ";":
+            return True
+        index += 1
+    return False
+
+
+class DestinationSpec(_Strict):
+    """Where the rows land in BigQuery."""
+
+    block: str = Field(
+        default="bigquery",
+        min_length=1,
+        description="Name of the BigQuery destination block (project, credentials, staging).",
+    )
+    dataset: str | None = Field(
+        default=None,
+        description="BigQuery dataset, created if missing; empty means the destination block's "
+        f"default ({DEFAULT_DATASET}).",
+    )
+    table: str | None = Field(
+        default=None, description="BigQuery table; default bq_<source table>."
+    )
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset_name(cls, value: str | None) -> str | None:
+        if value is not None and not BQ_DATASET.match(value):
+            raise ValueError("a dataset name has only letters, digits and underscores")
+        return value
+
+    @field_validator("table")
+    @classmethod
+    def _table_name(cls, value: str | None) -> str | None:
+        if value is not None and not BQ_TABLE.match(value):
+            raise ValueError("a table name has only letters, digits, '_' and '-'")
+        return value
+
+
+class Backfill(_Strict):
+    """Where the first transactional run starts: all history, the last N days, or a date."""
+
+    all_history: bool = False
+    days: int | None = Field(default=None, ge=1)
+    since: date | None = None
+
+    @classmethod
+    def parse(cls, text: str | int | date | None) -> Backfill | None:
+        """`all`, `30d` / `60d` / `90d` / `<N>d`, or an ISO date; None means the default."""
+        if text is None or text == "":
+            return None
+        if isinstance(text, date):
+            return cls(since=text)
+        if isinstance(text, int):
+            return cls(days=text)
+        value = text.strip().lower()
+        if value in ("all", "all_history", "all-history"):
+            return cls(all_history=True)
+        if match := re.fullmatch(r"(\d+)\s*d(ays?)?", value):
+            return cls(days=int(match.group(1)))
+        try:
+            return cls(since=date.fromisoformat(value))
+        except ValueError:
+            raise ValueError(
+                f"backfill_start {text!r} is not 'all', '<N>d' (e.g. 30d) or a date YYYY-MM-DD"
+            ) from None
+
+    def start(self, now: datetime) -> datetime | None:
+        """The earliest cursor value to load on a first run; None means everything."""
+        if self.all_history:
+            return None
+        if self.since is not None:
+            return datetime.combine(self.since, datetime.min.time(), tzinfo=now.tzinfo)
+        days = self.days or DEFAULT_BACKFILL_DAYS
+        return (now - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def describe(self) -> str:
+        if self.all_history:
+            return "all history"
+        if self.since is not None:
+            return f"since {self.since.isoformat()}"
+        return f"last {self.days} days"
+
+
+def _source_kind(value: object) -> str:
+    """`kind` may be left out: a source with a `query` is a query, anything else a table."""
+    if isinstance(value, dict):
+        return str(value.get("kind") or ("query" if "query" in value else "table"))
+    return str(getattr(value, "kind", "table"))
+
+
+BqTypeName = Annotated[BqType, Field(description="One of the 13 BigQuery types")]
+
+
+class JobSpec(_Strict):
+    """One job: a source table or query of one connection, into one BigQuery table."""
+
+    name: str = Field(
+        description="Unique job name: lower case letters, digits, '-' and '_' (it names the "
+        "deployment, the concurrency slot and the load jobs)."
+    )
+    connection: str = Field(min_length=1, description="Name of the source connection block.")
+    source: Annotated[
+        Annotated[TableSource, Tag("table")] | Annotated[QuerySource, Tag("query")],
+        Discriminator(_source_kind),
+    ] = Field(description="A table (schema + table) or a read-only query.")
+    columns: list[str] = Field(
+        default_factory=list, description="Source columns to load; empty means all of them."
+    )
+    column_types: dict[str, BqTypeName] = Field(
+        default_factory=dict, description="Override the proposed BigQuery type of a column."
+    )
+    destination: DestinationSpec = Field(default_factory=DestinationSpec)
+    load_type: LoadType = LoadType.CATALOG
+    cursor_column: str | None = Field(
+        default=None,
+        description="Column whose growing value marks new rows (transactional loads): a date, "
+        "time or number.",
+    )
+    backfill_start: str | None = Field(
+        default=None,
+        description="First transactional run: 'all', '<N>d' (default 30d for date/time "
+        "cursors, all history for numeric ones) or a date YYYY-MM-DD.",
+    )
+    processing_mode: ProcessingMode = ProcessingMode.AUTO
+    row_threshold: int = Field(
+        default=DEFAULT_ROW_THRESHOLD,
+        ge=1,
+        description="In auto mode, estimated rows at or above this use the Dataflow subflow.",
+    )
+    allow_empty_snapshot: bool = Field(
+        default=False,
+        description="Catalog loads refuse to replace a table with an empty source (a source "
+        "emptied by accident would wipe BigQuery); set true when empty is expected.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _job_name(cls, value: str) -> str:
+        if not JOB_NAME.match(value):
+            raise ValueError(
+                "a job name starts with a lower-case letter and has only a-z, 0-9, '-' and '_' "
+                "(at most 63 characters)"
+            )
+        return value
+
+    @field_validator("column_types", mode="before")
+    @classmethod
+    def _type_names(cls, value: object) -> object:
+        if isinstance(value, dict):
+            parsed = {}
+            for column, type_name in value.items():
+                try:
+                    parsed[column] = BqType.parse(str(type_name))
+                except ValueError:
+                    raise ValueError(
+                        f"column_types[{column!r}] = {type_name!r} is not a BigQuery type; use "
+                        f"one of {', '.join(t.value for t in BqType)}"
+                    ) from None
+            return parsed
+        return value
+
+    @field_validator("backfill_start", mode="before")
+    @classmethod
+    def _backfill_text(cls, value: object) -> object:
+        if isinstance(value, date | int):
+            value = value.isoformat() if isinstance(value, date) else f"{value}d"
+        if isinstance(value, str):
+            Backfill.parse(value)  # raises a clear message when malformed
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JobSpec:
+        if self.load_type is LoadType.TRANSACTIONAL and not self.cursor_column:
+            raise ValueError(
+                "a transactional job needs cursor_column (the date, time or number column that "
+                "grows with new rows)"
+            )
+        if self.load_type is LoadType.CATALOG and self.backfill_start:
+            raise ValueError("backfill_start applies to transactional jobs only; remove it")
+        if isinstance(self.source, QuerySource) and not self.destination.table:
+            raise ValueError("a query source needs destination.table (there is no table name)")
+        if self.columns and len(set(self.columns)) != len(self.columns):
+            raise ValueError("columns lists a column twice")
+        if self.cursor_column and self.columns and self.cursor_column not in self.columns:
+            raise ValueError(
+                f"cursor_column {self.cursor_column!r} must be one of the selected columns"
+            )
+        return self
+
+    @property
+    def backfill(self) -> Backfill | None:
+        return Backfill.parse(self.backfill_start)
+
+    @property
+    def destination_table(self) -> str:
+        if self.destination.table:
+            return self.destination.table
+        assert isinstance(self.source, TableSource)  # guaranteed by _consistent
+        return "bq_" + sanitize_column_name(self.source.table)
+
+    def describe_source(self) -> str:
+        if isinstance(self.source, TableSource):
+            prefix = f"{self.source.schema_name}." if self.source.schema_name else ""
+            return f"{prefix}{self.source.table}"
+        return "query"

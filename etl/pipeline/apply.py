@@ -1,0 +1,56 @@
+"""Creating a job: validate everything first, then create the destination table last, and undo
+what was created if that fails, so a failed `etl job apply` leaves nothing behind."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from etl.bigquery import tables
+from etl.bigquery.tables import TableRef
+from etl.jobs.model import LoadType
+from etl.pipeline.context import RunContext
+from etl.pipeline.validate import destination_ref, first_run_bound, plan_source
+from etl.plan import ColumnPlan, cursor_plan
+
+
+@dataclass(frozen=True)
+class Applied:
+    ref: TableRef
+    plans: list[ColumnPlan]
+    table_created: bool
+    dataset_created: bool
+    estimated_rows: int | None
+
+
+def apply_job(ctx: RunContext) -> Applied:
+    job = ctx.job
+    client = ctx.bigquery.bigquery
+    plans = plan_source(ctx)
+    proposed = [p.target for p in plans]
+    cursor = None
+    if job.load_type is LoadType.TRANSACTIONAL:
+        cursor_name = cursor_plan(plans, job).source.name
+        cursor = next(c for c in proposed if c.source_name == cursor_name)
+        first_run_bound(job, cursor, ctx.started_at)  # refuses a day-based backfill on a number
+    estimated = ctx.reader.estimate_rows(job.source)
+    ref = destination_ref(ctx)
+    table = tables.get_table(client, ref)
+    if table is not None:
+        resolved = tables.check_existing_table(
+            table, ref, proposed, job_name=job.name, load_type=job.load_type
+        )
+        table = tables.add_missing_columns(client, table, ref, resolved)
+        tables.claim_table(client, table, job.name, job.load_type)
+        return Applied(ref, plans, False, False, estimated)
+    dataset_created = tables.ensure_dataset(client, ref, ctx.settings.location)
+    try:
+        tables.create_table(
+            client, ref, proposed, job_name=job.name, load_type=job.load_type, cursor=cursor
+        )
+    except BaseException:
+        if dataset_created:
+            with contextlib.suppress(Exception):
+                client.delete_dataset(f"{ref.project}.{ref.dataset}", not_found_ok=True)
+        raise
+    return Applied(ref, plans, True, dataset_created, estimated)

@@ -1,0 +1,74 @@
+"""What a run carries from stage to stage (in memory only: it holds live connections and, inside
+them, resolved secrets, so it is never persisted or logged)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from etl.bigquery.clients import BigQueryClients, BigQuerySettings
+from etl.bigquery.tables import TableRef
+from etl.conform import RejectedRow, TargetColumn
+from etl.incremental import IncrementPlan
+from etl.jobs.model import JobSpec, ProcessingMode
+from etl.plan import ColumnPlan
+from etl.sources.base import CursorValue, ReadPlan, SqlReader
+from etl.staging import StagedFiles
+
+
+@dataclass
+class RunContext:
+    job: JobSpec
+    run_id: str
+    started_at: dt.datetime
+    reader: SqlReader
+    bigquery: BigQueryClients
+    settings: BigQuerySettings
+    reader_factory: Callable[[], SqlReader] | None = None
+
+    def reopen_reader(self) -> None:
+        """A fresh source connection (after a failed attempt may have broken the old one)."""
+        if self.reader_factory is None:
+            return
+        self.reader.close()
+        self.reader = self.reader_factory()
+
+    def close(self) -> None:
+        self.reader.close()
+        self.bigquery.close()
+
+
+@dataclass
+class LoadTarget:
+    """The outcome of validation: where and how this run loads."""
+
+    ref: TableRef
+    columns: list[TargetColumn]
+    """Every column of the destination table except the metadata ones, in table order."""
+    plans: list[ColumnPlan]
+    read_plan: ReadPlan
+    cursor: TargetColumn | None
+    increment: IncrementPlan | None
+    lower_bound: CursorValue | None
+    job_id: str
+    estimated_rows: int | None
+    processing_mode: ProcessingMode
+
+    @property
+    def watermark_before(self) -> object | None:
+        return self.increment.state.watermark if self.increment else None
+
+
+@dataclass
+class Extracted:
+    staged: StagedFiles
+    rows_read: int = 0
+    rows_extracted: int = 0
+    boundary_duplicates_dropped: int = 0
+    rejected: list[RejectedRow] = field(default_factory=list)
+    watermark_after: object | None = None
+
+
+ProgressCallback = Callable[[int, int | None], None]
+"""Called with (rows so far, estimated total) during extraction."""

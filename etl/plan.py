@@ -1,0 +1,122 @@
+"""From a job and its source's columns to the columns that will be loaded.
+
+This is where a job meets reality: selected columns must exist, the cursor must be a date, time
+or number, type overrides must name real columns. The result (source name → BigQuery name and
+type, with the mapping's confidence and warnings) is what the job stores and shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from etl.conform import METADATA_COLUMNS, TargetColumn
+from etl.errors import ValidationError
+from etl.jobs.model import JobSpec, LoadType
+from etl.schema.bqtypes import CURSOR_TYPES, BqType
+from etl.schema.names import map_column_names
+from etl.schema.typemap import Confidence, TypeProposal, propose
+from etl.sources.base import ReadColumn, SourceColumn
+
+_TRUSTED_JSON_SOURCES = ("json", "jsonb")
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    source: SourceColumn
+    name: str
+    bq_type: BqType
+    proposal: TypeProposal
+    overridden: bool
+
+    @property
+    def target(self) -> TargetColumn:
+        base = self.source.source_type.lower().split("(")[0].strip()
+        trusted = base in _TRUSTED_JSON_SOURCES or base.endswith("[]") or base.startswith("_")
+        return TargetColumn(
+            self.source.name, self.source.source_type, self.name, self.bq_type, trusted
+        )
+
+    @property
+    def read_column(self) -> ReadColumn:
+        return ReadColumn(self.source.name, self.source.source_type, self.bq_type)
+
+    def as_row(self) -> dict[str, object]:
+        return {
+            "source column": self.source.name,
+            "source type": self.source.source_type,
+            "BigQuery column": self.name,
+            "BigQuery type": self.bq_type.value,
+            "confidence": "override" if self.overridden else self.proposal.confidence.value,
+            "warnings": "; ".join(self.proposal.warnings),
+        }
+
+
+def _names(columns: list[str]) -> str:
+    shown = ", ".join(columns[:20])
+    return shown + (", ..." if len(columns) > 20 else "")
+
+
+def plan_columns(
+    job: JobSpec, source_columns: list[SourceColumn], dialect: str
+) -> list[ColumnPlan]:
+    if not source_columns:
+        raise ValidationError(f"Source {job.describe_source()} has no columns.")
+    by_name = {c.name: c for c in source_columns}
+    available = [c.name for c in source_columns]
+    missing = [name for name in job.columns if name not in by_name]
+    if missing:
+        raise ValidationError(
+            f"Column(s) {', '.join(repr(m) for m in missing)} do not exist in "
+            f"{job.describe_source()}; available: {_names(available)}."
+        )
+    unknown_overrides = [name for name in job.column_types if name not in by_name]
+    if unknown_overrides:
+        raise ValidationError(
+            f"column_types names {', '.join(repr(m) for m in unknown_overrides)}, which "
+            f"{job.describe_source()} does not have; available: {_names(available)}."
+        )
+    selected = [by_name[name] for name in job.columns] if job.columns else list(source_columns)
+    if job.cursor_column and job.cursor_column not in by_name:
+        raise ValidationError(
+            f"Cursor column '{job.cursor_column}' does not exist in {job.describe_source()}; "
+            f"available: {_names(available)}."
+        )
+    mapping = map_column_names([c.name for c in selected], taken=METADATA_COLUMNS)
+    plans = []
+    for column in selected:
+        proposal = propose(dialect, column.source_type)
+        override = job.column_types.get(column.name)
+        plans.append(
+            ColumnPlan(
+                source=column,
+                name=mapping[column.name],
+                bq_type=override or proposal.bq_type,
+                proposal=proposal,
+                overridden=override is not None,
+            )
+        )
+    if job.load_type is LoadType.TRANSACTIONAL:
+        cursor = cursor_plan(plans, job)
+        if cursor.bq_type not in CURSOR_TYPES:
+            raise ValidationError(
+                f"Cursor column '{cursor.source.name}' is {cursor.source.source_type} "
+                f"({cursor.bq_type.value} in BigQuery); a cursor must be a date, time or number. "
+                "Choose another cursor_column or override its type in column_types."
+            )
+    return plans
+
+
+def cursor_plan(plans: list[ColumnPlan], job: JobSpec) -> ColumnPlan:
+    for plan in plans:
+        if plan.source.name == job.cursor_column:
+            return plan
+    raise ValidationError(f"Cursor column '{job.cursor_column}' is not among the loaded columns.")
+
+
+def low_confidence_warnings(plans: list[ColumnPlan]) -> list[str]:
+    return [
+        f"{p.source.name} ({p.source.source_type} → {p.bq_type.value}): "
+        + "; ".join(p.proposal.warnings or ("low confidence",))
+        for p in plans
+        if not p.overridden and p.proposal.confidence is not Confidence.HIGH
+    ]

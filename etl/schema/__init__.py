@@ -1,0 +1,1 @@
+"""Schema: BigQuery types, type mapping from sources, column names, detection."""

@@ -1,0 +1,1 @@
+"""Source readers, one module per family; each yields Arrow record batches."""

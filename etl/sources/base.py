@@ -1,0 +1,105 @@
+"""What every SQL source reader offers the engine.
+
+A reader is plain Python with its secrets already resolved (the blocks build it); it knows nothing
+of Prefect. It describes tables, estimates sizes, and streams Arrow record batches in bounded
+memory. Values come out in whatever Arrow type the driver gives; `etl.conform` turns them into the
+destination's types.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pyarrow as pa
+
+from etl.jobs.model import QuerySource, TableSource
+from etl.schema.bqtypes import BqType
+
+CursorValue = dt.datetime | dt.date | int | float | Decimal
+DEFAULT_BATCH_BYTES = 16 * 1024 * 1024
+DEFAULT_BATCH_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class SourceColumn:
+    name: str
+    source_type: str
+    nullable: bool = True
+    primary_key: bool = False
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    schema: str
+    name: str
+    row_count: int | None
+    """An estimate where the database keeps one (PostgreSQL statistics), exact otherwise."""
+
+
+@dataclass(frozen=True)
+class ReadColumn:
+    """One column to read: its source name and type, and the BigQuery type it will become (the
+    reader may ask the database to convert, e.g. an interval to text)."""
+
+    name: str
+    source_type: str
+    bq_type: BqType
+
+
+@dataclass(frozen=True)
+class CursorBound:
+    """Read only rows whose cursor is at or after `value` (inclusive: the boundary rows are
+    de-duplicated by the engine, never dropped by the reader)."""
+
+    column: ReadColumn
+    value: CursorValue
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    source: TableSource | QuerySource
+    columns: list[ReadColumn]
+    lower_bound: CursorBound | None = None
+
+
+class SqlReader(abc.ABC):
+    """A connection to one SQL database, read-only."""
+
+    dialect: str
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Run `SELECT 1`; raise `ConnectionFailed` with a clear message when it fails."""
+
+    @abc.abstractmethod
+    def list_schemas(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    def list_tables(self, schema: str | None = None) -> list[TableInfo]: ...
+
+    @abc.abstractmethod
+    def describe(self, source: TableSource | QuerySource) -> list[SourceColumn]:
+        """The columns of a table or query; `ValidationError` when the table does not exist."""
+
+    @abc.abstractmethod
+    def estimate_rows(self, source: TableSource | QuerySource) -> int | None: ...
+
+    @abc.abstractmethod
+    def read(self, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
+        """Stream the rows of `plan`; memory stays bounded whatever the table size."""
+
+    @abc.abstractmethod
+    def preview(self, source: TableSource | QuerySource, limit: int = 10) -> pa.Table: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> SqlReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,339 @@
+"""PostgreSQL reader: ADBC's libpq driver streams query results as Arrow over COPY BINARY.
+
+Types Arrow has no direct equivalent for (numeric, uuid, interval, json, arrays...) are converted
+to text by PostgreSQL in the SELECT itself, so the stream holds only plain Arrow types.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import re
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import adbc_driver_manager
+import adbc_driver_postgresql.dbapi as adbc_pg
+import pyarrow as pa
+
+from etl.errors import (
+    ConnectionFailed,
+    ExtractionError,
+    Stage,
+    TransientExtractionError,
+    ValidationError,
+)
+from etl.jobs.model import QuerySource, TableSource
+from etl.schema.bqtypes import BqType
+from etl.sources import connection_errors
+from etl.sources.base import (
+    DEFAULT_BATCH_BYTES,
+    CursorBound,
+    ReadColumn,
+    ReadPlan,
+    SourceColumn,
+    SqlReader,
+    TableInfo,
+)
+from etl.sources.sql_text import quote_identifier, quote_string, render_cursor_value
+
+DEFAULT_PORT = 5432
+DEFAULT_SCHEMA = "public"
+_TEXT_TYPES = {"text", "character varying", "varchar", "character", "char", "bpchar", "name",
+               "citext"}  # fmt: skip
+# Source types ADBC decodes into an Arrow type that conform can use as-is, per BigQuery type.
+_NATIVE: dict[BqType, tuple[str, ...]] = {
+    BqType.INT64: ("smallint", "integer", "bigint", "int2", "int4", "int8", "oid"),
+    BqType.FLOAT64: ("real", "double precision", "float4", "float8"),
+    BqType.BOOL: ("boolean", "bool"),
+    BqType.DATE: ("date",),
+    BqType.TIMESTAMP: ("timestamp", "timestamptz"),
+    BqType.DATETIME: ("timestamp",),
+    BqType.TIME: ("time",),
+    BqType.BYTES: ("bytea",),
+}
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    host: str
+    port: int
+    database: str
+    username: str | None
+    password: str | None
+    sslmode: str | None = None
+    connect_timeout: int = 10
+    batch_bytes: int = DEFAULT_BATCH_BYTES
+
+    def uri(self) -> str:
+        user = urllib.parse.quote(self.username or "", safe="")
+        secret = f":{urllib.parse.quote(self.password, safe='')}" if self.password else ""
+        auth = f"{user}{secret}@" if user else ""
+        query = {"connect_timeout": str(self.connect_timeout), "application_name": "etl-bigquery"}
+        if self.sslmode:
+            query["sslmode"] = self.sslmode
+        database = urllib.parse.quote(self.database, safe="")
+        return (
+            f"postgresql://{auth}{self.host}:{self.port}/{database}?{urllib.parse.urlencode(query)}"
+        )
+
+
+def _base_type(source_type: str) -> str:
+    """`numeric(12,2)` → `numeric`, `timestamp(3) with time zone` → `timestamptz`."""
+    text = re.sub(r"\(.*?\)", "", source_type.lower()).strip()
+    text = re.sub(r"\s+", " ", text)
+    return {
+        "timestamp with time zone": "timestamptz",
+        "timestamp without time zone": "timestamp",
+        "time without time zone": "time",
+        "time with time zone": "timetz",
+    }.get(text, text)
+
+
+def select_expression(column: ReadColumn) -> str:
+    """How to SELECT a column so the driver hands over a type conform can cast from."""
+    quoted = quote_identifier(column.name)
+    base = _base_type(column.source_type)
+    is_array = base.endswith("[]") or base.startswith("_")
+    if column.bq_type in (BqType.NUMERIC, BqType.BIGNUMERIC):
+        if base in _TEXT_TYPES:
+            return quoted
+        # Round at the source to what the BigQuery type can hold, so no value fails on scale.
+        scale = 9 if column.bq_type is BqType.NUMERIC else 38
+        return f"round({quoted}::numeric, {scale})::text AS {quoted}"
+    if column.bq_type is BqType.JSON:
+        if base in ("json", "jsonb"):
+            return f"{quoted}::text AS {quoted}"
+        if is_array or base == "hstore":
+            return f"to_json({quoted})::text AS {quoted}"
+    if column.bq_type is BqType.GEOGRAPHY and base in ("geometry", "geography"):
+        return f"ST_AsText({quoted}) AS {quoted}"
+    if base in _NATIVE.get(column.bq_type, ()):
+        return quoted
+    if column.bq_type is BqType.STRING and base in _TEXT_TYPES:
+        return quoted
+    if is_array and column.bq_type is BqType.STRING:
+        return f"to_json({quoted})::text AS {quoted}"
+    return f"{quoted}::text AS {quoted}"
+
+
+def cursor_literal(bound: CursorBound) -> str:
+    base = _base_type(bound.column.source_type)
+    text = render_cursor_value(bound.value)
+    if isinstance(bound.value, dt.datetime):
+        # Session time zone is UTC, so naive and zoned columns compare in UTC alike.
+        cast = "timestamptz" if base == "timestamptz" else "timestamp"
+        return f"{quote_string(text)}::{cast}"
+    if isinstance(bound.value, dt.date):
+        return f"{quote_string(text)}::date"
+    if isinstance(bound.value, Decimal | float):
+        return f"{text}::numeric"
+    return text
+
+
+def _source_sql(source: TableSource | QuerySource) -> str:
+    if isinstance(source, QuerySource):
+        return f"({source.query}) AS _etl_src"
+    return qualified_name(source)
+
+
+def qualified_name(source: TableSource) -> str:
+    return (
+        f"{quote_identifier(source.schema_name or DEFAULT_SCHEMA)}.{quote_identifier(source.table)}"
+    )
+
+
+def build_select(plan: ReadPlan) -> str:
+    columns = ", ".join(select_expression(column) for column in plan.columns)
+    sql = f"SELECT {columns} FROM {_source_sql(plan.source)}"
+    if plan.lower_bound is not None:
+        sql += f" WHERE {quote_identifier(plan.lower_bound.column.name)} >= "
+        sql += cursor_literal(plan.lower_bound)
+    return sql
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error)
+    # ADBC prefixes "NOT_FOUND: Failed to prepare query: ERROR:  ..."; keep PostgreSQL's words.
+    match = re.search(r"ERROR:\s+(.*)", text)
+    return (match.group(1) if match else text).splitlines()[0].strip()
+
+
+class PostgresReader(SqlReader):
+    dialect = "postgresql"
+
+    def __init__(self, settings: PostgresSettings) -> None:
+        self.settings = settings
+        try:
+            self._conn = adbc_pg.connect(settings.uri(), autocommit=True)
+        except adbc_driver_manager.Error as error:
+            raise connection_errors.connection_error(str(error)) from None
+        try:
+            # A test or a run must never change the source.
+            self._execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            self._execute("SET TIME ZONE 'UTC'")
+        except adbc_driver_manager.Error as error:
+            self.close()
+            raise connection_errors.connection_error(str(error)) from None
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _execute(
+        self, sql: str, parameters: tuple[Any, ...] | None = None
+    ) -> list[tuple[Any, ...]]:
+        with self._conn.cursor() as cursor:
+            cursor.execute(sql, parameters)
+            try:
+                return cursor.fetchall()
+            except adbc_driver_manager.Error:
+                return []  # statements without a result set
+
+    def _query(self, sql: str, parameters: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
+        try:
+            return self._execute(sql, parameters)
+        except adbc_driver_manager.Error as error:
+            raise self._classify(error, Stage.VALIDATION) from None
+
+    def _classify(self, error: adbc_driver_manager.Error, stage: Stage) -> Exception:
+        sqlstate = getattr(error, "sqlstate", None) or ""
+        if sqlstate == "42501":
+            return ConnectionFailed(connection_errors.ACCESS, transient=False, stage=stage)
+        if sqlstate.startswith("08") or isinstance(error, adbc_driver_manager.OperationalError):
+            return connection_errors.connection_error(str(error), stage=stage)
+        if stage is Stage.EXTRACTION:
+            return ExtractionError(f"PostgreSQL refused the query: {_first_line(error)}.")
+        return ValidationError(f"PostgreSQL refused the query: {_first_line(error)}.")
+
+    def _require_table(self, source: TableSource) -> str:
+        name = qualified_name(source)
+        rows = self._query("SELECT to_regclass($1)::oid::bigint", (name,))
+        if not rows or rows[0][0] is None:
+            schema = source.schema_name or DEFAULT_SCHEMA
+            raise ValidationError(
+                f"Table '{schema}.{source.table}' does not exist in database "
+                f"'{self.settings.database}'; check the schema and table name."
+            )
+        return name
+
+    # -- SqlReader ----------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        self._query("SELECT 1")
+
+    def list_schemas(self) -> list[str]:
+        rows = self._query(
+            "SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('information_schema') "
+            "AND nspname NOT LIKE 'pg\\_%' ORDER BY nspname"
+        )
+        return [row[0] for row in rows]
+
+    def list_tables(self, schema: str | None = None) -> list[TableInfo]:
+        rows = self._query(
+            """
+            SELECT n.nspname, c.relname,
+                   COALESCE(NULLIF(s.n_live_tup, 0), NULLIF(GREATEST(c.reltuples, 0), 0))::bigint
+            FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+            WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+              AND n.nspname NOT IN ('information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+              AND ($1::text IS NULL OR n.nspname = $1::text)
+            ORDER BY 1, 2
+            """,
+            (schema,),
+        )
+        return [TableInfo(schema=r[0], name=r[1], row_count=r[2]) for r in rows]
+
+    def describe(self, source: TableSource | QuerySource) -> list[SourceColumn]:
+        if isinstance(source, QuerySource):
+            return self._describe_query(source)
+        name = self._require_table(source)
+        rows = self._query(
+            """
+            SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
+                   COALESCE(a.attnum = ANY(i.indkey), false)
+            FROM pg_attribute a
+            LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
+            WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+            ORDER BY a.attnum
+            """,
+            (name,),
+        )
+        return [SourceColumn(r[0], r[1], bool(r[2]), bool(r[3])) for r in rows]
+
+    def _describe_query(self, source: QuerySource) -> list[SourceColumn]:
+        try:
+            with self._conn.cursor() as cursor:
+                cursor.execute(f"SELECT * FROM ({source.query}) AS _etl_src LIMIT 0")
+                schema = cursor.fetch_arrow_table().schema
+        except adbc_driver_manager.Error as error:
+            raise self._classify(error, Stage.VALIDATION) from None
+        columns = []
+        for field in schema:
+            meta = {k.decode(): v.decode() for k, v in (field.metadata or {}).items()}
+            type_name = meta.get("POSTGRESQL:type", "text")
+            typmod = int(meta.get("POSTGRESQL:typmod", "-1"))
+            if type_name == "numeric" and typmod >= 4:
+                precision, scale = ((typmod - 4) >> 16) & 0xFFFF, (typmod - 4) & 0xFFFF
+                type_name = f"numeric({precision},{scale})"
+            columns.append(SourceColumn(field.name, type_name))
+        return columns
+
+    def estimate_rows(self, source: TableSource | QuerySource) -> int | None:
+        if isinstance(source, QuerySource):
+            rows = self._query(f"EXPLAIN (FORMAT JSON) SELECT * FROM ({source.query}) AS _etl_src")
+            plan = rows[0][0]
+            return int(json.loads(plan)[0]["Plan"]["Plan Rows"])
+        name = self._require_table(source)
+        rows = self._query(
+            "SELECT COALESCE(NULLIF(s.n_live_tup, 0), NULLIF(GREATEST(c.reltuples, 0), 0))::bigint "
+            "FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
+            "WHERE c.oid = to_regclass($1)",
+            (name,),
+        )
+        if rows and rows[0][0]:
+            return int(rows[0][0])
+        # Never analysed (a freshly loaded table): count, it is small or will be analysed soon.
+        return int(self._query(f"SELECT count(*) FROM {name}")[0][0])
+
+    def read(self, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
+        sql = build_select(plan)
+        cursor = self._conn.cursor()
+        try:
+            cursor.adbc_statement.set_options(
+                **{"adbc.postgresql.batch_size_hint_bytes": str(self.settings.batch_bytes)}
+            )
+            cursor.execute(sql)
+            stream = cursor.fetch_record_batch()
+        except adbc_driver_manager.Error as error:
+            cursor.close()
+            raise self._classify(error, Stage.EXTRACTION) from None
+        try:
+            yield from stream
+        except adbc_driver_manager.Error as error:
+            raise TransientExtractionError(
+                f"Reading from PostgreSQL failed mid-stream: {_first_line(error)}."
+            ) from None
+        finally:
+            cursor.close()
+
+    def preview(self, source: TableSource | QuerySource, limit: int = 10) -> pa.Table:
+        if isinstance(source, TableSource):
+            self._require_table(source)
+        try:
+            with self._conn.cursor() as cursor:
+                cursor.execute(f"SELECT * FROM {_source_sql(source)} LIMIT {int(limit)}")
+                return cursor.fetch_arrow_table()
+        except adbc_driver_manager.Error as error:
+            raise self._classify(error, Stage.VALIDATION) from None
+
+    def close(self) -> None:
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            with contextlib.suppress(adbc_driver_manager.Error):
+                conn.close()
+            self._conn = None
