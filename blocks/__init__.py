@@ -1,0 +1,9 @@
+"""Where data lives, as Prefect blocks: connection families and the BigQuery destination.
+
+`prefect block register -m blocks` registers every block type defined here.
+"""
+
+from blocks.bigquery import BigQueryDestination
+from blocks.sql import SqlConnection
+
+__all__ = ["BigQueryDestination", "SqlConnection"]

@@ -1,0 +1,110 @@
+"""Connections from YAML documents (`etl connection apply`), saved as blocks.
+
+    kind: sql                      # or bigquery-destination
+    name: shop-db
+    type: postgresql
+    host: db.internal
+    database: shop
+    username: etl
+    password: ${SHOP_DB_PASSWORD}  # from the environment, stored encrypted by Prefect
+    # password_secret: projects/p/secrets/shop-db-password   (Secret Manager instead)
+
+Names are unique across every connection family, and a second connection to the same
+(type, host, port, database, username) is refused with the name of the existing one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic
+from prefect.blocks.core import Block
+from prefect_gcp import GcpCredentials
+
+from blocks.bigquery import BigQueryDestination
+from blocks.registry import CONNECTION_TYPES, _load
+from blocks.sql import SqlConnection
+from etl.errors import ConfigurationError
+from etl.jobs.files import describe_validation_error, expand_environment
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+KINDS: dict[str, type[Block]] = {"sql": SqlConnection, "bigquery-destination": BigQueryDestination}
+
+
+@dataclass(frozen=True)
+class Applied:
+    name: str
+    kind: str
+    created: bool
+    block: Block
+
+
+def build_block(document: dict[str, Any], where: str) -> tuple[str, str, Block]:
+    data = expand_environment(dict(document), where)
+    kind = data.pop("kind", "sql")
+    name = data.pop("name", None)
+    if kind not in KINDS:
+        raise ConfigurationError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}.")
+    if not isinstance(name, str) or not NAME.match(name):
+        raise ConfigurationError(
+            f"{where}: name must be lower-case letters, digits and '-' (a block name), "
+            f"got {name!r}."
+        )
+    if kind == "bigquery-destination" and "gcp_credentials_block" in data:
+        # A service account held in a prefect-gcp GcpCredentials block, referred to by name.
+        credentials_name = data.pop("gcp_credentials_block")
+        credentials = _load(GcpCredentials, credentials_name)
+        if credentials is None:
+            raise ConfigurationError(
+                f"{where}: GcpCredentials block {credentials_name!r} does not exist."
+            )
+        data["gcp_credentials"] = credentials
+    try:
+        block = KINDS[kind].model_validate(data)
+    except pydantic.ValidationError as error:
+        raise ConfigurationError(describe_validation_error(error, f"{where} ({name})")) from None
+    return name, kind, block
+
+
+def _check_unique(name: str, block: Block) -> None:
+    from prefect.client.orchestration import get_client
+
+    for block_type in CONNECTION_TYPES:
+        if isinstance(block, block_type):
+            continue
+        if _load(block_type, name) is not None:
+            raise ConfigurationError(
+                f"A connection named '{name}' already exists as "
+                f"{block_type.get_block_type_name()}; "
+                "choose another name."
+            )
+    if not isinstance(block, SqlConnection):
+        return
+    with get_client(sync_client=True) as client:
+        documents = client.read_block_documents_by_type(
+            SqlConnection.get_block_type_slug(), include_secrets=False
+        )
+    for document in documents:
+        if document.name == name:
+            continue
+        try:
+            other = SqlConnection.model_validate(
+                {k: v for k, v in document.data.items() if k not in ("password",)}
+            )
+        except pydantic.ValidationError:
+            continue
+        if other.identity() == block.identity():
+            raise ConfigurationError(
+                f"This connection already exists as '{document.name}' (same type, host, port, "
+                "database and username); use that one or change it."
+            )
+
+
+def apply_document(document: dict[str, Any], where: str) -> Applied:
+    name, kind, block = build_block(document, where)
+    _check_unique(name, block)
+    existed = _load(type(block), name) is not None
+    block.save(name, overwrite=True)
+    return Applied(name, kind, not existed, block)

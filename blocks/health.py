@@ -1,0 +1,108 @@
+"""Connection tests and their recorded outcome.
+
+A test connects, runs `SELECT 1` and lists tables with row counts; it never changes anything.
+The outcome is kept in a Prefect variable per connection: the last real status (success / failed),
+when, and the message. When the test itself could not run (a timeout, Secret Manager unreachable)
+it is recorded as an `error` beside the last real status, never over it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect.variables import Variable
+
+from blocks.bigquery import BigQueryDestination
+from blocks.sql import SqlConnection
+from etl.errors import ConnectionFailed, EtlError
+from etl.sources import connection_errors
+from etl.sources.base import TableInfo
+
+MAX_TABLES_SHOWN = 100
+
+
+@dataclass
+class CheckOutcome:
+    status: str
+    """success | failed | error"""
+    message: str
+    tables: list[TableInfo] = field(default_factory=list)
+    tested_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+
+def _variable_name(connection: str) -> str:
+    return "etl_connection_health_" + re.sub(r"[^a-z0-9_]", "_", connection.lower())
+
+
+def _is_system_error(error: EtlError) -> bool:
+    # The network or a secret store failing says nothing about the connection's settings.
+    if isinstance(error, ConnectionFailed) and error.message == connection_errors.TIMEOUT:
+        return True
+    return "Secret Manager could not be reached" in error.message
+
+
+def check_sql_connection(block: SqlConnection) -> CheckOutcome:
+    try:
+        with block.open_reader() as reader:
+            reader.ping()
+            tables = reader.list_tables()
+    except EtlError as error:
+        return CheckOutcome("error" if _is_system_error(error) else "failed", error.message)
+    except Exception as error:  # the test itself broke: not the connection's fault
+        return CheckOutcome("error", f"The test could not run ({type(error).__name__}).")
+    return CheckOutcome(
+        "success", f"Connection successful. Found {len(tables)} tables.", tables[:MAX_TABLES_SHOWN]
+    )
+
+
+def check_destination(block: BigQueryDestination) -> CheckOutcome:
+    from etl.bigquery.clients import classify_google_error
+    from etl.errors import Stage
+
+    clients = block.clients()
+    try:
+        dataset = f"{block.project}.{block.default_dataset}"
+        try:
+            listed = list(clients.bigquery.list_tables(dataset, max_results=MAX_TABLES_SHOWN))
+        except Exception as error:
+            from google.api_core.exceptions import NotFound
+
+            if not isinstance(error, NotFound):
+                raise
+            list(clients.bigquery.list_datasets(max_results=1))  # reachable and authorised
+            return CheckOutcome(
+                "success",
+                f"Connection successful. Dataset {dataset} does not exist yet (jobs create it).",
+            )
+        tables = [TableInfo(block.default_dataset, t.table_id, None) for t in listed]
+        return CheckOutcome(
+            "success", f"Connection successful. Found {len(tables)} tables.", tables
+        )
+    except Exception as error:  # classified below
+        failure = classify_google_error(error, Stage.INIT, "listing tables")
+        status = "error" if failure.transient else "failed"
+        return CheckOutcome(status, failure.message)
+    finally:
+        clients.close()
+
+
+def record(connection: str, outcome: CheckOutcome) -> dict[str, Any]:
+    """Store the outcome; a system error keeps the previous real status."""
+    name = _variable_name(connection)
+    previous = Variable.get(name, default=None) or {}
+    at = outcome.tested_at.isoformat()
+    if outcome.status == "error":
+        value = {**previous, "last_error": {"at": at, "message": outcome.message}}
+        value.setdefault("status", "unknown")
+    else:
+        value = {"status": outcome.status, "tested_at": at, "message": outcome.message}
+    Variable.set(name, value, overwrite=True)
+    return value
+
+
+def last_status(connection: str) -> dict[str, Any]:
+    value = Variable.get(_variable_name(connection), default=None)
+    return value or {"status": "unknown"}

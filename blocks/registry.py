@@ -1,0 +1,49 @@
+"""Find blocks by name: connections of any family, and BigQuery destinations."""
+
+from __future__ import annotations
+
+from prefect.blocks.core import Block
+
+from blocks.bigquery import BigQueryDestination
+from blocks.sql import SqlConnection
+from etl.errors import ConfigurationError
+
+# Every connection family; names are unique across all of them.
+CONNECTION_TYPES: tuple[type[Block], ...] = (SqlConnection,)
+Connection = SqlConnection
+
+
+def _load(block_type: type[Block], name: str) -> Block | None:
+    try:
+        return block_type.load(name)
+    except ValueError as error:
+        if "Unable to find block document" in str(error):
+            return None
+        raise
+
+
+def find_connection(name: str) -> Connection | None:
+    for block_type in CONNECTION_TYPES:
+        block = _load(block_type, name)
+        if block is not None:
+            return block  # type: ignore[return-value]
+    return None
+
+
+def load_connection(name: str) -> Connection:
+    block = find_connection(name)
+    if block is None:
+        raise ConfigurationError(
+            f"Connection '{name}' does not exist; `etl connection list` shows the existing ones."
+        )
+    return block
+
+
+def load_destination(name: str) -> BigQueryDestination:
+    block = _load(BigQueryDestination, name)
+    if block is None:
+        raise ConfigurationError(
+            f"BigQuery destination block '{name}' does not exist; create it with "
+            "`etl connection apply` (kind: bigquery-destination)."
+        )
+    return block  # type: ignore[return-value]

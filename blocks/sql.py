@@ -1,0 +1,112 @@
+"""Relational sources as one Prefect block type: `ETL SQL Connection`.
+
+One block per database connection, created once and reused by many jobs; editable in the Prefect
+UI (Blocks page) or with `etl connection apply`. The password is a Prefect secret field (stored
+encrypted by Prefect, shown as ******** in the UI) or a Google Secret Manager reference.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
+
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr, model_validator
+
+from blocks.secrets import resolve_secret
+from etl.errors import ConfigurationError
+from etl.sources.base import SqlReader
+
+
+class SqlType(StrEnum):
+    POSTGRESQL = "postgresql"
+    SQLITE = "sqlite"
+
+
+DEFAULT_PORTS: dict[SqlType, int | None] = {
+    SqlType.POSTGRESQL: 5432,
+    SqlType.SQLITE: None,
+}
+
+
+class SqlConnection(Block):
+    """A relational database that ETL jobs read from (read-only)."""
+
+    _block_type_name: ClassVar[str] = "ETL SQL Connection"
+    _block_type_slug: ClassVar[str] = "etl-sql-connection"
+    _description: ClassVar[str] = (
+        "A relational database read by ETL jobs. Tests and runs never change it."
+    )
+    _logo_url: ClassVar[str] = "https://cdn.simpleicons.org/postgresql"  # type: ignore[assignment]
+
+    type: SqlType = Field(description="Database engine.")
+    host: str | None = Field(default=None, description="Host name or IP (not used for sqlite).")
+    port: int | None = Field(
+        default=None, description="TCP port; empty means the engine's default (PostgreSQL 5432)."
+    )
+    database: str = Field(description="Database name; for sqlite, the path of the database file.")
+    username: str | None = Field(default=None)
+    password: SecretStr | None = Field(
+        default=None, description="Stored encrypted by Prefect. Leave empty to use password_secret."
+    )
+    password_secret: str | None = Field(
+        default=None,
+        description="Google Secret Manager reference instead of password: "
+        "projects/<project>/secrets/<name>[/versions/<version>].",
+    )
+    sslmode: str | None = Field(
+        default=None, description="PostgreSQL sslmode (disable, require, verify-full...)."
+    )
+    connect_timeout: int = Field(default=10, ge=1, le=300, description="Seconds.")
+
+    @model_validator(mode="after")
+    def _fields_for_type(self) -> SqlConnection:
+        if self.type is not SqlType.SQLITE and not self.host:
+            raise ValueError(f"a {self.type.value} connection needs a host")
+        if self.password is not None and self.password_secret:
+            raise ValueError("set either password or password_secret, not both")
+        return self
+
+    @property
+    def effective_port(self) -> int | None:
+        return self.port or DEFAULT_PORTS[self.type]
+
+    def identity(self) -> tuple[str, str, int | None, str, str]:
+        """What makes two connections the same database and login (duplicates are refused)."""
+        return (
+            self.type.value,
+            (self.host or "").lower(),
+            self.effective_port,
+            self.database,
+            self.username or "",
+        )
+
+    def describe(self) -> str:
+        if self.type is SqlType.SQLITE:
+            return f"sqlite:{self.database}"
+        user = f"{self.username}@" if self.username else ""
+        return f"{self.type.value}://{user}{self.host}:{self.effective_port}/{self.database}"
+
+    def open_reader(self) -> SqlReader:
+        """A Prefect-free reader with secrets resolved, connected and read-only."""
+        if self.type is SqlType.POSTGRESQL:
+            from etl.sources.postgres import PostgresReader, PostgresSettings
+
+            password = resolve_secret(self.password, self.password_secret, "password")
+            assert self.host is not None
+            return PostgresReader(
+                PostgresSettings(
+                    host=self.host,
+                    port=self.effective_port or 5432,
+                    database=self.database,
+                    username=self.username,
+                    password=password,
+                    sslmode=self.sslmode,
+                    connect_timeout=self.connect_timeout,
+                )
+            )
+        if self.type is SqlType.SQLITE:
+            from etl.sources.sqlite import SqliteReader, SqliteSettings
+
+            return SqliteReader(SqliteSettings(path=self.database))
+        raise ConfigurationError(f"Connection type {self.type.value} is not supported yet.")

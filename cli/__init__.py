@@ -1,0 +1,1 @@
+"""The `etl` command line: on top of flows, blocks and the engine."""

@@ -1,0 +1,40 @@
+"""The `etl` command. Sub-commands live in their own modules; heavy imports (Prefect, Google
+clients) happen inside commands so `etl --help` and `etl services` stay fast."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import connection, job, run, services
+from cli.environment import load_services_env
+
+app = typer.Typer(
+    help="Copy databases into BigQuery with Prefect: connections, jobs, runs, local services.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(services.app, name="services")
+app.add_typer(connection.app, name="connection")
+app.add_typer(job.app, name="job")
+app.command(name="run")(run.run_command)
+
+
+def _mount_infra() -> None:
+    try:
+        from cli import infra
+    except ImportError:  # the infrastructure commands are optional in a trimmed install
+        return
+    app.add_typer(infra.app, name="infra")
+
+
+_mount_infra()
+
+
+def main() -> None:
+    load_services_env()
+    app()
+
+
+if __name__ == "__main__":
+    main()

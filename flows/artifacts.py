@@ -1,0 +1,118 @@
+"""The artifacts a run publishes: one table per stage, a progress bar while extracting, and a
+markdown summary at the end. Keys are per job, so the Artifacts page shows each job's history."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+
+from etl.pipeline.report import RunReport
+
+
+def artifact_key(job_name: str, stage: str) -> str:
+    # Keys allow lower-case letters, digits and dashes only.
+    return re.sub(r"[^a-z0-9-]", "-", f"etl-{job_name}-{stage}".lower())
+
+
+def _cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, int | float | str | bool):
+        return value
+    return str(value)
+
+
+def publish_stage(
+    job_name: str, stage: str, figures: Mapping[str, object], description: str
+) -> None:
+    rows = [{"figure": key, "value": _cell(value)} for key, value in figures.items()]
+    create_table_artifact(key=artifact_key(job_name, stage), table=rows, description=description)
+
+
+def publish_rows(
+    job_name: str, stage: str, rows: list[dict[str, object]], description: str
+) -> None:
+    create_table_artifact(
+        key=artifact_key(job_name, stage),
+        table=[{k: _cell(v) for k, v in row.items()} for row in rows],
+        description=description,
+    )
+
+
+class ExtractionProgress:
+    """A progress artifact, created on the first report (short extractions never get one)."""
+
+    def __init__(self, job_name: str) -> None:
+        self.job_name = job_name
+        self.artifact_id = None
+
+    def __call__(self, rows: int, estimated: int | None) -> None:
+        percent = min(99.0, 100.0 * rows / estimated) if estimated else 0.0
+        if self.artifact_id is None:
+            self.artifact_id = create_progress_artifact(
+                progress=percent,
+                key=artifact_key(self.job_name, "progress"),
+                description=f"Extracting: {rows:,} rows read"
+                + (f" of about {estimated:,}" if estimated else ""),
+            )
+        else:
+            update_progress_artifact(
+                artifact_id=self.artifact_id,
+                progress=percent,
+                description=f"Extracting: {rows:,} rows read"
+                + (f" of about {estimated:,}" if estimated else ""),
+            )
+
+    def done(self) -> None:
+        if self.artifact_id is not None:
+            update_progress_artifact(artifact_id=self.artifact_id, progress=100.0)
+
+
+def summary_markdown(report: RunReport) -> str:
+    status = report.state_name
+    lines = [
+        f"# ETL run of `{report.job}`: {status}",
+        "",
+        f"- **Source**: {report.source}",
+        f"- **Destination**: `{report.destination}` ({report.load_type})",
+        f"- **Rows**: {report.rows_extracted:,} extracted, {report.rows_loaded:,} loaded"
+        + (f", {report.rows_rejected:,} rejected" if report.rows_rejected else ""),
+        f"- **Bytes staged**: {report.bytes_processed:,} in {report.files_staged} file(s)",
+        f"- **Processing mode**: {report.processing_mode}",
+    ]
+    if report.load_type == "transactional":
+        lines.append(
+            f"- **Watermark**: {report.watermark_before} → {report.watermark_after}"
+            + (
+                f" ({report.boundary_duplicates_dropped} boundary row(s) already loaded, skipped)"
+                if report.boundary_duplicates_dropped
+                else ""
+            )
+        )
+    if report.load_job_id:
+        lines.append(f"- **Load job**: `{report.load_job_id}`")
+    if report.rejected_table:
+        lines.append(f"- **Rejected rows kept in**: `{report.rejected_table}`")
+    if report.error:
+        lines += ["", f"**Failed in {report.error_type}**: {report.error}"]
+    lines += ["", "| stage | start | end | seconds |", "|---|---|---|---|"]
+    for name, timing in report.stages.items():
+        start = timing.start.isoformat(timespec="seconds") if timing.start else ""
+        end = timing.end.isoformat(timespec="seconds") if timing.end else ""
+        lines.append(f"| {name} | {start} | {end} | {timing.seconds or ''} |")
+    return "\n".join(lines)
+
+
+def publish_summary(report: RunReport) -> None:
+    create_markdown_artifact(
+        key=artifact_key(report.job, "summary"),
+        markdown=summary_markdown(report),
+        description=f"Run summary: {report.state_name}",
+    )

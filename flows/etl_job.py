@@ -1,0 +1,255 @@
+"""The `etl-job` flow: init → validate → extract → load, for any job.
+
+Orchestration only: each task calls one stage of `etl.pipeline`, publishes its figures as an
+artifact, and lets Prefect retry it when the error is transient (3 attempts, 5/10/20 s). A failure
+is classified by the stage it happened in and shows on the flow run (state message and a tag
+`etl-error:<stage>`); a run that set rows aside ends Completed with the state name `Partial`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import traceback
+import uuid
+from typing import Any
+
+from prefect import flow, get_run_logger, runtime, task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.states import Completed, Failed, State
+
+from blocks.registry import load_connection, load_destination
+from etl.errors import EtlError, Stage, is_transient
+from etl.jobs.model import JobSpec
+from etl.pipeline.context import Extracted, LoadTarget, RunContext
+from etl.pipeline.extract import extract_to_staging
+from etl.pipeline.load import Loaded, load_extracted
+from etl.pipeline.report import RunReport
+from etl.pipeline.validate import prepare_target
+from etl.plan import low_confidence_warnings
+from flows import artifacts
+from flows.locking import JobAlreadyRunning, exclusive_run
+
+RETRY_DELAYS = [5, 10, 20]
+
+
+def _retry_if_transient(task: Any, task_run: Any, state: State) -> bool:
+    try:
+        state.result(raise_on_failure=True)
+    except Exception as error:  # inspecting the task's own failure
+        return is_transient(error)
+    return False
+
+
+# Results stay in memory: the run context holds live connections and resolved secrets.
+_TASK_OPTIONS: dict[str, Any] = {
+    "retries": len(RETRY_DELAYS),
+    "retry_delay_seconds": RETRY_DELAYS,
+    "retry_condition_fn": _retry_if_transient,
+    "cache_policy": NO_CACHE,
+    "persist_result": False,
+}
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _attempt() -> int:
+    return int(runtime.task_run.run_count or 1)
+
+
+@task(name="init", **_TASK_OPTIONS)
+def init(job: JobSpec, run_id: str, started_at: dt.datetime) -> RunContext:
+    """Load the blocks, resolve secrets, connect to the source and to BigQuery."""
+    connection = load_connection(job.connection)
+    destination = load_destination(job.destination.block)
+    reader = connection.open_reader()
+    try:
+        reader.ping()
+        settings = destination.settings()
+        ctx = RunContext(
+            job, run_id, started_at, reader, destination.clients(), settings, connection.open_reader
+        )
+    except BaseException:
+        reader.close()
+        raise
+    artifacts.publish_stage(
+        job.name,
+        "init",
+        {
+            "source": connection.describe(),
+            "destination project": settings.project,
+            "staging": settings.staging_uri,
+        },
+        "Connections opened",
+    )
+    return ctx
+
+
+@task(name="validate", **_TASK_OPTIONS)
+def validate(ctx: RunContext) -> LoadTarget:
+    """The source and destination fit the job; decide exactly what this run loads."""
+    target = prepare_target(ctx)
+    for warning in low_confidence_warnings(target.plans):
+        get_run_logger().warning("Type mapping: %s", warning)
+    artifacts.publish_rows(
+        ctx.job.name,
+        "validate",
+        [p.as_row() for p in target.plans],
+        f"Column mapping into {target.ref}; watermark before: {target.watermark_before}; "
+        f"estimated rows: {target.estimated_rows}",
+    )
+    return target
+
+
+@task(name="extract", **_TASK_OPTIONS)
+def extract(ctx: RunContext, target: LoadTarget) -> Extracted:
+    """Stream the source into staged Parquet files."""
+    if _attempt() > 1:
+        ctx.reopen_reader()  # the previous attempt may have broken the connection
+    progress = artifacts.ExtractionProgress(ctx.job.name)
+    extracted = extract_to_staging(ctx, target, progress, attempt=_attempt())
+    progress.done()
+    artifacts.publish_stage(
+        ctx.job.name,
+        "extract",
+        {
+            "rows read": extracted.rows_read,
+            "rows extracted": extracted.rows_extracted,
+            "rows rejected": len(extracted.rejected),
+            "boundary rows already loaded": extracted.boundary_duplicates_dropped,
+            "files staged": len(extracted.staged.uris),
+            "bytes staged": extracted.staged.bytes,
+            "watermark before": target.watermark_before,
+            "watermark after": extracted.watermark_after,
+        },
+        "Extraction figures",
+    )
+    return extracted
+
+
+@task(name="load", **_TASK_OPTIONS)
+def load(ctx: RunContext, target: LoadTarget, extracted: Extracted) -> Loaded:
+    """One BigQuery load job from the staged files."""
+    loaded = load_extracted(ctx, target, extracted)
+    artifacts.publish_stage(
+        ctx.job.name,
+        "load",
+        {
+            "destination": str(target.ref),
+            "rows loaded": loaded.rows_loaded,
+            "load job": loaded.load_job_id or "(nothing to load)",
+            "rejected rows table": loaded.rejected_table or "",
+        },
+        "Load figures",
+    )
+    return loaded
+
+
+def _tag_flow_run(run_id: str, tags: list[str]) -> None:
+    try:
+        with get_client(sync_client=True) as client:
+            current = client.read_flow_run(uuid.UUID(run_id))
+            client.update_flow_run(uuid.UUID(run_id), tags=sorted({*current.tags, *tags}))
+    except Exception as error:  # tagging must not mask the run's own outcome
+        get_run_logger().warning("Could not tag the flow run: %s", type(error).__name__)
+
+
+def _run_id() -> str:
+    return str(runtime.flow_run.id or uuid.uuid4())
+
+
+def _flow_run_name() -> str:
+    job = runtime.flow_run.parameters.get("job")
+    name = job.get("name") if isinstance(job, dict) else getattr(job, "name", "job")
+    return f"{name}-{_now():%Y%m%d-%H%M%S}"
+
+
+@flow(name="etl-job", flow_run_name=_flow_run_name, persist_result=False, log_prints=False)
+def etl_job(job: JobSpec) -> State:
+    """Copy one source table or query into one BigQuery table (catalog or transactional)."""
+    run_id = _run_id()
+    report = RunReport(job=job.name, flow_run_id=run_id, load_type=job.load_type.value)
+    report.source = f"{job.connection}: {job.describe_source()}"
+    _tag_flow_run(run_id, ["etl", f"etl-job:{job.name}", f"etl-load:{job.load_type.value}"])
+    try:
+        with exclusive_run(job.name, run_id):
+            return _run_stages(job, run_id, report)
+    except JobAlreadyRunning as busy:
+        report.status, report.state_name, report.error = "skipped", "Skipped", str(busy)
+        get_run_logger().warning(str(busy))
+        _tag_flow_run(run_id, ["etl-skipped"])
+        return Completed(message=str(busy), name="Skipped", data=report.to_dict())
+
+
+def _run_stages(job: JobSpec, run_id: str, report: RunReport) -> State:
+    stage = Stage.INIT
+    ctx: RunContext | None = None
+    current = "init"
+    try:
+        report.stages["init"].start = _now()
+        ctx = init(job, run_id, report.stages["init"].start)
+        report.stages["init"].end = _now()
+
+        stage, current = Stage.VALIDATION, "validate"
+        report.stages["validate"].start = _now()
+        target = validate(ctx)
+        report.stages["validate"].end = _now()
+        report.destination = target.ref.id
+        report.watermark_before = target.watermark_before
+        report.estimated_rows = target.estimated_rows
+        report.processing_mode = target.processing_mode.value
+
+        stage, current = Stage.EXTRACTION, "extract"
+        report.stages["extract"].start = _now()
+        extracted = extract(ctx, target)
+        report.stages["extract"].end = _now()
+        report.rows_read = extracted.rows_read
+        report.rows_extracted = extracted.rows_extracted
+        report.rows_rejected = len(extracted.rejected)
+        report.boundary_duplicates_dropped = extracted.boundary_duplicates_dropped
+        report.bytes_processed = extracted.staged.bytes
+        report.files_staged = len(extracted.staged.uris)
+        report.watermark_after = extracted.watermark_after
+
+        stage, current = Stage.LOAD, "load"
+        report.stages["load"].start = _now()
+        loaded = load(ctx, target, extracted)
+        report.stages["load"].end = _now()
+        report.rows_loaded = loaded.rows_loaded
+        report.load_job_id = loaded.load_job_id
+        report.rejected_table = loaded.rejected_table
+    except Exception as error:  # every failure ends as a classified Failed state
+        report.stages[current].end = _now()
+        return _failed(report, stage, error)
+    finally:
+        if ctx is not None:
+            ctx.close()
+    if report.rows_rejected:
+        report.status, report.state_name = "partial", "Partial"
+        message = (
+            f"Loaded {report.rows_loaded:,} rows; {report.rows_rejected:,} malformed row(s) "
+            f"kept in {report.rejected_table}."
+        )
+    else:
+        report.status, report.state_name = "completed", "Completed"
+        message = f"Loaded {report.rows_loaded:,} rows into {report.destination}."
+    artifacts.publish_summary(report)
+    return Completed(message=message, name=report.state_name, data=report.to_dict())
+
+
+def _failed(report: RunReport, stage: Stage, error: Exception) -> State:
+    if isinstance(error, EtlError):
+        message = error.message
+    else:
+        # Unexpected: keep the type and where it happened, not the text (a library's message
+        # could hold anything, even a connection string).
+        message = f"Unexpected {type(error).__name__} during {stage.value}."
+        where = "".join(traceback.format_tb(error.__traceback__)[-5:])
+        get_run_logger().error("%s\n%s", message, where)
+    report.status, report.state_name = "failed", "Failed"
+    report.error_type, report.error = stage.value, message
+    _tag_flow_run(report.flow_run_id, [f"etl-error:{stage.value}"])
+    artifacts.publish_summary(report)
+    return Failed(message=f"[{stage.value}] {message}", data=report.to_dict())
