@@ -1,0 +1,1 @@
+"""Example connections and jobs, and the `make demo` script."""
