@@ -90,23 +90,45 @@ def load_job_id(job_name: str, ref: TableRef, key: str, attempt: int) -> str:
 
 
 def read_state(client: bigquery.Client, ref: TableRef, cursor: TargetColumn) -> StateKey:
-    """`S` from the table itself. Any failure is `StateUnavailable` (fail closed)."""
+    """`S` from the table itself. Any failure is `StateUnavailable` (fail closed), and so is a
+    table that holds rows without any cursor value: starting over would load everything again."""
     column = f"`{cursor.name}`"
-    sql = (
-        f"SELECT {column} AS w, COUNT(*) AS n FROM {ref.sql} "
-        f"WHERE {column} = (SELECT MAX({column}) FROM {ref.sql}) GROUP BY {column}"
-    )
     try:
-        rows = list(client.query_and_wait(sql))
+        top = next(
+            iter(
+                client.query_and_wait(
+                    f"SELECT MAX({column}) AS w, COUNT(*) AS total FROM {ref.sql}"
+                )
+            )
+        )
+        watermark, total = top["w"], int(top["total"])
+        if watermark is None:
+            if total:
+                raise StateUnavailable(
+                    f"{ref} holds {total} rows but none has a value in {cursor.name}, so the "
+                    "watermark is unknown and this run loads nothing (it never starts over); "
+                    "fix the table or load into a new one."
+                )
+            return StateKey(None, 0)
+        config = bigquery.QueryJobConfig(
+            query_parameters=[bigquery.ScalarQueryParameter("w", cursor.bq_type.value, watermark)]
+        )
+        at_watermark = next(
+            iter(
+                client.query_and_wait(
+                    f"SELECT COUNT(*) AS n FROM {ref.sql} WHERE {column} = @w", job_config=config
+                )
+            )
+        )
+    except EtlError:
+        raise
     except Exception as error:
         cause = classify_google_error(error, Stage.VALIDATION, f"reading the watermark of {ref}")
         raise StateUnavailable(
             f"Could not read the current watermark of {ref}, so this run loads nothing "
             f"(it never falls back to a full reload): {cause.message}"
         ) from None
-    if not rows:
-        return StateKey(None, 0)
-    return StateKey(rows[0]["w"], int(rows[0]["n"]))
+    return StateKey(watermark, int(at_watermark["n"]))
 
 
 def _normalise(value: object, bq_type: BqType) -> object:

@@ -47,11 +47,11 @@ def _null_where(mask: pa.Array, array: pa.Array) -> pa.Array:
 
 
 def _is_nested(data_type: pa.DataType) -> bool:
-    return pa.types.is_nested(data_type) or isinstance(data_type, pa.ExtensionType)
+    return pa.types.is_nested(data_type) or isinstance(data_type, pa.BaseExtensionType)
 
 
 def _to_json_text(array: pa.Array) -> pa.Array:
-    if isinstance(array.type, pa.ExtensionType):
+    if isinstance(array.type, pa.BaseExtensionType):
         array = array.storage if pa.types.is_string(array.type.storage_type) else array
         if pa.types.is_string(array.type):
             return array

@@ -65,12 +65,23 @@ def resolve_table(ctx: RunContext, plans: list[ColumnPlan]) -> list[TargetColumn
             f"(`etl job apply` with this job's file)."
         )
     proposed = [p.target for p in plans]
+    if job.load_type is LoadType.TRANSACTIONAL:
+        _require_cursor_column(table, ref, cursor_plan(plans, job).target)
     resolved = tables.check_existing_table(
         table, ref, proposed, job_name=job.name, load_type=job.load_type
     )
     table = tables.add_missing_columns(client, table, ref, resolved)
     tables.claim_table(client, table, job.name, job.load_type)
     return _table_columns(table, resolved)
+
+
+def _require_cursor_column(table: bigquery.Table, ref: TableRef, cursor: TargetColumn) -> None:
+    """The watermark lives in the cursor column: a table without it cannot say what it holds."""
+    if not any(field.name.lower() == cursor.name.lower() for field in table.schema):
+        raise ValidationError(
+            f"Table {ref} has no column {cursor.name}, so its watermark cannot be read; "
+            "restore the column or load into a new table."
+        )
 
 
 def first_run_bound(job: JobSpec, cursor: TargetColumn, now: dt.datetime) -> CursorValue | None:
@@ -132,12 +143,14 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
     bound = (
         CursorBound(read_cursor, lower) if read_cursor is not None and lower is not None else None
     )
+    read_plan = ReadPlan(job.source, read_columns, bound)
+    ctx.reader.check_readable(read_plan)
     estimated = ctx.reader.estimate_rows(job.source)
     return LoadTarget(
         ref=ref,
         columns=columns,
         plans=plans,
-        read_plan=ReadPlan(job.source, read_columns, bound),
+        read_plan=read_plan,
         cursor=cursor,
         increment=increment,
         lower_bound=lower,

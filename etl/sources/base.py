@@ -89,6 +89,11 @@ class SqlReader(abc.ABC):
     def estimate_rows(self, source: TableSource | QuerySource) -> int | None: ...
 
     @abc.abstractmethod
+    def check_readable(self, plan: ReadPlan) -> None:
+        """Run the extraction query with no rows: privileges and SQL are checked before any work
+        starts, so such failures are validation failures."""
+
+    @abc.abstractmethod
     def read(self, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
         """Stream the rows of `plan`; memory stays bounded whatever the table size."""
 

@@ -298,7 +298,13 @@ class PostgresReader(SqlReader):
         if rows and rows[0][0]:
             return int(rows[0][0])
         # Never analysed (a freshly loaded table): count, it is small or will be analysed soon.
-        return int(self._query(f"SELECT count(*) FROM {name}")[0][0])
+        try:
+            return int(self._query(f"SELECT count(*) FROM {name}")[0][0])
+        except (ValidationError, ConnectionFailed):
+            return None  # no estimate; check_readable reports a missing privilege clearly
+
+    def check_readable(self, plan: ReadPlan) -> None:
+        self._query(f"SELECT * FROM ({build_select(plan)}) AS _etl_check LIMIT 0")
 
     def read(self, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
         sql = build_select(plan)

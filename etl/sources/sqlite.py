@@ -165,6 +165,9 @@ class SqliteReader(SqlReader):
             self._require_table(source)
         return int(self._query(f"SELECT count(*) FROM {_source_sql(source)}")[0][0])
 
+    def check_readable(self, plan: ReadPlan) -> None:
+        self._query(f"SELECT * FROM ({build_select(plan)}) AS _etl_check LIMIT 0")
+
     def read(self, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
         names = [column.name for column in plan.columns]
         try:

@@ -1,0 +1,239 @@
+"""Fixtures: the real local services, started once per test session.
+
+PostgreSQL is the machine's own server; the BigQuery and GCS emulators and a Prefect server are
+started by `localservices` on free ports in a temporary folder, so a developer's `make demo`
+services are never touched. In CI (CI=true) a missing service fails the tests; on a laptop
+without PostgreSQL they skip with the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from localservices import Services
+from localservices.layout import Layout, Ports
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_DSN = os.environ.get("ETL_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def unavailable(reason: str) -> None:
+    """Fail in CI, skip elsewhere: CI must never pass by skipping what it cannot reach."""
+    if IN_CI:
+        pytest.fail(f"{reason} (required in CI)")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    """Emulators and a Prefect server for this session; the Prefect client points at it."""
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_ANALYTICS_ENABLED,
+        temporary_settings,
+    )
+
+    state = tmp_path_factory.mktemp("services")
+    ports = Ports(
+        prefect=free_port(), bigquery=free_port(), bigquery_grpc=free_port(), gcs=free_port()
+    )
+    running = Services(Layout(state_dir=state, ports=ports))
+    try:
+        running.up(echo=lambda _line: None)
+    except Exception as error:  # the message says which service and where its log is
+        running.down(echo=lambda _line: None)
+        unavailable(f"local services could not start: {error}")
+    os.environ["PREFECT_API_URL"] = running.layout.prefect_api_url
+    with temporary_settings(
+        updates={
+            PREFECT_API_URL: running.layout.prefect_api_url,
+            PREFECT_SERVER_ANALYTICS_ENABLED: False,
+        }
+    ):
+        from blocks import BigQueryDestination, SqlConnection
+
+        SqlConnection.register_type_and_schema()
+        BigQueryDestination.register_type_and_schema()
+        yield running
+        # Send the last buffered logs while the server is still up.
+        from prefect.logging.handlers import APILogHandler
+
+        APILogHandler().flush()
+    running.down(echo=lambda _line: None)
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[psycopg.Connection]:
+    try:
+        conn = psycopg.connect(PG_DSN, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as error:
+        unavailable(f"PostgreSQL is not reachable at {PG_DSN}: {error}")
+    yield conn
+    conn.close()
+
+
+@pytest.fixture()
+def pg_schema(pg_admin: psycopg.Connection) -> Iterator[str]:
+    """A fresh schema per test, dropped afterwards."""
+    name = f"etl_test_{uuid.uuid4().hex[:10]}"
+    pg_admin.execute(f'CREATE SCHEMA "{name}"')
+    yield name
+    pg_admin.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def bq(services: Services):
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import bigquery
+
+    client = bigquery.Client(
+        project="local",
+        credentials=AnonymousCredentials(),
+        client_options=ClientOptions(api_endpoint=services.layout.bigquery_endpoint),
+    )
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def staging_bucket(services: Services) -> str:
+    from google.api_core.client_options import ClientOptions
+    from google.api_core.exceptions import Conflict
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    client = storage.Client(
+        project="local",
+        credentials=AnonymousCredentials(),
+        client_options=ClientOptions(api_endpoint=services.layout.gcs_endpoint),
+    )
+    with contextlib.suppress(Conflict):
+        client.create_bucket("etl-test-staging")
+    return "etl-test-staging"
+
+
+@pytest.fixture()
+def dataset(bq) -> Iterator[str]:
+    """A fresh BigQuery dataset per test."""
+    name = f"ds_{uuid.uuid4().hex[:10]}"
+    yield name
+    bq.delete_dataset(f"local.{name}", delete_contents=True, not_found_ok=True)
+
+
+@pytest.fixture()
+def destination(services: Services, staging_bucket: str) -> str:
+    """A BigQuery destination block named for this test; returns its name."""
+    from blocks import BigQueryDestination
+
+    name = f"bq-{uuid.uuid4().hex[:8]}"
+    BigQueryDestination(
+        project="local",
+        location="US",
+        staging_uri=f"gs://{staging_bucket}/loads",
+        api_endpoint=services.layout.bigquery_endpoint,
+        storage_endpoint=services.layout.gcs_endpoint,
+    ).save(name, overwrite=True)
+    return name
+
+
+@pytest.fixture()
+def pg_connection(services: Services, pg_schema: str) -> str:
+    """A PostgreSQL connection block to the machine's server; returns its name."""
+    from blocks import SqlConnection
+
+    name = f"pg-{uuid.uuid4().hex[:8]}"
+    SqlConnection(
+        type="postgresql", host="127.0.0.1", port=5432, database="test", username="postgres"
+    ).save(name, overwrite=True)
+    return name
+
+
+PG_BIN = Path("/usr/lib/postgresql")
+AUTH_PASSWORD = "Pw-9f3c-Unique-Secret!"  # a value no log would contain by chance
+
+
+@dataclass(frozen=True)
+class PasswordServer:
+    """A private PostgreSQL server that checks passwords (the machine's trusts everyone)."""
+
+    port: int
+    user: str
+    password: str
+    database: str = "postgres"
+    ssl_only_database: str = "ssl_only"
+
+
+def _as_postgres(command: list[str]) -> list[str]:
+    # initdb refuses to run as root; run the server as the postgres system user then.
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+@pytest.fixture(scope="session")
+def pg_password_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PasswordServer]:
+    versions = sorted(PG_BIN.glob("*/bin/initdb"))
+    if not versions:
+        unavailable("PostgreSQL server binaries (initdb) are not installed")
+    bin_dir = versions[-1].parent
+    root = Path(tempfile.mkdtemp(prefix="etl-pgauth-"))
+    (root / "pw").write_text(AUTH_PASSWORD + "\n")
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        shutil.chown(root / "pw", "postgres")
+    data = root / "data"
+    port = free_port()
+    subprocess.run(
+        _as_postgres([str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres",
+                      "--auth=scram-sha-256", f"--pwfile={root / 'pw'}"]),
+        check=True, capture_output=True,
+    )  # fmt: skip
+    # Only SSL may reach the ssl_only database, and this server has no SSL: a real refusal.
+    hba = data / "pg_hba.conf"
+    hba.write_text(
+        "hostssl ssl_only all 127.0.0.1/32 scram-sha-256\n"
+        "host    postgres all 127.0.0.1/32 scram-sha-256\n"
+        "local   all      all              scram-sha-256\n"
+    )
+    subprocess.run(
+        _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w",
+                      "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c ssl=off",
+                      "start"]),
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server = PasswordServer(port=port, user="postgres", password=AUTH_PASSWORD)
+    with psycopg.connect(
+        host="127.0.0.1", port=port, user="postgres", password=AUTH_PASSWORD, dbname="postgres",
+        autocommit=True,
+    ) as conn:  # fmt: skip
+        conn.execute("CREATE DATABASE ssl_only")
+        conn.execute("CREATE TABLE IF NOT EXISTS public.accounts (id int PRIMARY KEY, name text)")
+        conn.execute("INSERT INTO public.accounts VALUES (1, 'a'), (2, 'b') ON CONFLICT DO NOTHING")
+    yield server
+    subprocess.run(
+        _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+        check=False, capture_output=True,
+    )  # fmt: skip
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent

@@ -1,0 +1,54 @@
+"""Run one job and die at a checkpoint, as a killed container would (used by test_exactly_once).
+
+    python -m tests.integration.crash_run JOB.json CHECKPOINT [kill|raise|delete-staged]
+
+`kill` ends the process at once with os._exit (no cleanup, no final state, slot not released);
+`raise` makes the step fail with an exception; `delete-staged` removes the staged files so the
+BigQuery load job itself fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from etl import checkpoints
+from etl.jobs.model import JobSpec
+
+
+def main() -> None:
+    job_file, checkpoint, action = sys.argv[1], sys.argv[2], sys.argv[3]
+    job = JobSpec.model_validate(json.loads(Path(job_file).read_text()))
+
+    def hook() -> None:
+        if action == "kill":
+            sys.stdout.flush()
+            os._exit(137)
+        raise RuntimeError(f"injected failure at {checkpoint}")
+
+    if action == "delete-staged":
+
+        def delete_staged() -> None:
+            from blocks.registry import load_destination
+
+            destination = load_destination(job.destination.block)
+            client = destination.clients().storage
+            bucket, _, prefix = destination.staging_uri.removeprefix("gs://").partition("/")
+            for blob in client.list_blobs(bucket, prefix=f"{prefix}/{job.name}/"):
+                blob.delete()
+
+        checkpoints.on(checkpoint, delete_staged)
+    else:
+        checkpoints.on(checkpoint, hook)
+
+    from flows.etl_job import etl_job
+
+    state = etl_job(job=job, return_state=True)
+    report = state.result(raise_on_failure=False)
+    print(json.dumps(report, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Shared steps of the integration tests: build a job, apply it, run it, read BigQuery back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from etl.jobs.model import JobSpec
+
+
+def job_spec(
+    connection: str, block: str, dataset: str, *, table: str | None = None, **fields: Any
+) -> JobSpec:
+    destination = {"block": block, "dataset": dataset} | ({"table": table} if table else {})
+    data: dict[str, Any] = {
+        "name": f"t-{uuid.uuid4().hex[:10]}",
+        "connection": connection,
+        "destination": destination,
+    }
+    data.update(fields)
+    return JobSpec.model_validate(data)
+
+
+def apply(job: JobSpec) -> Any:
+    """`etl job apply` in-process: validate and create the destination table."""
+    from blocks.registry import load_connection, load_destination
+    from etl.pipeline.apply import apply_job
+    from etl.pipeline.context import RunContext
+
+    connection = load_connection(job.connection)
+    destination = load_destination(job.destination.block)
+    ctx = RunContext(
+        job, "apply", dt.datetime.now(dt.UTC), connection.open_reader(), destination.clients(),
+        destination.settings(),
+    )  # fmt: skip
+    try:
+        return apply_job(ctx)
+    finally:
+        ctx.close()
+
+
+def run(job: JobSpec) -> dict[str, Any]:
+    """Run the etl-job flow in this process; returns its report."""
+    from flows.etl_job import etl_job
+
+    state = etl_job(job=job, return_state=True)
+    report = state.result(raise_on_failure=False)
+    assert isinstance(report, dict), f"flow ended without a report: {state}"
+    report["_state_type"] = state.type.value
+    return report
+
+
+def table_rows(bq: Any, dataset: str, table: str, order_by: str = "id") -> list[dict[str, Any]]:
+    rows = bq.query_and_wait(f"SELECT * FROM `local.{dataset}.{table}` ORDER BY {order_by}")
+    return [dict(row.items()) for row in rows]
+
+
+def data_rows(bq: Any, dataset: str, table: str, order_by: str = "id") -> list[dict[str, Any]]:
+    """Rows without the metadata columns."""
+    return [
+        {k: v for k, v in row.items() if not k.startswith("_etl_")}
+        for row in table_rows(bq, dataset, table, order_by)
+    ]
