@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import typer
 
 from cli.output import fail, table
 from localservices import Services, ServicesError
+from localservices.layout import Layout
 
-app = typer.Typer(help="Local services: BigQuery and GCS emulators, Prefect server with its UI.",
-                  no_args_is_help=True)  # fmt: skip
+app = typer.Typer(
+    help="Local services: BigQuery and GCS emulators, Prefect server with its UI.",
+    no_args_is_help=True,
+)
 
 
 @app.command()
@@ -16,13 +21,27 @@ def up(
     only: list[str] = typer.Option(
         None, "--only", help="Start only these (gcs, bigquery, prefect)."
     ),
+    prefect_port: int = typer.Option(None, help="Prefect server and UI port (default 4200)."),
+    bigquery_port: int = typer.Option(None, help="BigQuery emulator REST port (default 9050)."),
+    bigquery_grpc_port: int = typer.Option(None, help="BigQuery Storage API port (default 9060)."),
+    gcs_port: int = typer.Option(None, help="Cloud Storage emulator port (default 4443)."),
 ) -> None:
-    """Start the local services (idempotent: running ones are left alone)."""
+    """Start the local services (idempotent: running ones are left alone). Ports given here are
+    remembered in the state folder for later commands."""
+    layout = Layout.default()
+    changes = {
+        "prefect": prefect_port,
+        "bigquery": bigquery_port,
+        "bigquery_grpc": bigquery_grpc_port,
+        "gcs": gcs_port,
+    }
+    ports = dataclasses.replace(layout.ports, **{k: v for k, v in changes.items() if v})
+    services = Services(dataclasses.replace(layout, ports=ports))
     try:
-        Services().up(only=only or None, echo=typer.echo)
+        services.up(only=only or None, echo=typer.echo)
     except ServicesError as error:
         fail(str(error))
-    typer.echo(f"Prefect UI: {Services().layout.prefect_api_url.removesuffix('/api')}")
+    typer.echo(f"Prefect UI: {services.layout.prefect_api_url.removesuffix('/api')}")
 
 
 @app.command()
@@ -33,11 +52,11 @@ def down() -> None:
 
 @app.command()
 def status() -> None:
-    """Show each service, its address and whether it answers."""
+    """Show each service, its address and whether it answers; exit 1 if any is down."""
+    statuses = Services().status()
     rows = [
-        (s.name, s.url, s.pid or "", "healthy" if s.healthy else "down", s.log)
-        for s in Services().status()
+        (s.name, s.url, s.pid or "", "healthy" if s.healthy else "down", s.log) for s in statuses
     ]
     typer.echo(table(rows, ["service", "url", "pid", "state", "log"]))
-    if not all(s.healthy for s in Services().status()):
+    if not all(s.healthy for s in statuses):
         raise typer.Exit(1)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 # The emulators need Python 3.13 and a numpy that conflicts with apache-beam, so they live in a
@@ -40,9 +41,22 @@ class Layout:
 
     @classmethod
     def default(cls) -> Layout:
+        """`.etl/` in the repository (or ETL_STATE_DIR), with the ports the services were last
+        started on there."""
         # ETL_STATE_DIR says where the services live, not how the product behaves.
         state = Path(os.environ.get("ETL_STATE_DIR", project_root() / ".etl"))
-        return cls(state_dir=state)
+        return cls(state_dir=state, ports=cls.saved_ports(state) or Ports())
+
+    @staticmethod
+    def saved_ports(state_dir: Path) -> Ports | None:
+        try:
+            return Ports(**json.loads((state_dir / "ports.json").read_text()))
+        except (FileNotFoundError, ValueError, TypeError):
+            return None
+
+    def save_ports(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "ports.json").write_text(json.dumps(asdict(self.ports)))
 
     @property
     def logs_dir(self) -> Path:

@@ -120,6 +120,7 @@ class Services:
         self._check_emulator_venv()
         for directory in (self.layout.logs_dir, self.layout.run_dir, self.layout.data_dir):
             directory.mkdir(parents=True, exist_ok=True)
+        self.layout.save_ports()
         started: list[tuple[_Service, subprocess.Popen[bytes]]] = []
         for service in self._select(only):
             if self._healthy(service):

@@ -118,6 +118,9 @@ def select_expression(column: ReadColumn) -> str:
         return quoted
     if is_array and column.bq_type is BqType.STRING:
         return f"to_json({quoted})::text AS {quoted}"
+    if base == "inet" and column.bq_type is BqType.STRING:
+        # inet::text always appends the mask (10.0.0.1/32); abbrev() prints it as PostgreSQL does.
+        return f"abbrev({quoted}) AS {quoted}"
     return f"{quoted}::text AS {quoted}"
 
 

@@ -109,3 +109,13 @@ def test_a_table_column_the_job_does_not_load_is_written_as_null():
     stamp = RunStamp("r", dt.datetime(2026, 1, 1, tzinfo=UTC))
     good, _ = Conformer(columns, stamp).conform(pa.RecordBatch.from_pydict({"id": [1, 2]}))
     assert good.column("old").to_pylist() == [None, None]
+
+
+def test_bytes_stay_bytes_and_text_becomes_its_utf8_bytes():
+    assert values(cast_array(pa.array([b"\x01\x02", None]), S.BYTES)) == [b"\x01\x02", None]
+    assert values(cast_array(pa.array(["é"]), S.BYTES)) == ["é".encode()]
+
+
+def test_bignumeric_keeps_38_decimal_places_exactly():
+    text = "123.12345678901234567890123456789012345678"
+    assert values(cast_array(pa.array([text]), S.BIGNUMERIC)) == [Decimal(text)]
