@@ -18,12 +18,14 @@ def run_job(file: Path) -> dict[str, Any]:
     from prefect import tags
 
     from etl.jobs.files import load_job_file
-    from flows.etl_job import etl_job
+    from flows.etl_job import RunFailed, etl_job
 
     job = load_job_file(file)
     with tags("etl", f"etl-job:{job.name}"):
         state = etl_job(job=job, return_state=True)
     report = state.result(raise_on_failure=False)
+    if isinstance(report, RunFailed):
+        report = report.report
     if not isinstance(report, dict):
         # The flow ended before producing its report (e.g. crashed in Prefect itself).
         return {

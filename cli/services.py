@@ -60,3 +60,11 @@ def status() -> None:
     typer.echo(table(rows, ["service", "url", "pid", "state", "log"]))
     if not all(s.healthy for s in statuses):
         raise typer.Exit(1)
+
+
+@app.command()
+def env() -> None:
+    """Print shell exports that point `prefect` commands at the local server:
+    eval "$(etl services env)"."""
+    for key, value in Services().environment().items():
+        typer.echo(f"export {key}={value}")

@@ -17,7 +17,9 @@ from etl.schema.names import map_column_names
 from etl.schema.typemap import Confidence, TypeProposal, propose
 from etl.sources.base import ReadColumn, SourceColumn
 
-_TRUSTED_JSON_SOURCES = ("json", "jsonb")
+_JSON_SOURCES = ("json", "jsonb")
+# Databases whose declared column types bound their values (SQLite's do not).
+_TYPED_DIALECTS = ("postgresql", "mysql", "mariadb")
 
 
 @dataclass(frozen=True)
@@ -27,13 +29,24 @@ class ColumnPlan:
     bq_type: BqType
     proposal: TypeProposal
     overridden: bool
+    dialect: str = "postgresql"
+
+    @property
+    def trusted(self) -> bool:
+        """Whether the source's own type guarantees every value fits the BigQuery type."""
+        if self.dialect not in _TYPED_DIALECTS or self.overridden:
+            return False
+        base = self.source.source_type.lower().split("(")[0].strip()
+        if self.bq_type is BqType.JSON:
+            return base in _JSON_SOURCES or base.endswith("[]") or base.startswith("_")
+        return self.bq_type in (BqType.NUMERIC, BqType.BIGNUMERIC) and (
+            self.proposal.confidence is Confidence.HIGH
+        )
 
     @property
     def target(self) -> TargetColumn:
-        base = self.source.source_type.lower().split("(")[0].strip()
-        trusted = base in _TRUSTED_JSON_SOURCES or base.endswith("[]") or base.startswith("_")
         return TargetColumn(
-            self.source.name, self.source.source_type, self.name, self.bq_type, trusted
+            self.source.name, self.source.source_type, self.name, self.bq_type, self.trusted
         )
 
     @property
@@ -93,6 +106,7 @@ def plan_columns(
                 bq_type=override or proposal.bq_type,
                 proposal=proposal,
                 overridden=override is not None,
+                dialect=dialect,
             )
         )
     if job.load_type is LoadType.TRANSACTIONAL:

@@ -33,6 +33,15 @@ from flows.locking import JobAlreadyRunning, exclusive_run
 RETRY_DELAYS = [5, 10, 20]
 
 
+class RunFailed(Exception):
+    """The failed run's outcome: a Failed state carries an exception, and this one carries the
+    run's report so `etl run` can print it."""
+
+    def __init__(self, message: str, report: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.report = report
+
+
 def _retry_if_transient(task: Any, task_run: Any, state: State) -> bool:
     try:
         state.result(raise_on_failure=True)
@@ -252,4 +261,5 @@ def _failed(report: RunReport, stage: Stage, error: Exception) -> State:
     report.error_type, report.error = stage.value, message
     _tag_flow_run(report.flow_run_id, [f"etl-error:{stage.value}"])
     artifacts.publish_summary(report)
-    return Failed(message=f"[{stage.value}] {message}", data=report.to_dict())
+    text = f"[{stage.value}] {message}"
+    return Failed(message=text, data=RunFailed(text, report.to_dict()))

@@ -226,6 +226,9 @@ def pg_password_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pas
         conn.execute("CREATE DATABASE ssl_only")
         conn.execute("CREATE TABLE IF NOT EXISTS public.accounts (id int PRIMARY KEY, name text)")
         conn.execute("INSERT INTO public.accounts VALUES (1, 'a'), (2, 'b') ON CONFLICT DO NOTHING")
+        # A login used only by the secrets test (connections are unique per database and user).
+        conn.execute(f"CREATE ROLE secret_reader LOGIN PASSWORD '{AUTH_PASSWORD}'")
+        conn.execute("GRANT SELECT ON public.accounts TO secret_reader")
     yield server
     subprocess.run(
         _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),

@@ -160,7 +160,12 @@ def check_existing_table(
             continue
         resolved.append(
             TargetColumn(
-                column.source_name, column.source_type, field.name, table_type, column.trusted_json
+                column.source_name,
+                column.source_type,
+                field.name,
+                table_type,
+                # Trust holds for the proposed type only; a different table type is checked.
+                column.trusted and table_type is column.bq_type,
             )
         )
     for name, bq_type in METADATA_COLUMNS.items():

@@ -32,7 +32,9 @@ class TargetColumn:
     source_type: str
     name: str
     bq_type: BqType
-    trusted_json: bool = False
+    trusted: bool = False
+    """The source's own type guarantees every value fits (PostgreSQL jsonb into JSON, numeric(12,2)
+    into NUMERIC), so conforming converts without checking each value."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,19 @@ class Conformer:
         self.columns = columns
         self.stamp = stamp
         self.schema = destination_schema(columns)
+        self._stamps: tuple[pa.Array, pa.Array] | None = None
+
+    def _metadata(self, size: int) -> tuple[pa.Array, pa.Array]:
+        """The two metadata columns, built once and sliced: every row of a run has the same."""
+        if self._stamps is None or len(self._stamps[0]) < size:
+            length = max(size, 1024)
+            loaded_at = pa.scalar(self.stamp.loaded_at, arrow_type(BqType.TIMESTAMP))
+            run_id = pa.scalar(self.stamp.run_id, pa.string())
+            self._stamps = (
+                pa.repeat(loaded_at, length),
+                pa.repeat(run_id, length),
+            )
+        return self._stamps[0].slice(0, size), self._stamps[1].slice(0, size)
 
     def conform(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[RejectedRow]]:
         try:
@@ -83,11 +98,10 @@ class Conformer:
         arrays = [
             pa.nulls(size, arrow_type(c.bq_type))
             if c.source_name is None
-            else cast_array(batch.column(c.source_name), c.bq_type, trusted_json=c.trusted_json)
+            else cast_array(batch.column(c.source_name), c.bq_type, trusted=c.trusted)
             for c in self.columns
         ]
-        arrays.append(pa.array([self.stamp.loaded_at] * size, arrow_type(BqType.TIMESTAMP)))
-        arrays.append(pa.array([self.stamp.run_id] * size, pa.string()))
+        arrays.extend(self._metadata(size))
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
     def _find_bad_rows(self, batch: pa.RecordBatch) -> dict[int, str]:
@@ -98,7 +112,7 @@ class Conformer:
                 continue
             array = batch.column(column.source_name)
             try:
-                cast_array(array, column.bq_type, trusted_json=column.trusted_json)
+                cast_array(array, column.bq_type, trusted=column.trusted)
                 continue
             except CastFailed:
                 pass
@@ -107,7 +121,7 @@ class Conformer:
                     continue
                 single = array.slice(index, 1)
                 try:
-                    cast_array(single, column.bq_type, trusted_json=column.trusted_json)
+                    cast_array(single, column.bq_type, trusted=column.trusted)
                 except CastFailed as error:
                     value = single[0].as_py()
                     bad[index] = (

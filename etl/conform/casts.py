@@ -8,6 +8,7 @@ TIMESTAMP column becomes `1970-01-01T<time>` and a date-only one `<date>T00:00:0
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 
@@ -37,6 +38,8 @@ _NOT_A_NUMBER = r"(?i)^[+-]?(nan|inf|infinity)$"
 
 
 def _strings(array: pa.Array) -> pa.Array:
+    if isinstance(array.type, pa.BaseExtensionType) and pa.types.is_string(array.type.storage_type):
+        array = array.storage  # e.g. ADBC's opaque PostgreSQL numeric: text underneath
     if pa.types.is_large_string(array.type) or pa.types.is_string_view(array.type):
         array = array.cast(pa.string())
     return pc.utf8_trim_whitespace(array)
@@ -89,8 +92,13 @@ def to_float64(array: pa.Array) -> pa.Array:
     return _null_where(pc.or_(pc.is_nan(array), pc.is_inf(array)), array)
 
 
-def _to_decimal(array: pa.Array, precision: int, scale: int) -> pa.Array:
+def _to_decimal(array: pa.Array, precision: int, scale: int, trusted: bool = False) -> pa.Array:
     target = pa.decimal128(precision, scale) if precision <= 38 else pa.decimal256(precision, scale)
+    if trusted and (pa.types.is_string(array.type) or pa.types.is_decimal(array.type)):
+        # The source's declared precision and scale fit the target: a plain cast is exact,
+        # unless a NaN or Infinity is there, which the checked path below turns into NULL.
+        with contextlib.suppress(pa.ArrowInvalid):
+            return pc.cast(array, target)
     if pa.types.is_floating(array.type):
         array = _null_where(pc.or_(pc.is_nan(array), pc.is_inf(array)), array)
         array = pc.cast(array, pa.string())
@@ -109,12 +117,12 @@ def _to_decimal(array: pa.Array, precision: int, scale: int) -> pa.Array:
     return pc.cast(rounded, target)
 
 
-def to_numeric(array: pa.Array) -> pa.Array:
-    return _to_decimal(array, NUMERIC_PRECISION, NUMERIC_SCALE)
+def to_numeric(array: pa.Array, trusted: bool = False) -> pa.Array:
+    return _to_decimal(array, NUMERIC_PRECISION, NUMERIC_SCALE, trusted)
 
 
-def to_bignumeric(array: pa.Array) -> pa.Array:
-    return _to_decimal(array, BIGNUMERIC_PRECISION, BIGNUMERIC_SCALE)
+def to_bignumeric(array: pa.Array, trusted: bool = False) -> pa.Array:
+    return _to_decimal(array, BIGNUMERIC_PRECISION, BIGNUMERIC_SCALE, trusted)
 
 
 def to_bool(array: pa.Array) -> pa.Array:
@@ -230,13 +238,20 @@ CASTS: dict[BqType, Callable[[pa.Array], pa.Array]] = {
 }
 
 
-def cast_array(array: pa.Array, bq_type: BqType, *, trusted_json: bool = False) -> pa.Array:
-    """Convert `array` to the Arrow type of `bq_type`; `CastFailed` if any value does not fit."""
+def cast_array(array: pa.Array, bq_type: BqType, *, trusted: bool = False) -> pa.Array:
+    """Convert `array` to the Arrow type of `bq_type`; `CastFailed` if any value does not fit.
+    `trusted`: the source's type guarantees every value fits, so values are not checked."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     try:
-        is_json = bq_type is BqType.JSON
-        result = to_json(array, trusted_json) if is_json else CASTS[bq_type](array)
+        if bq_type is BqType.JSON:
+            result = to_json(array, trusted)
+        elif bq_type is BqType.NUMERIC:
+            result = to_numeric(array, trusted)
+        elif bq_type is BqType.BIGNUMERIC:
+            result = to_bignumeric(array, trusted)
+        else:
+            result = CASTS[bq_type](array)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OverflowError) as err:
         raise CastFailed(str(err).splitlines()[0]) from None
     expected = arrow_type(bq_type)

@@ -14,6 +14,7 @@ from etl.errors import ExtractionError
 from etl.incremental import BoundaryFilter
 from etl.jobs.model import LoadType
 from etl.pipeline.context import Extracted, LoadTarget, ProgressCallback, RunContext
+from etl.prefetch import read_ahead
 from etl.staging import ParquetStager
 
 PROGRESS_EVERY_SECONDS = 5.0
@@ -59,7 +60,7 @@ def extract_to_staging(
     result = Extracted(staged=stager.result, watermark_after=target.watermark_before)
     last_report = time.monotonic()
     try:
-        for batch in ctx.reader.read(target.read_plan):
+        for batch in read_ahead(ctx.reader.read(target.read_plan)):
             result.rows_read += batch.num_rows
             good, rejected = conformer.conform(batch)
             result.rejected.extend(rejected)

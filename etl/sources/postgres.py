@@ -102,8 +102,11 @@ def select_expression(column: ReadColumn) -> str:
     if column.bq_type in (BqType.NUMERIC, BqType.BIGNUMERIC):
         if base in _TEXT_TYPES:
             return quoted
-        # Round at the source to what the BigQuery type can hold, so no value fails on scale.
         scale = 9 if column.bq_type is BqType.NUMERIC else 38
+        declared = re.search(r"numeric\(\s*\d+\s*,\s*(\d+)\s*\)", column.source_type.lower())
+        if declared and int(declared.group(1)) <= scale:
+            return f"{quoted}::text AS {quoted}"
+        # Round at the source to what the BigQuery type can hold, so no value fails on scale.
         return f"round({quoted}::numeric, {scale})::text AS {quoted}"
     if column.bq_type is BqType.JSON:
         if base in ("json", "jsonb"):

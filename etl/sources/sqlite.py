@@ -95,7 +95,10 @@ class SqliteReader(SqlReader):
             )
         try:
             # mode=ro: a test or a run must never change the source.
-            self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+            # check_same_thread off: batches are read ahead in a worker thread, one user at a time.
+            self._conn = sqlite3.connect(
+                f"file:{path}?mode=ro", uri=True, timeout=10, check_same_thread=False
+            )
             self._conn.execute("SELECT 1")
         except sqlite3.Error as error:
             raise connection_errors.connection_error(str(error)) from None

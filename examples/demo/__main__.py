@@ -19,9 +19,13 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from localservices import Services, ServicesError
 from localservices.layout import project_root
+
+if TYPE_CHECKING:
+    from google.cloud import bigquery
 
 ROOT = project_root()
 DEMO = ROOT / "examples" / "demo"
@@ -106,18 +110,28 @@ def add_orders(path: Path, last_updated_at: str) -> int:
     return len(rows)
 
 
-def bigquery_counts(table: str) -> tuple[int, int]:
-    """(rows, distinct ids) of a demo table in the emulator."""
+def emulator_client() -> bigquery.Client:
     from google.api_core.client_options import ClientOptions
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import bigquery
 
-    services = Services()
-    client = bigquery.Client(
+    return bigquery.Client(
         project="local",
         credentials=AnonymousCredentials(),
-        client_options=ClientOptions(api_endpoint=services.layout.bigquery_endpoint),
+        client_options=ClientOptions(api_endpoint=Services().layout.bigquery_endpoint),
     )
+
+
+def reset_demo_tables() -> None:
+    """The demo starts from a new shop each time, so its BigQuery tables start empty too."""
+    client = emulator_client()
+    for table in ("bq_products", "bq_orders", "bq_products__rejected", "bq_orders__rejected"):
+        client.delete_table(f"local.raw_data.{table}", not_found_ok=True)
+
+
+def bigquery_counts(table: str) -> tuple[int, int]:
+    """(rows, distinct ids) of a demo table in the emulator."""
+    client = emulator_client()
     row = next(
         iter(
             client.query_and_wait(
@@ -165,6 +179,7 @@ def main() -> None:
     os.environ["DEMO_SHOP_DB"] = str(shop)
 
     say("Applying the connections and the jobs")
+    reset_demo_tables()
     etl("connection", "apply", "examples/demo/connections.yaml")
     etl("connection", "test", "demo-shop")
     etl("job", "apply", "examples/demo/products.yaml")
@@ -194,7 +209,7 @@ def main() -> None:
         f"the source has {source_rows}"
     )
     print(f"    Prefect UI: {ui}  (flow runs, artifacts, blocks)")
-    print("    Query:      etl connection test local-bigquery  |  stop: make services-down")
+    print("    Prefect CLI: eval \"$(.venv/bin/etl services env)\"  |  stop: make services-down")
     if second["rows_loaded"] != added or rows != source_rows or distinct != source_rows:
         raise SystemExit("The demo's second orders run did not load exactly the new rows.")
 

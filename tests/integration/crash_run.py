@@ -47,6 +47,7 @@ def main() -> None:
 
     state = etl_job(job=job, return_state=True)
     report = state.result(raise_on_failure=False)
+    report = getattr(report, "report", report)  # a failed run's report rides on its exception
     print(json.dumps(report, default=str))
 
 

@@ -42,10 +42,12 @@ def apply(job: JobSpec) -> Any:
 
 def run(job: JobSpec) -> dict[str, Any]:
     """Run the etl-job flow in this process; returns its report."""
-    from flows.etl_job import etl_job
+    from flows.etl_job import RunFailed, etl_job
 
     state = etl_job(job=job, return_state=True)
     report = state.result(raise_on_failure=False)
+    if isinstance(report, RunFailed):
+        report = report.report
     assert isinstance(report, dict), f"flow ended without a report: {state}"
     report["_state_type"] = state.type.value
     return report

@@ -62,7 +62,7 @@ def files(tmp_path, pg_password_server, destination, dataset):
     connection = tmp_path / "connection.yaml"
     connection.write_text(
         f"kind: sql\nname: {name}\ntype: postgresql\nhost: 127.0.0.1\n"
-        f"port: {pg_password_server.port}\ndatabase: postgres\nusername: postgres\n"
+        f"port: {pg_password_server.port}\ndatabase: postgres\nusername: secret_reader\n"
         "password: ${DB_PASSWORD}\n"
     )
     job = tmp_path / "accounts.yaml"

@@ -1,0 +1,1 @@
+"""Benchmarks (make bench): figures, never assertions on time."""
