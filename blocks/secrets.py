@@ -6,6 +6,7 @@ errors here name the secret, never its value.
 
 from __future__ import annotations
 
+import os
 import re
 
 from pydantic import SecretStr
@@ -26,18 +27,35 @@ def normalise_reference(reference: str) -> str:
     return text if "/versions/" in text else f"{text}/versions/latest"
 
 
+# Where Secret Manager lives when it is not Google's (a local emulator); an endpoint, not a setting.
+ENDPOINT_VARIABLE = "ETL_SECRET_MANAGER_ENDPOINT"
+
+
+def _client():  # -> secretmanager.SecretManagerServiceClient (imported lazily: it is heavy)
+    from google.cloud import secretmanager
+
+    endpoint = os.environ.get(ENDPOINT_VARIABLE)
+    if not endpoint:
+        return secretmanager.SecretManagerServiceClient()  # application default credentials
+    from google.auth.credentials import AnonymousCredentials
+
+    return secretmanager.SecretManagerServiceClient(
+        credentials=AnonymousCredentials(),
+        transport="rest",
+        client_options={"api_endpoint": endpoint},
+    )
+
+
 def read_secret_manager(reference: str) -> str:
     """Read a secret version with application default credentials (the runner's identity)."""
     from google.api_core import exceptions as gexc
-    from google.cloud import secretmanager
 
     name = normalise_reference(reference)
     try:
-        client = secretmanager.SecretManagerServiceClient()
-        response = client.access_secret_version(name=name, timeout=10)
+        response = _client().access_secret_version(name=name, timeout=10)
     except gexc.NotFound:
         raise ConfigurationError(f"Secret {name} does not exist; check the reference.") from None
-    except gexc.PermissionDenied:
+    except gexc.Forbidden:  # PermissionDenied over gRPC, Forbidden over REST
         raise ConfigurationError(
             f"Access to secret {name} was denied; grant the runner "
             "roles/secretmanager.secretAccessor."

@@ -240,3 +240,41 @@ def pg_password_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pas
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def secret_manager() -> Iterator[str]:
+    """A Secret Manager emulator (drongo, REST) for this session; returns its endpoint.
+
+    No emulator of Google's own exists here; drongo implements the Secret Manager REST API that
+    the official client speaks with transport="rest".
+    """
+    import sys
+    import time
+    import urllib.request
+
+    from blocks.secrets import ENDPOINT_VARIABLE
+
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    drongo = str(Path(sys.executable).parent / "drongo")
+    server = subprocess.Popen(
+        [drongo, "server", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{endpoint}/drongo/health", timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                unavailable("the Secret Manager emulator (drongo) did not start")
+            time.sleep(0.2)
+    os.environ[ENDPOINT_VARIABLE] = endpoint
+    yield endpoint
+    os.environ.pop(ENDPOINT_VARIABLE, None)
+    server.terminate()
+    server.wait(timeout=10)

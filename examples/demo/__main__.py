@@ -209,7 +209,7 @@ def main() -> None:
         f"the source has {source_rows}"
     )
     print(f"    Prefect UI: {ui}  (flow runs, artifacts, blocks)")
-    print("    Prefect CLI: eval \"$(.venv/bin/etl services env)\"  |  stop: make services-down")
+    print('    Prefect CLI: eval "$(.venv/bin/etl services env)"  |  stop: make services-down')
     if second["rows_loaded"] != added or rows != source_rows or distinct != source_rows:
         raise SystemExit("The demo's second orders run did not load exactly the new rows.")
 
