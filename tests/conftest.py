@@ -226,9 +226,11 @@ def pg_password_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pas
         conn.execute("CREATE DATABASE ssl_only")
         conn.execute("CREATE TABLE IF NOT EXISTS public.accounts (id int PRIMARY KEY, name text)")
         conn.execute("INSERT INTO public.accounts VALUES (1, 'a'), (2, 'b') ON CONFLICT DO NOTHING")
-        # A login used only by the secrets test (connections are unique per database and user).
-        conn.execute(f"CREATE ROLE secret_reader LOGIN PASSWORD '{AUTH_PASSWORD}'")
-        conn.execute("GRANT SELECT ON public.accounts TO secret_reader")
+        # Logins of their own for the secrets and Secret Manager tests: connections are unique
+        # per (type, host, port, database, username).
+        for role in ("secret_reader", "sm_reader"):
+            conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{AUTH_PASSWORD}'")
+            conn.execute(f"GRANT SELECT ON public.accounts TO {role}")
     yield server
     subprocess.run(
         _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),

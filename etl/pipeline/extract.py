@@ -95,6 +95,4 @@ def extract_to_staging(
             "was (a catalog load never replaces a table with nothing); set allow_empty_snapshot: "
             "true if an empty table is expected."
         )
-    if progress is not None:
-        progress(result.rows_read, target.estimated_rows)
     return result

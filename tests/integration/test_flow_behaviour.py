@@ -98,3 +98,24 @@ def test_a_second_run_of_the_same_job_never_overlaps_the_first(
     assert "Another run of job" in report["error"]
     assert data_rows(bq, dataset, "bq_items") == []
     assert run(job)["status"] == "completed"  # the slot is free again
+
+
+def test_long_extractions_get_a_progress_artifact_that_reaches_100(services):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from flows.artifacts import ExtractionProgress, artifact_key
+
+    job = f"progress-{uuid.uuid4().hex[:6]}"
+    progress = ExtractionProgress(job)
+    progress(250, 1000)  # what extract_to_staging calls every 5 s
+    progress(500, 1000)
+    progress.done()
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[artifact_key(job, "progress")])
+            )
+        )
+    assert len(found) == 1 and found[0].type == "progress"
+    assert float(found[0].data) == 100.0

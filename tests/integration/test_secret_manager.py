@@ -41,7 +41,7 @@ def test_a_password_from_secret_manager_opens_the_connection(
     reference = _secret(secret_manager, pg_password_server.password)
     SqlConnection(
         type="postgresql", host="127.0.0.1", port=pg_password_server.port, database="postgres",
-        username="secret_reader", password_secret=reference,
+        username="sm_reader", password_secret=reference,
     ).save(name, overwrite=True)  # fmt: skip
     job = job_spec(name, destination, dataset, source={"table": "accounts"})
     apply(job)
@@ -56,7 +56,7 @@ def test_a_missing_secret_fails_at_init_naming_the_secret(
     name = f"sm-{uuid.uuid4().hex[:8]}"
     SqlConnection(
         type="postgresql", host="127.0.0.1", port=pg_password_server.port, database="postgres",
-        username="secret_reader", password_secret="projects/acme/secrets/nope",
+        username="sm_reader", password_secret="projects/acme/secrets/nope",
     ).save(name, overwrite=True)  # fmt: skip
     report = run(job_spec(name, destination, dataset, source={"table": "accounts"}))
     assert report["status"] == "failed" and report["error_type"] == "init"
