@@ -1,8 +1,10 @@
 """`make bench`: a PostgreSQL table of N rows through the etl-job flow into the BigQuery emulator.
 
 In the same run it measures the raw ceiling, `COPY (SELECT ...) TO STDOUT (FORMAT binary)` of the
-same table read to /dev/null, and prints rows/s for extract+stage, for load and end to end, the
-ratio of extract+stage to the ceiling, and the peak RSS of the process that ran the flow.
+same table read and dropped, and prints rows/s for extract+stage, for load and end to end, the
+ratio of extract+stage to the ceiling, and the peak RSS of the process that ran the flow. Each
+size is measured in `--repeat` rounds (COPY, then the flow) and the medians are reported, with the
+lowest and highest ratio of a single round.
 
     python -m bench.postgres_to_bigquery --rows 2000000 [--rows 4000000 ...]
 
@@ -15,6 +17,7 @@ import argparse
 import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -139,44 +142,62 @@ def ensure_bucket(services: Services) -> None:
         client.create_bucket(BUCKET)
 
 
-def measure(rows: int, services: Services) -> dict[str, float]:
-    with psycopg.connect(DSN, autocommit=True) as conn:
-        table = create_table(conn, rows)
-        # Best of two: the ceiling is what the machine can do, not its noisiest moment.
-        ceiling_seconds, ceiling_bytes = min(copy_ceiling(conn, table) for _ in range(2))
-    with tempfile.TemporaryDirectory() as folder:
-        connections, job = write_files(Path(folder), table, services)
-        etl("connection", "apply", str(connections))
-        etl("job", "apply", str(job))
-        started = time.perf_counter()
-        stdout, peak_mb = etl("run", str(job), "--json")
-        report = json.loads(stdout)
-        wall = time.perf_counter() - started
+def _one_run(rows: int, job: Path) -> dict[str, float]:
+    started = time.perf_counter()
+    stdout, peak_mb = etl("run", str(job), "--json")
+    wall = time.perf_counter() - started
+    report = json.loads(stdout)
     if report["status"] != "completed" or report["rows_loaded"] != rows:
         raise SystemExit(f"the benchmark run did not load {rows} rows: {report}")
     stages = report["stages"]
-    extract = stages["extract"]["seconds"]
-    load = stages["load"]["seconds"]
-    flow = report["duration_seconds"]
     return {
-        "rows": rows,
-        "copy_rows_per_s": rows / ceiling_seconds,
-        "copy_mb": ceiling_bytes / 1e6,
-        "extract_stage_rows_per_s": rows / extract,
-        "load_rows_per_s": rows / load,
-        "end_to_end_rows_per_s": rows / flow,
-        "ratio_to_copy": (rows / extract) / (rows / ceiling_seconds),
-        "flow_seconds": flow,
-        "process_seconds": wall,
+        "extract": stages["extract"]["seconds"],
+        "load": stages["load"]["seconds"],
+        "flow": report["duration_seconds"],
+        "process": wall,
         "peak_rss_mb": peak_mb,
         "staged_mb": report["bytes_processed"] / 1e6,
+    }
+
+
+def measure(rows: int, services: Services, repeat: int) -> dict[str, float]:
+    """Medians over `repeat` rounds, each a COPY read then a flow run, so both see the same
+    moment of a shared, noisy machine."""
+    with tempfile.TemporaryDirectory() as folder:
+        with psycopg.connect(DSN, autocommit=True) as conn:
+            table = create_table(conn, rows)
+        connections, job = write_files(Path(folder), table, services)
+        etl("connection", "apply", str(connections))
+        etl("job", "apply", str(job))
+        copies, runs = [], []
+        for _ in range(repeat):
+            with psycopg.connect(DSN, autocommit=True) as conn:
+                copies.append(copy_ceiling(conn, table)[0])
+            runs.append(_one_run(rows, job))
+    copy = statistics.median(copies)
+    extract = statistics.median(r["extract"] for r in runs)
+    return {
+        "rows": rows,
+        "repeat": repeat,
+        "copy_rows_per_s": rows / copy,
+        "extract_stage_rows_per_s": rows / extract,
+        "ratio_to_copy": copy / extract,
+        "ratio_min": min(c / r["extract"] for c, r in zip(copies, runs, strict=True)),
+        "ratio_max": max(c / r["extract"] for c, r in zip(copies, runs, strict=True)),
+        "load_rows_per_s": rows / statistics.median(r["load"] for r in runs),
+        "end_to_end_rows_per_s": rows / statistics.median(r["flow"] for r in runs),
+        "flow_seconds": statistics.median(r["flow"] for r in runs),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        "staged_mb": runs[0]["staged_mb"],
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, action="append", help="table sizes (repeatable)")
-    sizes = parser.parse_args().rows or [2_000_000]
+    parser.add_argument("--repeat", type=int, default=3, help="rounds per size (medians)")
+    args = parser.parse_args()
+    sizes = args.rows or [2_000_000]
     services = Services()
     services.up(echo=lambda line: print(f"  {line}"))
     os.environ.update(services.environment())
@@ -185,17 +206,18 @@ def main() -> None:
         [str(Path(sys.executable).parent / "prefect"), "block", "register", "-m", "blocks"],
         check=True, capture_output=True, cwd=project_root(),
     )  # fmt: skip
-    results = [measure(rows, services) for rows in sizes]
+    results = [measure(rows, services, args.repeat) for rows in sizes]
     header = (
-        f"{'rows':>10} {'COPY rows/s':>12} {'extract+stage':>14} {'ratio':>6} {'load rows/s':>12} "
-        f"{'end-to-end':>11} {'peak RSS':>9}"
+        f"{'rows':>10} {'COPY rows/s':>12} {'extract+stage':>14} {'ratio (min-max)':>16} "
+        f"{'load rows/s':>12} {'end-to-end':>11} {'peak RSS':>9}"
     )
     print("\n" + header)
     for r in results:
         print(
             f"{r['rows']:>10,} {r['copy_rows_per_s']:>12,.0f} "
             f"{r['extract_stage_rows_per_s']:>14,.0f} "
-            f"{r['ratio_to_copy']:>6.0%} {r['load_rows_per_s']:>12,.0f} "
+            f"{r['ratio_to_copy']:>5.0%} ({r['ratio_min']:.0%}-{r['ratio_max']:.0%}) "
+            f"{r['load_rows_per_s']:>12,.0f} "
             f"{r['end_to_end_rows_per_s']:>11,.0f} {r['peak_rss_mb']:>7,.0f}MB"
         )
     print("\n" + json.dumps(results, indent=2))
