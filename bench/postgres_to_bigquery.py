@@ -14,7 +14,6 @@ Each size runs the job in a fresh `etl run --json` process, so its peak RSS is t
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
@@ -27,6 +26,7 @@ from pathlib import Path
 import psycopg
 
 from localservices import Services
+from localservices.clients import ensure_bucket
 from localservices.layout import project_root
 
 SCHEMA = "etl_bench"
@@ -127,21 +127,6 @@ def etl(*args: str) -> tuple[str, float]:
     return stdout, usage.ru_maxrss / 1024
 
 
-def ensure_bucket(services: Services) -> None:
-    from google.api_core.client_options import ClientOptions
-    from google.api_core.exceptions import Conflict
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
-    client = storage.Client(
-        project="local",
-        credentials=AnonymousCredentials(),
-        client_options=ClientOptions(api_endpoint=services.layout.gcs_endpoint),
-    )
-    with contextlib.suppress(Conflict):
-        client.create_bucket(BUCKET)
-
-
 def _one_run(rows: int, job: Path) -> dict[str, float]:
     started = time.perf_counter()
     stdout, peak_mb = etl("run", str(job), "--json")
@@ -201,7 +186,7 @@ def main() -> None:
     services = Services()
     services.up(echo=lambda line: print(f"  {line}"))
     os.environ.update(services.environment())
-    ensure_bucket(services)
+    ensure_bucket(services.layout, BUCKET)
     subprocess.run(
         [str(Path(sys.executable).parent / "prefect"), "block", "register", "-m", "blocks"],
         check=True, capture_output=True, cwd=project_root(),

@@ -8,11 +8,11 @@ without PostgreSQL they skip with the reason.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -23,6 +23,7 @@ import psycopg
 import pytest
 
 from localservices import Services
+from localservices.clients import bigquery_client, ensure_bucket
 from localservices.layout import Layout, Ports
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -68,10 +69,12 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
             PREFECT_SERVER_ANALYTICS_ENABLED: False,
         }
     ):
-        from blocks import BigQueryDestination, SqlConnection
-
-        SqlConnection.register_type_and_schema()
-        BigQueryDestination.register_type_and_schema()
+        # The command a user runs to make the block types appear in the Prefect UI.
+        registered = subprocess.run(
+            [str(Path(sys.executable).parent / "prefect"), "block", "register", "-m", "blocks"],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert registered.returncode == 0, registered.stdout + registered.stderr
         yield running
         # Send the last buffered logs while the server is still up.
         from prefect.logging.handlers import APILogHandler
@@ -101,34 +104,14 @@ def pg_schema(pg_admin: psycopg.Connection) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def bq(services: Services):
-    from google.api_core.client_options import ClientOptions
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import bigquery
-
-    client = bigquery.Client(
-        project="local",
-        credentials=AnonymousCredentials(),
-        client_options=ClientOptions(api_endpoint=services.layout.bigquery_endpoint),
-    )
+    client = bigquery_client(services.layout)
     yield client
     client.close()
 
 
 @pytest.fixture(scope="session")
 def staging_bucket(services: Services) -> str:
-    from google.api_core.client_options import ClientOptions
-    from google.api_core.exceptions import Conflict
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
-    client = storage.Client(
-        project="local",
-        credentials=AnonymousCredentials(),
-        client_options=ClientOptions(api_endpoint=services.layout.gcs_endpoint),
-    )
-    with contextlib.suppress(Conflict):
-        client.create_bucket("etl-test-staging")
-    return "etl-test-staging"
+    return ensure_bucket(services.layout, "etl-test-staging")
 
 
 @pytest.fixture()
@@ -251,7 +234,6 @@ def secret_manager() -> Iterator[str]:
     No emulator of Google's own exists here; drongo implements the Secret Manager REST API that
     the official client speaks with transport="rest".
     """
-    import sys
     import time
     import urllib.request
 

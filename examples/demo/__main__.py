@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import os
@@ -19,13 +18,10 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from localservices import Services, ServicesError
+from localservices.clients import bigquery_client, ensure_bucket
 from localservices.layout import project_root
-
-if TYPE_CHECKING:
-    from google.cloud import bigquery
 
 ROOT = project_root()
 DEMO = ROOT / "examples" / "demo"
@@ -110,28 +106,16 @@ def add_orders(path: Path, last_updated_at: str) -> int:
     return len(rows)
 
 
-def emulator_client() -> bigquery.Client:
-    from google.api_core.client_options import ClientOptions
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import bigquery
-
-    return bigquery.Client(
-        project="local",
-        credentials=AnonymousCredentials(),
-        client_options=ClientOptions(api_endpoint=Services().layout.bigquery_endpoint),
-    )
-
-
 def reset_demo_tables() -> None:
     """The demo starts from a new shop each time, so its BigQuery tables start empty too."""
-    client = emulator_client()
+    client = bigquery_client(Services().layout)
     for table in ("bq_products", "bq_orders", "bq_products__rejected", "bq_orders__rejected"):
         client.delete_table(f"local.raw_data.{table}", not_found_ok=True)
 
 
 def bigquery_counts(table: str) -> tuple[int, int]:
     """(rows, distinct ids) of a demo table in the emulator."""
-    client = emulator_client()
+    client = bigquery_client(Services().layout)
     row = next(
         iter(
             client.query_and_wait(
@@ -142,21 +126,6 @@ def bigquery_counts(table: str) -> tuple[int, int]:
     return int(row["n"]), int(row["d"])
 
 
-def ensure_bucket(bucket: str) -> None:
-    from google.api_core.client_options import ClientOptions
-    from google.api_core.exceptions import Conflict
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
-    client = storage.Client(
-        project="local",
-        credentials=AnonymousCredentials(),
-        client_options=ClientOptions(api_endpoint=Services().layout.gcs_endpoint),
-    )
-    with contextlib.suppress(Conflict):
-        client.create_bucket(bucket)
-
-
 def main() -> None:
     say("Starting the local services (etl services up)")
     services = Services()
@@ -165,7 +134,7 @@ def main() -> None:
     except ServicesError as error:
         raise SystemExit(f"Error: {error}") from None
     os.environ.update(services.environment())
-    ensure_bucket(STAGING_BUCKET)
+    ensure_bucket(services.layout, STAGING_BUCKET)
 
     say("Registering the block types with Prefect")
     print("$ prefect block register -m blocks")
