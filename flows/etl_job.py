@@ -1,9 +1,10 @@
 """The `etl-job` flow: init → validate → extract → load, for any job.
 
 Orchestration only: each task calls one stage of `etl.pipeline`, publishes its figures as an
-artifact, and lets Prefect retry it when the error is transient (3 attempts, 5/10/20 s). A failure
-is classified by the stage it happened in and shows on the flow run (state message and a tag
-`etl-error:<stage>`); a run that set rows aside ends Completed with the state name `Partial`.
+artifact, and lets Prefect retry it when the error is transient (three retries, after 5, 10 and
+20 s). A failure is classified by the stage it happened in and shows on the flow run (state
+message and a tag `etl-error:<stage>`); a run that set rows aside ends Completed with the state
+name `Partial`.
 """
 
 from __future__ import annotations

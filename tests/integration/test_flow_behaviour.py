@@ -101,16 +101,22 @@ def test_a_second_run_of_the_same_job_never_overlaps_the_first(
 
 
 def test_long_extractions_get_a_progress_artifact_that_reaches_100(services):
+    from prefect import flow
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     from flows.artifacts import ExtractionProgress, artifact_key
 
     job = f"progress-{uuid.uuid4().hex[:6]}"
-    progress = ExtractionProgress(job)
-    progress(250, 1000)  # what extract_to_staging calls every 5 s
-    progress(500, 1000)
-    progress.done()
+
+    @flow(name="progress-reporting")
+    def extracting() -> None:
+        progress = ExtractionProgress(job)
+        progress(250, 1000)  # what extract_to_staging calls every 5 s
+        progress(500, 1000)
+        progress.done()
+
+    extracting()
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(
             artifact_filter=ArtifactFilter(
