@@ -21,7 +21,7 @@ from prefect.states import Completed, Failed, State
 
 from blocks.registry import load_connection, load_destination
 from etl.errors import EtlError, Stage, is_transient
-from etl.jobs.model import JobSpec
+from etl.jobs.model import JobSpec, ProcessingMode
 from etl.pipeline.context import Extracted, LoadTarget, RunContext
 from etl.pipeline.extract import extract_to_staging
 from etl.pipeline.load import Loaded, load_extracted
@@ -101,8 +101,20 @@ def init(job: JobSpec, run_id: str, started_at: dt.datetime) -> RunContext:
 def validate(ctx: RunContext) -> LoadTarget:
     """The source and destination fit the job; decide exactly what this run loads."""
     target = prepare_target(ctx)
+    logger = get_run_logger()
     for warning in low_confidence_warnings(target.plans):
-        get_run_logger().warning("Type mapping: %s", warning)
+        logger.warning("Type mapping: %s", warning)
+    job = ctx.job
+    if (
+        job.processing_mode is ProcessingMode.AUTO
+        and (target.estimated_rows or 0) >= job.row_threshold
+    ):
+        logger.warning(
+            "About %s rows, at or above the Dataflow threshold (%s); the Dataflow subflow is not "
+            "available in this version, so the run uses standard mode.",
+            f"{target.estimated_rows:,}",
+            f"{job.row_threshold:,}",
+        )
     artifacts.publish_rows(
         ctx.job.name,
         "validate",

@@ -124,9 +124,9 @@ def check_existing_table(
     job_name: str,
     load_type: LoadType,
 ) -> list[TargetColumn]:
-    """Check a job may load into `table`; return the columns with the table's own types (loads
-    cast to what the table has) and list columns the table lacks as `missing` via ValidationError
-    only when they cannot be added."""
+    """Check a job may load into `table` (same job, same load type, compatible column types) and
+    return its columns with the table's own types, since loads cast to what the table has.
+    Columns the table lacks are returned as proposed; `add_missing_columns` adds them."""
     labels = table.labels or {}
     owner = labels.get(JOB_LABEL)
     if owner and owner != job_name:
