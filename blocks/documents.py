@@ -24,7 +24,7 @@ from prefect.blocks.core import Block
 from prefect_gcp import GcpCredentials
 
 from blocks.bigquery import BigQueryDestination
-from blocks.registry import CONNECTION_TYPES, _load
+from blocks.registry import CONNECTION_TYPES, load_block
 from blocks.sql import SqlConnection
 from etl.errors import ConfigurationError
 from etl.jobs.files import describe_validation_error, expand_environment
@@ -55,7 +55,7 @@ def build_block(document: dict[str, Any], where: str) -> tuple[str, str, Block]:
     if kind == "bigquery-destination" and "gcp_credentials_block" in data:
         # A service account held in a prefect-gcp GcpCredentials block, referred to by name.
         credentials_name = data.pop("gcp_credentials_block")
-        credentials = _load(GcpCredentials, credentials_name)
+        credentials = load_block(GcpCredentials, credentials_name)
         if credentials is None:
             raise ConfigurationError(
                 f"{where}: GcpCredentials block {credentials_name!r} does not exist."
@@ -74,7 +74,7 @@ def _check_unique(name: str, block: Block) -> None:
     for block_type in CONNECTION_TYPES:
         if isinstance(block, block_type):
             continue
-        if _load(block_type, name) is not None:
+        if load_block(block_type, name) is not None:
             raise ConfigurationError(
                 f"A connection named '{name}' already exists as "
                 f"{block_type.get_block_type_name()}; "
@@ -105,6 +105,6 @@ def _check_unique(name: str, block: Block) -> None:
 def apply_document(document: dict[str, Any], where: str) -> Applied:
     name, kind, block = build_block(document, where)
     _check_unique(name, block)
-    existed = _load(type(block), name) is not None
+    existed = load_block(type(block), name) is not None
     block.save(name, overwrite=True)
     return Applied(name, kind, not existed, block)

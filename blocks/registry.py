@@ -13,7 +13,8 @@ CONNECTION_TYPES: tuple[type[Block], ...] = (SqlConnection,)
 Connection = SqlConnection
 
 
-def _load(block_type: type[Block], name: str) -> Block | None:
+def load_block(block_type: type[Block], name: str) -> Block | None:
+    """The block of `block_type` named `name`, or None when there is none."""
     try:
         return block_type.load(name)
     except ValueError as error:
@@ -24,7 +25,7 @@ def _load(block_type: type[Block], name: str) -> Block | None:
 
 def find_connection(name: str) -> Connection | None:
     for block_type in CONNECTION_TYPES:
-        block = _load(block_type, name)
+        block = load_block(block_type, name)
         if block is not None:
             return block  # type: ignore[return-value]
     return None
@@ -40,7 +41,7 @@ def load_connection(name: str) -> Connection:
 
 
 def load_destination(name: str) -> BigQueryDestination:
-    block = _load(BigQueryDestination, name)
+    block = load_block(BigQueryDestination, name)
     if block is None:
         raise ConfigurationError(
             f"BigQuery destination block '{name}' does not exist; create it with "

@@ -32,14 +32,14 @@ def test(name: str = typer.Argument(..., help="Connection name.")) -> None:
     """Connect, run SELECT 1 and list tables with row counts. Changes nothing."""
     from blocks import health
     from blocks.bigquery import BigQueryDestination
-    from blocks.registry import _load, find_connection
+    from blocks.registry import find_connection, load_block
 
     with user_errors():
         block = find_connection(name)
         if block is not None:
             outcome = health.check_sql_connection(block)
         else:
-            destination = _load(BigQueryDestination, name)
+            destination = load_block(BigQueryDestination, name)
             if destination is None:
                 fail(
                     f"Connection '{name}' does not exist; "

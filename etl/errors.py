@@ -74,10 +74,14 @@ class TransientLoadError(LoadError):
 
 
 class StateUnavailable(EtlError):
-    """The state a transactional run needs (the watermark) could not be read: fail closed."""
+    """The state a transactional run needs (the watermark) could not be read: fail closed.
+    Retried only when the cause was (BigQuery unreachable), not when the table itself is wrong."""
 
     stage = Stage.VALIDATION
-    transient = True
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 def is_transient(error: BaseException) -> bool:

@@ -126,7 +126,8 @@ def read_state(client: bigquery.Client, ref: TableRef, cursor: TargetColumn) -> 
         cause = classify_google_error(error, Stage.VALIDATION, f"reading the watermark of {ref}")
         raise StateUnavailable(
             f"Could not read the current watermark of {ref}, so this run loads nothing "
-            f"(it never falls back to a full reload): {cause.message}"
+            f"(it never falls back to a full reload): {cause.message}",
+            transient=cause.transient,
         ) from None
     return StateKey(watermark, int(at_watermark["n"]))
 
@@ -172,7 +173,8 @@ def read_boundary_rows(
     except Exception as error:
         cause = classify_google_error(error, Stage.VALIDATION, f"reading boundary rows of {ref}")
         raise StateUnavailable(
-            f"Could not read the rows at the watermark of {ref}: {cause.message}"
+            f"Could not read the rows at the watermark of {ref}: {cause.message}",
+            transient=cause.transient,
         ) from None
 
 
@@ -237,9 +239,10 @@ def plan_increment(
             boundary = read_boundary_rows(client, ref, columns, cursor, state)
             return IncrementPlan(state, attempt, job_id, boundary)
         except Exception as error:
+            cause = classify_google_error(error, Stage.VALIDATION, "reading a load job")
             raise StateUnavailable(
-                "Could not check for load jobs left by earlier runs: "
-                f"{classify_google_error(error, Stage.VALIDATION, 'reading a load job').message}"
+                f"Could not check for load jobs left by earlier runs: {cause.message}",
+                transient=cause.transient,
             ) from None
         if job.state != "DONE":
             _wait_for(client, job_id, deadline)
@@ -261,11 +264,13 @@ def _wait_for(client: bigquery.Client, job_id: str, deadline: float) -> None:
             if client.get_job(job_id).state == "DONE":
                 return
         except Exception as error:
+            cause = classify_google_error(error, Stage.VALIDATION, "reading a load job")
             raise StateUnavailable(
-                f"Could not follow load job {job_id} left by an earlier run: "
-                f"{classify_google_error(error, Stage.VALIDATION, 'reading a load job').message}"
+                f"Could not follow load job {job_id} left by an earlier run: {cause.message}",
+                transient=cause.transient,
             ) from None
         time.sleep(_WAIT_POLL_SECONDS)
     raise StateUnavailable(
-        f"Load job {job_id} left by an earlier run is still running; retry later."
+        f"Load job {job_id} left by an earlier run is still running; retry later.",
+        transient=True,
     )

@@ -70,9 +70,7 @@ def to_string(array: pa.Array) -> pa.Array:
         return array
     if _is_nested(array.type):
         return _to_json_text(array)
-    if pa.types.is_binary(array.type) or pa.types.is_large_binary(array.type):
-        return pc.cast(array, pa.string())  # raises on invalid UTF-8
-    return pc.cast(array, pa.string())
+    return pc.cast(array, pa.string())  # binary: raises on invalid UTF-8
 
 
 def to_int64(array: pa.Array) -> pa.Array:

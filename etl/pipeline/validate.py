@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 from google.cloud import bigquery
 
@@ -103,7 +104,7 @@ def first_run_bound(job: JobSpec, cursor: TargetColumn, now: dt.datetime) -> Cur
     return start
 
 
-def _processing_mode(job: JobSpec, estimated: int | None) -> ProcessingMode:
+def _processing_mode(job: JobSpec) -> ProcessingMode:
     if job.processing_mode is ProcessingMode.DATAFLOW:
         raise ConfigurationError(
             "processing_mode 'dataflow' is not available yet in this version; use auto or standard."
@@ -121,9 +122,7 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
     by_source = {c.source_name: c for c in loaded}
     read_columns = [p.read_column for p in plans]
     # Read with the table's types (an existing table may hold a compatible, different type).
-    read_columns = [
-        type(rc)(rc.name, rc.source_type, by_source[rc.name].bq_type) for rc in read_columns
-    ]
+    read_columns = [replace(rc, bq_type=by_source[rc.name].bq_type) for rc in read_columns]
     cursor = None
     increment = None
     lower: CursorValue | None = None
@@ -156,5 +155,5 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
         lower_bound=lower,
         job_id=job_id,
         estimated_rows=estimated,
-        processing_mode=_processing_mode(job, estimated),
+        processing_mode=_processing_mode(job),
     )

@@ -64,3 +64,15 @@ def data_rows(bq: Any, dataset: str, table: str, order_by: str = "id") -> list[d
         {k: v for k, v in row.items() if not k.startswith("_etl_")}
         for row in table_rows(bq, dataset, table, order_by)
     ]
+
+
+def task_attempts(flow_run_id: str, task_name: str) -> int:
+    """How many times the task run `task_name` of a flow run was attempted."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[uuid.UUID(flow_run_id)]))
+        )
+    return max(r.run_count for r in runs if r.name.startswith(task_name))

@@ -11,7 +11,7 @@ import pytest
 
 from blocks import SqlConnection
 from etl.sources import connection_errors
-from tests.integration.helpers import apply, data_rows, job_spec, run
+from tests.integration.helpers import apply, data_rows, job_spec, run, task_attempts
 
 
 @pytest.fixture()
@@ -22,17 +22,6 @@ def fast_retries(monkeypatch):
 
     for name in ("init", "validate", "extract", "load"):
         monkeypatch.setattr(module, name, getattr(module, name).with_options(retry_delay_seconds=0))
-
-
-def _task_attempts(flow_run_id: str, task_name: str) -> int:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[uuid.UUID(flow_run_id)]))
-        )
-    return max(r.run_count for r in runs if r.name.startswith(task_name))
 
 
 def _connection(**fields) -> str:
@@ -80,7 +69,7 @@ def test_wrong_password_fails_at_init_without_retrying(
     )  # fmt: skip
     report = run(job_spec(name, destination, dataset, source={"table": "accounts"}))
     _failed(report, "init", connection_errors.AUTH)
-    assert _task_attempts(report["flow_run_id"], "init") == 1
+    assert task_attempts(report["flow_run_id"], "init") == 1
 
 
 def test_refused_port_is_retried_three_times_then_fails(
@@ -92,7 +81,7 @@ def test_refused_port_is_retried_three_times_then_fails(
         name = _connection(host="127.0.0.1", port=port, database="test", username="postgres")
         report = run(job_spec(name, destination, dataset, source={"table": "t"}))
     _failed(report, "init", connection_errors.REFUSED)
-    assert _task_attempts(report["flow_run_id"], "init") == 4
+    assert task_attempts(report["flow_run_id"], "init") == 4
 
 
 def test_unreachable_host_times_out(services, destination, dataset, fast_retries):

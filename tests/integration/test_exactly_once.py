@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from etl import checkpoints
-from tests.integration.helpers import apply, data_rows, job_spec, run
+from tests.integration.helpers import apply, data_rows, job_spec, run, task_attempts
 
 
 @pytest.fixture()
@@ -162,4 +162,5 @@ def test_rows_without_a_watermark_fail_the_run_instead_of_reloading_everything(
     report = run(job)
     assert report["status"] == "failed" and report["error_type"] == "validation"
     assert "none has a value in updated_at" in report["error"]
+    assert task_attempts(report["flow_run_id"], "validate") == 1  # the table is wrong: no retry
     assert len(data_rows(bq, dataset, "bq_orders")) == 10
