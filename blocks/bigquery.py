@@ -25,7 +25,12 @@ class BigQueryDestination(Block):
     _logo_url: ClassVar[str] = "https://cdn.simpleicons.org/googlebigquery"  # type: ignore[assignment]
 
     project: str = Field(description="Google Cloud project that holds the datasets.")
-    location: str | None = Field(default="US", description="BigQuery location, e.g. US or EU.")
+    location: str = Field(
+        default="US",
+        min_length=1,
+        description="BigQuery location of the datasets, e.g. US, EU or europe-west1 (required: "
+        "load jobs are looked up by location, and a job looked up in the wrong one is not found).",
+    )
     default_dataset: str = Field(
         default=DEFAULT_DATASET, description="Dataset of jobs that do not name one."
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 EXTRACT_BATCH_STAGED = "extract.batch_staged"
+LOAD_REJECTED_DONE = "load.rejected_done"
 LOAD_BEFORE_SUBMIT = "load.before_submit"
 LOAD_SUBMITTED = "load.submitted"
 LOAD_DONE = "load.done"

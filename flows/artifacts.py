@@ -91,8 +91,8 @@ def summary_markdown(report: RunReport) -> str:
         lines.append(
             f"- **Watermark**: {report.watermark_before} → {report.watermark_after}"
             + (
-                f" ({report.boundary_duplicates_dropped} boundary row(s) already loaded, skipped)"
-                if report.boundary_duplicates_dropped
+                f" ({report.rows_already_loaded:,} row(s) re-read in the lookback already loaded)"
+                if report.rows_already_loaded
                 else ""
             )
         )

@@ -40,6 +40,7 @@ def load_staged_files(
     job_id: str,
     job_name: str,
     run_id: str,
+    location: str | None = None,
     on_submitted: Callable[[str], None] | None = None,
 ) -> LoadResult:
     """Submit (or adopt) the load job `job_id` and wait for it.
@@ -64,9 +65,11 @@ def load_staged_files(
     )
     adopted = False
     try:
-        job = client.load_table_from_uri(uris, ref.id, job_id=job_id, job_config=config)
+        job = client.load_table_from_uri(
+            uris, ref.id, job_id=job_id, job_config=config, location=location
+        )
     except gexc.Conflict:
-        job = _existing_job(client, job_id)
+        job = _existing_job(client, job_id, location)
         if (job.labels or {}).get(RUN_LABEL) != _label(run_id):
             raise LoadError(
                 f"Another run already submitted load job {job_id} for the same rows of {ref}; "
@@ -91,8 +94,8 @@ def load_staged_files(
     return LoadResult(job_id=job.job_id, output_rows=int(job.output_rows or 0), adopted=adopted)
 
 
-def _existing_job(client: bigquery.Client, job_id: str) -> bigquery.LoadJob:
+def _existing_job(client: bigquery.Client, job_id: str, location: str | None) -> bigquery.LoadJob:
     try:
-        return client.get_job(job_id)
+        return client.get_job(job_id, location=location)
     except Exception as error:
         raise classify_google_error(error, Stage.LOAD, f"reading load job {job_id}") from None

@@ -10,6 +10,7 @@ from google.cloud import bigquery
 from etl.bigquery.clients import classify_google_error
 from etl.conform import METADATA_COLUMNS, TargetColumn
 from etl.errors import Stage, ValidationError
+from etl.fingerprint import ROW_HASH, Identity
 from etl.jobs.model import LoadType
 from etl.schema.bqtypes import TIME_TYPES, BqType
 from etl.schema.compat import can_load
@@ -68,7 +69,21 @@ def ensure_dataset(client: bigquery.Client, ref: TableRef, location: str | None)
     return True
 
 
-def _schema(columns: list[TargetColumn]) -> list[bigquery.SchemaField]:
+def row_hash_field(identity: Identity) -> bigquery.SchemaField:
+    return bigquery.SchemaField(ROW_HASH, "STRING", description=identity.describe())
+
+
+def table_identity(table: bigquery.Table) -> Identity | None:
+    """The identity columns a transactional table was created with (see `etl.fingerprint`)."""
+    for field in table.schema:
+        if field.name == ROW_HASH:
+            return Identity.from_description(field.description)
+    return None
+
+
+def _schema(
+    columns: list[TargetColumn], identity: Identity | None = None
+) -> list[bigquery.SchemaField]:
     fields = [
         bigquery.SchemaField(
             c.name,
@@ -86,6 +101,8 @@ def _schema(columns: list[TargetColumn]) -> list[bigquery.SchemaField]:
             "_etl_run_id", "STRING", description="Prefect flow run that loaded the row"
         )
     )
+    if identity is not None:
+        fields.append(row_hash_field(identity))
     return fields
 
 
@@ -97,8 +114,9 @@ def create_table(
     job_name: str,
     load_type: LoadType,
     cursor: TargetColumn | None,
+    identity: Identity | None = None,
 ) -> bigquery.Table:
-    table = bigquery.Table(ref.id, schema=_schema(columns))
+    table = bigquery.Table(ref.id, schema=_schema(columns, identity))
     table.labels = {JOB_LABEL: job_name, LOAD_TYPE_LABEL: load_type.value}
     if load_type is LoadType.TRANSACTIONAL and cursor is not None:
         if cursor.bq_type in TIME_TYPES:
@@ -180,34 +198,38 @@ def check_existing_table(
     return resolved
 
 
-def add_missing_columns(
-    client: bigquery.Client, table: bigquery.Table, ref: TableRef, columns: list[TargetColumn]
-) -> bigquery.Table:
-    """New job columns (and metadata columns of a table created elsewhere) are added NULLABLE;
-    columns the job no longer loads stay in the table."""
+def missing_fields(
+    table: bigquery.Table, columns: list[TargetColumn], identity: Identity | None = None
+) -> list[bigquery.SchemaField]:
+    """Fields the table lacks: new job columns (and metadata columns of a table created
+    elsewhere), to be added NULLABLE. Columns the job no longer loads stay in the table."""
     have = {field.name.lower() for field in table.schema}
-    wanted = [f for f in _schema(columns) if f.name.lower() not in have]
-    if not wanted:
-        return table
-    table.schema = [*table.schema, *wanted]
-    try:
-        return client.update_table(table, ["schema"])
-    except Exception as error:
-        raise classify_google_error(error, Stage.VALIDATION, f"adding columns to {ref}") from None
+    return [f for f in _schema(columns, identity) if f.name.lower() not in have]
 
 
-def claim_table(
-    client: bigquery.Client, table: bigquery.Table, job_name: str, load_type: LoadType
-) -> None:
-    """Label a table created outside this tool with its job, so a second job cannot share it."""
+def apply_table_changes(
+    client: bigquery.Client,
+    table: bigquery.Table,
+    ref: TableRef,
+    new_fields: list[bigquery.SchemaField],
+    job_name: str,
+    load_type: LoadType,
+) -> bigquery.Table:
+    """The only changes validation makes, after every check passed: add the missing columns and
+    label a table created outside this tool with its job (so a second job cannot share it)."""
     labels = dict(table.labels or {})
-    if labels.get(JOB_LABEL) == job_name and labels.get(LOAD_TYPE_LABEL) == load_type.value:
-        return
-    labels.update({JOB_LABEL: job_name, LOAD_TYPE_LABEL: load_type.value})
-    table.labels = labels
+    relabel = labels.get(JOB_LABEL) != job_name or labels.get(LOAD_TYPE_LABEL) != load_type.value
+    if not new_fields and not relabel:
+        return table
+    fields = []
+    if new_fields:
+        table.schema = [*table.schema, *new_fields]
+        fields.append("schema")
+    if relabel:
+        labels.update({JOB_LABEL: job_name, LOAD_TYPE_LABEL: load_type.value})
+        table.labels = labels
+        fields.append("labels")
     try:
-        client.update_table(table, ["labels"])
+        return client.update_table(table, fields)
     except Exception as error:
-        raise classify_google_error(
-            error, Stage.VALIDATION, "labelling the destination table"
-        ) from None
+        raise classify_google_error(error, Stage.VALIDATION, f"updating table {ref}") from None

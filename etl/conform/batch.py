@@ -21,6 +21,7 @@ LOADED_AT = "_etl_loaded_at"
 RUN_ID = "_etl_run_id"
 METADATA_COLUMNS: dict[str, BqType] = {LOADED_AT: BqType.TIMESTAMP, RUN_ID: BqType.STRING}
 _MAX_VALUE_TEXT = 200
+_DECIMALS = (BqType.NUMERIC, BqType.BIGNUMERIC)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,9 @@ class Conformer:
         self.stamp = stamp
         self.schema = destination_schema(columns)
         self._stamps: tuple[pa.Array, pa.Array] | None = None
+        self.numeric_nan_nulled = 0
+        """NUMERIC/BIGNUMERIC NaN or ±Infinity values written as NULL (BigQuery cannot hold
+        them), counted for the extract artifact."""
 
     def _metadata(self, size: int) -> tuple[pa.Array, pa.Array]:
         """The two metadata columns, built once and sliced: every row of a run has the same."""
@@ -95,14 +99,21 @@ class Conformer:
 
     def _cast_all(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         size = batch.num_rows
-        arrays = [
-            pa.nulls(size, arrow_type(c.bq_type))
-            if c.source_name is None
-            else cast_array(batch.column(c.source_name), c.bq_type, trusted=c.trusted)
-            for c in self.columns
-        ]
+        arrays = []
+        nulled = 0
+        for c in self.columns:
+            if c.source_name is None:
+                arrays.append(pa.nulls(size, arrow_type(c.bq_type)))
+                continue
+            source = batch.column(c.source_name)
+            array = cast_array(source, c.bq_type, trusted=c.trusted)
+            if c.bq_type in _DECIMALS:
+                nulled += array.null_count - source.null_count
+            arrays.append(array)
         arrays.extend(self._metadata(size))
-        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+        result = pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+        self.numeric_nan_nulled += nulled  # counted once the whole batch converted
+        return result
 
     def _find_bad_rows(self, batch: pa.RecordBatch) -> dict[int, str]:
         """Row index → reason, found value by value (only for batches that failed as a whole)."""

@@ -2,7 +2,8 @@
 
 Each cast either converts a whole array or raises `CastFailed`; `etl.conform.batch` then finds the
 offending rows one by one (slow, but only for batches that hold a bad value). Rules from SPEC §4:
-NaN/Inf become NULL; nested values become JSON text in STRING columns; a time-only value in a
+FLOAT64 keeps NaN and ±Infinity, a NUMERIC NaN becomes NULL (counted by the
+conformer); nested values become JSON text in STRING columns; a time-only value in a
 TIMESTAMP column becomes `1970-01-01T<time>` and a date-only one `<date>T00:00:00`.
 """
 
@@ -80,14 +81,17 @@ def to_int64(array: pa.Array) -> pa.Array:
 
 
 def to_float64(array: pa.Array) -> pa.Array:
+    """NaN and ±Infinity are kept: BigQuery's FLOAT64 stores them (turning them into NULL, as
+    the predecessor did, loses information)."""
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
         text = _strings(array)
-        array = pc.cast(
-            _null_where(pc.match_substring_regex(text, _NOT_A_NUMBER), text), pa.float64()
-        )
-    else:
-        array = pc.cast(array, pa.float64())
-    return _null_where(pc.or_(pc.is_nan(array), pc.is_inf(array)), array)
+        special = pc.fill_null(pc.match_substring_regex(text, _NOT_A_NUMBER), False)
+        if pc.any(special).as_py():
+            # Arrow parses "nan" and "inf" but not PostgreSQL's "Infinity"; normalise first.
+            lowered = pc.utf8_lower(text)
+            text = pc.replace_substring_regex(lowered, r"^([+-]?)infinity$", r"\1inf")
+        return pc.cast(text, pa.float64())
+    return pc.cast(array, pa.float64())
 
 
 def _to_decimal(array: pa.Array, precision: int, scale: int, trusted: bool = False) -> pa.Array:

@@ -8,9 +8,18 @@ from dataclasses import dataclass
 
 from etl.bigquery import tables
 from etl.bigquery.tables import TableRef
+from etl.incremental import Lookback
 from etl.jobs.model import LoadType
 from etl.pipeline.context import RunContext
-from etl.pipeline.validate import destination_ref, first_run_bound, plan_source
+from etl.pipeline.validate import (
+    choose_identity,
+    destination_ref,
+    existing_identity,
+    first_run_bound,
+    plan_source,
+    require_identity_loaded,
+    table_columns,
+)
 from etl.plan import ColumnPlan, cursor_plan
 
 
@@ -33,6 +42,7 @@ def apply_job(ctx: RunContext) -> Applied:
         cursor_name = cursor_plan(plans, job).source.name
         cursor = next(c for c in proposed if c.source_name == cursor_name)
         first_run_bound(job, cursor, ctx.started_at)  # refuses a day-based backfill on a number
+        Lookback.for_job(job.lookback, cursor)  # refuses a duration on a numeric cursor
     estimated = ctx.reader.estimate_rows(job.source)
     ref = destination_ref(ctx)
     table = tables.get_table(client, ref)
@@ -40,13 +50,31 @@ def apply_job(ctx: RunContext) -> Applied:
         resolved = tables.check_existing_table(
             table, ref, proposed, job_name=job.name, load_type=job.load_type
         )
-        table = tables.add_missing_columns(client, table, ref, resolved)
-        tables.claim_table(client, table, job.name, job.load_type)
+        identity = None
+        if cursor is not None:
+            identity = existing_identity(table, ref)
+            if identity is None:
+                identity = choose_identity(job, plans, resolved)
+                new_fields = tables.missing_fields(table, resolved, identity)
+            else:
+                new_fields = tables.missing_fields(table, resolved)
+            columns = table_columns([*table.schema, *new_fields], resolved)
+            require_identity_loaded(identity, columns, ref)
+        else:
+            new_fields = tables.missing_fields(table, resolved)
+        tables.apply_table_changes(client, table, ref, new_fields, job.name, job.load_type)
         return Applied(ref, plans, False, False, estimated)
+    identity = choose_identity(job, plans, proposed) if cursor is not None else None
     dataset_created = tables.ensure_dataset(client, ref, ctx.settings.location)
     try:
         tables.create_table(
-            client, ref, proposed, job_name=job.name, load_type=job.load_type, cursor=cursor
+            client,
+            ref,
+            proposed,
+            job_name=job.name,
+            load_type=job.load_type,
+            cursor=cursor,
+            identity=identity,
         )
     except BaseException:
         if dataset_created:

@@ -7,12 +7,16 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from google.cloud import bigquery
+
 from etl.bigquery.clients import BigQueryClients, BigQuerySettings
 from etl.bigquery.tables import TableRef
-from etl.conform import RejectedRow, TargetColumn
-from etl.incremental import IncrementPlan
+from etl.conform import TargetColumn
+from etl.fingerprint import Identity, KnownRows
+from etl.incremental import IncrementPlan, Lookback
 from etl.jobs.model import JobSpec, ProcessingMode
 from etl.plan import ColumnPlan
+from etl.rejected import StagedRejects
 from etl.sources.base import CursorValue, ReadPlan, SqlReader
 from etl.staging import StagedFiles
 
@@ -54,10 +58,18 @@ class LoadTarget:
     job_id: str
     estimated_rows: int | None
     processing_mode: ProcessingMode
+    identity: Identity | None = None
+    """Transactional: the columns whose fingerprint recognises rows already loaded."""
+    lookback: Lookback | None = None
+    known_rejected: KnownRows = field(default_factory=KnownRows.empty)
+    location: str | None = None
+    load_schema: list[bigquery.SchemaField] = field(default_factory=list)
+    """The destination's own schema (descriptions and policy tags included): a load that
+    replaces the table keeps them."""
 
     @property
     def watermark_before(self) -> object | None:
-        return self.increment.state.watermark if self.increment else None
+        return self.increment.state.watermark if self.increment and self.cursor else None
 
 
 @dataclass
@@ -65,9 +77,15 @@ class Extracted:
     staged: StagedFiles
     rows_read: int = 0
     rows_extracted: int = 0
-    boundary_duplicates_dropped: int = 0
-    rejected: list[RejectedRow] = field(default_factory=list)
+    already_loaded: int = 0
+    """Rows re-read inside the lookback window that BigQuery already holds."""
+    rejected: StagedRejects = field(default_factory=StagedRejects)
+    numeric_nan_nulled: int = 0
     watermark_after: object | None = None
+
+    @property
+    def rows_rejected(self) -> int:
+        return self.rejected.rows
 
 
 ProgressCallback = Callable[[int, int | None], None]

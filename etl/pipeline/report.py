@@ -44,12 +44,16 @@ class RunReport:
     rows_extracted: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
-    boundary_duplicates_dropped: int = 0
+    rows_already_loaded: int = 0
+    """Rows re-read inside the lookback window that BigQuery already held (not loaded again)."""
+    numeric_nan_nulled: int = 0
+    """NUMERIC NaN/Infinity values written as NULL (BigQuery's NUMERIC cannot hold them)."""
     bytes_processed: int = 0
     files_staged: int = 0
     estimated_rows: int | None = None
     watermark_before: object | None = None
     watermark_after: object | None = None
+    lookback: str | None = None
     processing_mode: str = "standard"
     load_job_id: str | None = None
     dataflow_job_id: str | None = None

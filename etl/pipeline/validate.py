@@ -9,12 +9,19 @@ from google.cloud import bigquery
 
 from etl.bigquery import tables
 from etl.bigquery.tables import TableRef
-from etl.conform import METADATA_COLUMNS, TargetColumn
+from etl.conform import METADATA_COLUMNS, RUN_ID, TargetColumn
 from etl.errors import ConfigurationError, ValidationError
-from etl.incremental import load_job_id, plan_increment
+from etl.fingerprint import ROW_HASH, Identity
+from etl.incremental import (
+    Lookback,
+    plan_increment,
+    plan_snapshot,
+    read_known_rejected,
+)
 from etl.jobs.model import Backfill, JobSpec, LoadType, ProcessingMode
 from etl.pipeline.context import LoadTarget, RunContext
 from etl.plan import ColumnPlan, cursor_plan, plan_columns
+from etl.rejected import rejected_table
 from etl.schema.bqtypes import TIME_TYPES, BqType
 from etl.sources.base import CursorBound, CursorValue, ReadPlan
 
@@ -29,12 +36,14 @@ def plan_source(ctx: RunContext) -> list[ColumnPlan]:
     return plan_columns(ctx.job, columns, ctx.reader.dialect)
 
 
-def _table_columns(table: bigquery.Table, loaded: list[TargetColumn]) -> list[TargetColumn]:
-    """All non-metadata columns of `table` in table order: loaded ones, and NULL for the rest."""
+def table_columns(
+    schema: list[bigquery.SchemaField], loaded: list[TargetColumn]
+) -> list[TargetColumn]:
+    """All data columns of a table schema in table order: loaded ones, and NULL for the rest."""
     by_name = {c.name.lower(): c for c in loaded}
     result = []
-    for field in table.schema:
-        if field.name in METADATA_COLUMNS:
+    for field in schema:
+        if field.name in METADATA_COLUMNS or field.name == ROW_HASH:
             continue
         column = by_name.get(field.name.lower())
         if column is not None:
@@ -54,26 +63,40 @@ def _table_columns(table: bigquery.Table, loaded: list[TargetColumn]) -> list[Ta
     return result
 
 
-def resolve_table(ctx: RunContext, plans: list[ColumnPlan]) -> list[TargetColumn]:
-    """The columns this run writes into the (existing, compatible) destination table."""
-    job = ctx.job
-    client = ctx.bigquery.bigquery
-    ref = destination_ref(ctx)
-    table = tables.get_table(client, ref)
-    if table is None:
+def choose_identity(job: JobSpec, plans: list[ColumnPlan], loaded: list[TargetColumn]) -> Identity:
+    """The columns that identify a row of a new transactional table: `key_columns`, else the
+    primary key plus the cursor when every key column is loaded, else every loaded column."""
+    by_source = {c.source_name: c.name for c in loaded}
+    keys = list(job.key_columns) or [p.source.name for p in plans if p.source.primary_key]
+    if keys and all(k in by_source for k in keys):
+        if job.cursor_column and job.cursor_column not in keys:
+            keys.append(job.cursor_column)
+        return Identity(tuple(by_source[k] for k in keys))
+    return Identity(tuple(c.name for c in loaded))
+
+
+def existing_identity(table: bigquery.Table, ref: TableRef) -> Identity | None:
+    if not any(field.name == ROW_HASH for field in table.schema):
+        return None
+    identity = tables.table_identity(table)
+    if identity is None:
         raise ValidationError(
-            f"Destination table {ref} does not exist; create the job first "
-            f"(`etl job apply` with this job's file)."
+            f"The description of column {ROW_HASH} in {ref} no longer names the row identity "
+            "columns, so rows already loaded cannot be recognised; restore it or load into a "
+            "new table."
         )
-    proposed = [p.target for p in plans]
-    if job.load_type is LoadType.TRANSACTIONAL:
-        _require_cursor_column(table, ref, cursor_plan(plans, job).target)
-    resolved = tables.check_existing_table(
-        table, ref, proposed, job_name=job.name, load_type=job.load_type
-    )
-    table = tables.add_missing_columns(client, table, ref, resolved)
-    tables.claim_table(client, table, job.name, job.load_type)
-    return _table_columns(table, resolved)
+    return identity
+
+
+def require_identity_loaded(identity: Identity, columns: list[TargetColumn], ref: TableRef) -> None:
+    loaded = {c.name for c in columns if c.source_name is not None}
+    missing = [name for name in identity.columns if name not in loaded]
+    if missing:
+        raise ValidationError(
+            f"Column(s) {', '.join(missing)} identify the rows of {ref} (that is how rows near "
+            "the watermark are recognised), so this transactional job must keep loading them; "
+            "add them back to columns, or start a new job into a new table."
+        )
 
 
 def _require_cursor_column(table: bigquery.Table, ref: TableRef, cursor: TargetColumn) -> None:
@@ -114,28 +137,61 @@ def _processing_mode(job: JobSpec) -> ProcessingMode:
 
 
 def prepare_target(ctx: RunContext) -> LoadTarget:
+    """Every check first, then the only changes (columns added, table labelled): a run that
+    fails validation has not touched BigQuery."""
     job = ctx.job
+    client = ctx.bigquery.bigquery
     plans = plan_source(ctx)
-    columns = resolve_table(ctx, plans)
     ref = destination_ref(ctx)
+    table = tables.get_table(client, ref)
+    if table is None:
+        raise ValidationError(
+            f"Destination table {ref} does not exist; create the job first "
+            f"(`etl job apply` with this job's file)."
+        )
+    location = table.location or ctx.settings.location
+    proposed = [p.target for p in plans]
+    transactional = job.load_type is LoadType.TRANSACTIONAL
+    if transactional:
+        _require_cursor_column(table, ref, cursor_plan(plans, job).target)
+    resolved = tables.check_existing_table(
+        table, ref, proposed, job_name=job.name, load_type=job.load_type
+    )
+    identity = existing_identity(table, ref) if transactional else None
+    new_identity = identity is None and transactional
+    if new_identity:
+        identity = choose_identity(job, plans, resolved)
+    new_fields = tables.missing_fields(table, resolved, identity if new_identity else None)
+    schema = [*table.schema, *new_fields]
+    columns = table_columns(schema, resolved)
     loaded = [c for c in columns if c.source_name is not None]
     by_source = {c.source_name: c for c in loaded}
-    read_columns = [p.read_column for p in plans]
     # Read with the table's types (an existing table may hold a compatible, different type).
-    read_columns = [replace(rc, bq_type=by_source[rc.name].bq_type) for rc in read_columns]
+    read_columns = [replace(p.read_column, bq_type=by_source[p.source.name].bq_type) for p in plans]
     cursor = None
-    increment = None
+    lookback = None
     lower: CursorValue | None = None
-    if job.load_type is LoadType.TRANSACTIONAL:
+    if transactional:
+        assert identity is not None
+        require_identity_loaded(identity, columns, ref)
         cursor = by_source[cursor_plan(plans, job).source.name]
-        increment = plan_increment(ctx.bigquery.bigquery, ref, job.name, cursor, loaded)
-        if increment.state.watermark is not None:
-            lower = increment.state.watermark  # type: ignore[assignment]
+        lookback = Lookback.for_job(job.lookback, cursor)
+        increment = plan_increment(
+            client,
+            ref,
+            job.name,
+            cursor,
+            lookback,
+            location=location,
+            fingerprinted=not new_identity,
+        )
+        if increment.window_start is not None:
+            lower = increment.window_start  # type: ignore[assignment]
         else:
             lower = first_run_bound(job, cursor, ctx.started_at)
-        job_id = increment.job_id
     else:
-        job_id = load_job_id(job.name, ref, f"catalog|{ctx.run_id}", 1)
+        has_run_id = any(f.name == RUN_ID for f in table.schema)
+        increment = plan_snapshot(client, ref, job.name, location=location, has_run_id=has_run_id)
     read_cursor = next(
         (rc for rc in read_columns if cursor and rc.name == cursor.source_name), None
     )
@@ -145,6 +201,10 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
     read_plan = ReadPlan(job.source, read_columns, bound)
     ctx.reader.check_readable(read_plan)
     estimated = ctx.reader.estimate_rows(job.source)
+    mode = _processing_mode(job)
+    rejected_known = read_known_rejected(client, rejected_table(ref), location=location)
+    # Every check passed: now, and only now, change the table.
+    table = tables.apply_table_changes(client, table, ref, new_fields, job.name, job.load_type)
     return LoadTarget(
         ref=ref,
         columns=columns,
@@ -153,7 +213,12 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
         cursor=cursor,
         increment=increment,
         lower_bound=lower,
-        job_id=job_id,
+        job_id=increment.job_id,
         estimated_rows=estimated,
-        processing_mode=_processing_mode(job),
+        processing_mode=mode,
+        identity=identity,
+        lookback=lookback,
+        known_rejected=rejected_known,
+        location=location,
+        load_schema=list(table.schema),
     )

@@ -113,6 +113,7 @@ def test_a_failed_load_job_spends_its_id_and_the_rerun_uses_the_next_attempt(
     add(21, 20, "2026-11-01 10:00:04+00")
 
     failed = _crash(tmp_path, job, checkpoints.LOAD_BEFORE_SUBMIT, "delete-staged")
+    assert failed.stdout.strip(), failed.stderr[-3000:]
     report = json.loads(failed.stdout.strip().splitlines()[-1])
     assert report["status"] == "failed" and report["error_type"] == "load", report
     assert report["load_job_id"] is None
@@ -161,6 +162,6 @@ def test_rows_without_a_watermark_fail_the_run_instead_of_reloading_everything(
     bq.query_and_wait(f"UPDATE `local.{dataset}.bq_orders` SET updated_at = NULL WHERE TRUE")
     report = run(job)
     assert report["status"] == "failed" and report["error_type"] == "validation"
-    assert "none has a value in updated_at" in report["error"]
+    assert "without a value in updated_at" in report["error"]
     assert task_attempts(report["flow_run_id"], "validate") == 1  # the table is wrong: no retry
     assert len(data_rows(bq, dataset, "bq_orders")) == 10

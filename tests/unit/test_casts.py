@@ -18,11 +18,29 @@ def values(array: pa.Array) -> list:
     return array.to_pylist()
 
 
-def test_nan_and_infinity_become_null():
-    array = pa.array([1.5, float("nan"), float("inf"), float("-inf"), None])
-    assert values(cast_array(array, S.FLOAT64)) == [1.5, None, None, None, None]
-    assert values(cast_array(pa.array(["NaN", "2.5", "-Infinity"]), S.FLOAT64)) == [None, 2.5, None]
+def _same(left: list, right: list) -> bool:
+    """Equal, with NaN equal to NaN."""
+    return [repr(v) for v in left] == [repr(v) for v in right]
+
+
+def test_float64_keeps_nan_and_infinity():
+    nan, inf = float("nan"), float("inf")
+    array = pa.array([1.5, nan, inf, -inf, None])
+    assert _same(values(cast_array(array, S.FLOAT64)), [1.5, nan, inf, -inf, None])
+    text = pa.array(["NaN", "2.5", "-Infinity", "Infinity", "inf", None])
+    assert _same(values(cast_array(text, S.FLOAT64)), [nan, 2.5, -inf, inf, inf, None])
+
+
+def test_numeric_nan_becomes_null_and_is_counted():
     assert values(cast_array(pa.array(["NaN", "2.5"]), S.NUMERIC)) == [None, Decimal("2.5")]
+    conformer = Conformer(
+        [TargetColumn("n", "numeric", "n", S.NUMERIC)],
+        RunStamp("run", dt.datetime(2026, 1, 1, tzinfo=UTC)),
+    )
+    good, rejected = conformer.conform(pa.record_batch({"n": ["NaN", "1", None, "Infinity"]}))
+    assert good.column("n").to_pylist() == [None, Decimal("1"), None, None]
+    assert not rejected
+    assert conformer.numeric_nan_nulled == 2
 
 
 def test_time_only_and_date_only_text_in_timestamp_columns():

@@ -1,0 +1,167 @@
+"""Row fingerprints: how a transactional run recognises rows BigQuery already holds.
+
+Every row a transactional job loads carries `_etl_row_hash`, the MD5 of a canonical encoding of its
+*identity columns* as conformed for the destination (BigQuery types, before any BigQuery
+round-trip). The next run computes the same fingerprint, with this same code, from the same source
+row, so "already loaded?" is an exact comparison of two strings for every BigQuery type: JSON of
+any shape, FLOAT64 with NaN and ±Infinity, NUMERIC/BIGNUMERIC, TIMESTAMP/DATETIME/TIME, GEOGRAPHY,
+BYTES, unicode text. Nothing is ever compared with a value read back from BigQuery, whose
+representation (JSON spacing, float printing, time zones) is not ours to control.
+
+The identity columns are fixed when the table is created and written in the description of the
+`_etl_row_hash` column, so a job whose column list changes later keeps comparing exactly what the
+earlier loads carried (a column added to a job is not part of the identity). They are the
+source's primary key plus the cursor when the source declares a primary key (or the job's
+`key_columns`), and every loaded column otherwise.
+
+Encoding (version 1; changing it would make every stored fingerprint unrecognisable, so it never
+changes in place): each identity value in order becomes `N` when NULL, else `<byte length>:<bytes>`
+of its canonical text (Arrow's cast to string: shortest round-trip floats, `nan`, `inf`; decimals
+with the column's scale; ISO dates and times; JSON as the conformed text; BYTES as raw bytes);
+values are joined with `|`. Length prefixes make the encoding injective. The MD5 (128 bits) of
+that is stored as 32 hex digits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+ROW_HASH = "_etl_row_hash"
+_DESCRIPTION_PREFIX = "Row fingerprint v1 (etl) of identity columns: "
+_HEX = np.array([f"{i:02x}".encode() for i in range(256)], dtype="S2")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The destination columns whose values identify a row, in fingerprint order."""
+
+    columns: tuple[str, ...]
+
+    def describe(self) -> str:
+        """The `_etl_row_hash` column's description, which is where the identity is kept."""
+        return _DESCRIPTION_PREFIX + json.dumps(list(self.columns))
+
+    @classmethod
+    def from_description(cls, text: str | None) -> Identity | None:
+        if not text or not text.startswith(_DESCRIPTION_PREFIX):
+            return None
+        try:
+            names = json.loads(text[len(_DESCRIPTION_PREFIX) :])
+        except ValueError:
+            return None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or not names:
+            return None
+        return cls(tuple(names))
+
+
+def _canonical_bytes(array: pa.Array) -> pa.Array:
+    """One column → binary canonical text per value (nulls stay null)."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if isinstance(array.type, pa.BaseExtensionType):
+        array = array.storage
+    if pa.types.is_binary(array.type) or pa.types.is_large_binary(array.type):
+        return array.cast(pa.binary())
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        array = pc.cast(array, pa.string())
+    return array.cast(pa.string()).cast(pa.binary())
+
+
+def _encoded_rows(batch: pa.RecordBatch | pa.Table, columns: tuple[str, ...]) -> pa.Array:
+    pieces = []
+    for name in columns:
+        text = _canonical_bytes(batch.column(name))
+        length = pc.cast(pc.cast(pc.binary_length(text), pa.string()), pa.binary())
+        value = pc.binary_join_element_wise(length, text, b":")
+        pieces.append(pc.fill_null(value, b"N"))
+    if len(pieces) == 1:
+        return pieces[0]
+    return pc.binary_join_element_wise(*pieces, b"|")
+
+
+def digests(batch: pa.RecordBatch | pa.Table, identity: Identity) -> np.ndarray:
+    """The 16-byte fingerprints of every row, as a numpy `S16` array (for matching)."""
+    encoded = _encoded_rows(batch, identity.columns).to_pylist()
+    raw = b"".join(hashlib.md5(value, usedforsecurity=False).digest() for value in encoded)
+    return np.frombuffer(raw, dtype="S16") if raw else np.empty(0, dtype="S16")
+
+
+def to_hex(values: np.ndarray) -> pa.Array:
+    """`S16` fingerprints → the 32-hex-digit strings stored in `_etl_row_hash`."""
+    count = len(values)
+    hexed = _HEX[np.frombuffer(values.tobytes(), dtype=np.uint8)].tobytes()
+    offsets = np.arange(0, 32 * (count + 1), 32, dtype=np.int32)
+    return pa.Array.from_buffers(
+        pa.string(), count, [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(hexed)]
+    )
+
+
+def from_hex(values: pa.Array | list[str]) -> np.ndarray:
+    """Stored hex fingerprints → `S16` (the inverse of `to_hex`)."""
+    items = values.to_pylist() if isinstance(values, pa.Array | pa.ChunkedArray) else values
+    raw = b"".join(bytes.fromhex(item) for item in items)
+    return np.frombuffer(raw, dtype="S16") if raw else np.empty(0, dtype="S16")
+
+
+class KnownRows:
+    """A multiset of fingerprints BigQuery already holds, in bounded memory: sorted unique
+    16-byte keys and their remaining counts (about 24 bytes a row, never Python objects per row).
+
+    `claim` drops each source row whose fingerprint still has a count left, and uses that count
+    up, so k identical rows held cancel exactly k identical source rows."""
+
+    def __init__(self, keys: np.ndarray, counts: np.ndarray) -> None:
+        order = np.argsort(keys, kind="stable")
+        keys, counts = keys[order], counts[order].astype(np.int64)
+        # Merge repeated keys (a key may come from several result pages).
+        unique, starts = np.unique(keys, return_index=True)
+        self.keys = unique
+        self.remaining = np.add.reduceat(counts, starts) if len(counts) else counts
+        self.claimed = 0
+
+    @classmethod
+    def empty(cls) -> KnownRows:
+        return cls(np.empty(0, dtype="S16"), np.empty(0, dtype=np.int64))
+
+    def copy(self) -> KnownRows:
+        """A fresh multiset to claim from (a retried extraction starts from the full set)."""
+        known = KnownRows.empty()
+        known.keys, known.remaining = self.keys, self.remaining.copy()
+        return known
+
+    def __len__(self) -> int:
+        return int(self.remaining.sum())
+
+    def claim(self, values: np.ndarray, candidates: np.ndarray | None = None) -> np.ndarray:
+        """Mask of the rows to keep. `candidates` (bool) limits matching to rows that may be
+        held at all (their cursor is inside the compared window)."""
+        keep = np.ones(len(values), dtype=bool)
+        if not len(self.keys) or not len(values):
+            return keep
+        rows = np.arange(len(values)) if candidates is None else np.flatnonzero(candidates)
+        if not len(rows):
+            return keep
+        subset = values[rows]
+        position = np.searchsorted(self.keys, subset)
+        position[position == len(self.keys)] = 0
+        found = self.keys[position] == subset
+        rows, position = rows[found], position[found]
+        if not len(rows):
+            return keep
+        # The n-th source row with a given key is dropped while the held count exceeds n.
+        order = np.argsort(position, kind="stable")
+        rows, position = rows[order], position[order]
+        first = np.r_[True, position[1:] != position[:-1]]
+        group_start = np.maximum.accumulate(np.where(first, np.arange(len(position)), 0))
+        rank = np.arange(len(position)) - group_start
+        drop = rank < self.remaining[position]
+        np.subtract.at(self.remaining, position[drop], 1)
+        keep[rows[drop]] = False
+        self.claimed += int(drop.sum())
+        return keep
