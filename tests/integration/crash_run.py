@@ -1,10 +1,11 @@
 """Run one job and die at a checkpoint, as a killed container would (used by test_exactly_once).
 
-    python -m tests.integration.crash_run JOB.json CHECKPOINT [kill|raise|delete-staged]
+    python -m tests.integration.crash_run JOB.json CHECKPOINT [kill|raise|delete-staged|pause]
 
 `kill` ends the process at once with os._exit (no cleanup, no final state, slot not released);
 `raise` makes the step fail with an exception; `delete-staged` removes the staged files so the
-BigQuery load job itself fails.
+BigQuery load job itself fails; `pause` waits at the checkpoint until `JOB.json.go` exists (a
+slow run, for tests that let another run overtake it).
 """
 
 from __future__ import annotations
@@ -23,6 +24,14 @@ def main() -> None:
     job = JobSpec.model_validate(json.loads(Path(job_file).read_text()))
 
     def hook() -> None:
+        if action == "pause":
+            import time
+
+            go = Path(job_file + ".go")
+            Path(job_file + ".paused").touch()
+            while not go.exists():
+                time.sleep(0.2)
+            return
         if action == "kill":
             sys.stdout.flush()
             os._exit(137)
