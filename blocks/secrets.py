@@ -12,6 +12,7 @@ import re
 from pydantic import SecretStr
 
 from etl.errors import ConfigurationError, ConnectionFailed, Stage
+from flows.redaction import registers_secret
 
 _RESOURCE = re.compile(r"^projects/[^/]+/secrets/[^/]+(/versions/[^/]+)?$")
 
@@ -69,6 +70,7 @@ def read_secret_manager(reference: str) -> str:
     return response.payload.data.decode("utf-8")
 
 
+@registers_secret  # every resolved value is masked in all logs from now on
 def resolve_secret(value: SecretStr | None, reference: str | None, field: str) -> str | None:
     """The secret's value from whichever of the two places is set (setting both is refused)."""
     if value is not None and reference:

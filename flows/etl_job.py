@@ -30,6 +30,7 @@ from etl.pipeline.validate import prepare_target
 from etl.plan import low_confidence_warnings
 from flows import artifacts
 from flows.locking import JobAlreadyRunning, exclusive_run
+from flows.redaction import install_log_redaction, redacted
 
 RETRY_DELAYS = [5, 10, 20]
 
@@ -70,6 +71,7 @@ def _attempt() -> int:
 
 
 @task(name="init", **_TASK_OPTIONS)
+@redacted(Stage.INIT)
 def init(job: JobSpec, run_id: str, started_at: dt.datetime) -> RunContext:
     """Load the blocks, resolve secrets, connect to the source and to BigQuery."""
     connection = load_connection(job.connection)
@@ -98,6 +100,7 @@ def init(job: JobSpec, run_id: str, started_at: dt.datetime) -> RunContext:
 
 
 @task(name="validate", **_TASK_OPTIONS)
+@redacted(Stage.VALIDATION)
 def validate(ctx: RunContext) -> LoadTarget:
     """The source and destination fit the job; decide exactly what this run loads."""
     target = prepare_target(ctx)
@@ -126,6 +129,7 @@ def validate(ctx: RunContext) -> LoadTarget:
 
 
 @task(name="extract", **_TASK_OPTIONS)
+@redacted(Stage.EXTRACTION)
 def extract(ctx: RunContext, target: LoadTarget) -> Extracted:
     """Stream the source into staged Parquet files."""
     if _attempt() > 1:
@@ -152,6 +156,7 @@ def extract(ctx: RunContext, target: LoadTarget) -> Extracted:
 
 
 @task(name="load", **_TASK_OPTIONS)
+@redacted(Stage.LOAD)
 def load(ctx: RunContext, target: LoadTarget, extracted: Extracted) -> Loaded:
     """One BigQuery load job from the staged files."""
     loaded = load_extracted(ctx, target, extracted)
@@ -191,6 +196,7 @@ def _flow_run_name() -> str:
 @flow(name="etl-job", flow_run_name=_flow_run_name, persist_result=False, log_prints=False)
 def etl_job(job: JobSpec) -> State:
     """Copy one source table or query into one BigQuery table (catalog or transactional)."""
+    install_log_redaction()
     run_id = _run_id()
     report = RunReport(job=job.name, flow_run_id=run_id, load_type=job.load_type.value)
     report.source = f"{job.connection}: {job.describe_source()}"
