@@ -1,6 +1,7 @@
 """Connection tests and their recorded outcome.
 
-A test connects, runs `SELECT 1` and lists tables with row counts; it never changes anything.
+A test connects, runs `SELECT 1` and lists tables with row counts; it never changes anything. It
+warns when the login could write (a read-only role is the safe choice for ETL).
 The outcome is kept in a Prefect variable per connection: the last real status (success / failed),
 when, and the message. When the test itself could not run (a timeout, Secret Manager unreachable)
 it is recorded as an `error` beside the last real status, never over it.
@@ -19,7 +20,7 @@ from blocks.bigquery import BigQueryDestination
 from blocks.sql import SqlConnection
 from etl.errors import ConnectionFailed, EtlError
 from etl.sources import connection_errors
-from etl.sources.base import TableInfo
+from etl.sources.base import SqlReader, TableInfo
 
 MAX_TABLES_SHOWN = 100
 
@@ -30,6 +31,8 @@ class CheckOutcome:
     """success | failed | error"""
     message: str
     tables: list[TableInfo] = field(default_factory=list)
+    warning: str | None = None
+    """Set when the login could change the database (e.g. a superuser)."""
     tested_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
@@ -49,13 +52,24 @@ def check_sql_connection(block: SqlConnection) -> CheckOutcome:
         with block.open_reader() as reader:
             reader.ping()
             tables = reader.list_tables()
+            warning = _write_access_warning(reader)
     except EtlError as error:
         return CheckOutcome("error" if _is_system_error(error) else "failed", error.message)
     except Exception as error:  # the test itself broke: not the connection's fault
         return CheckOutcome("error", f"The test could not run ({type(error).__name__}).")
     return CheckOutcome(
-        "success", f"Connection successful. Found {len(tables)} tables.", tables[:MAX_TABLES_SHOWN]
+        "success",
+        f"Connection successful. Found {len(tables)} tables.",
+        tables[:MAX_TABLES_SHOWN],
+        warning,
     )
+
+
+def _write_access_warning(reader: SqlReader) -> str | None:
+    try:
+        return reader.write_access_warning()
+    except Exception:  # the warning is advice: the connection itself works
+        return None
 
 
 def check_destination(block: BigQueryDestination) -> CheckOutcome:
@@ -99,6 +113,8 @@ def record(connection: str, outcome: CheckOutcome) -> dict[str, Any]:
         value.setdefault("status", "unknown")
     else:
         value = {"status": outcome.status, "tested_at": at, "message": outcome.message}
+        if outcome.warning:
+            value["warning"] = outcome.warning
     Variable.set(name, value, overwrite=True)
     return value
 

@@ -58,6 +58,12 @@ class SqlConnection(Block):
         default=None, description="PostgreSQL sslmode (disable, require, verify-full...)."
     )
     connect_timeout: int = Field(default=10, ge=1, le=300, description="Seconds.")
+    query_timeout_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="Longest a job's custom query may run (PostgreSQL statement_timeout); its "
+        "checks during validation stop after at most 60 s. Table reads have no limit.",
+    )
 
     @model_validator(mode="after")
     def _fields_for_type(self) -> SqlConnection:
@@ -103,10 +109,13 @@ class SqlConnection(Block):
                     password=password,
                     sslmode=self.sslmode,
                     connect_timeout=self.connect_timeout,
+                    query_timeout_seconds=self.query_timeout_seconds,
                 )
             )
         if self.type is SqlType.SQLITE:
             from etl.sources.sqlite import SqliteReader, SqliteSettings
 
-            return SqliteReader(SqliteSettings(path=self.database))
+            return SqliteReader(
+                SqliteSettings(path=self.database, query_timeout_seconds=self.query_timeout_seconds)
+            )
         raise ConfigurationError(f"Connection type {self.type.value} is not supported yet.")

@@ -29,7 +29,8 @@ def apply(file: Path = typer.Argument(..., help="YAML file with one or more conn
 
 @app.command()
 def test(name: str = typer.Argument(..., help="Connection name.")) -> None:
-    """Connect, run SELECT 1 and list tables with row counts. Changes nothing."""
+    """Connect, run SELECT 1 and list tables with row counts; warn when the login could write.
+    Changes nothing."""
     from blocks import health
     from blocks.bigquery import BigQueryDestination
     from blocks.registry import find_connection, load_block
@@ -48,6 +49,8 @@ def test(name: str = typer.Argument(..., help="Connection name.")) -> None:
             outcome = health.check_destination(destination)  # type: ignore[arg-type]
         health.record(name, outcome)
     typer.echo(f"{outcome.status}: {outcome.message}")
+    if outcome.warning:
+        typer.echo(f"warning: {outcome.warning}")
     if outcome.tables:
         rows = [
             (t.schema, t.name, "" if t.row_count is None else f"{t.row_count:,}")

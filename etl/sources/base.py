@@ -100,6 +100,11 @@ class SqlReader(abc.ABC):
     @abc.abstractmethod
     def preview(self, source: TableSource | QuerySource, limit: int = 10) -> pa.Table: ...
 
+    def write_access_warning(self) -> str | None:
+        """One sentence when the login can change the database (a read-only role is the safe
+        choice: some functions act outside a read-only transaction), else None."""
+        return None
+
     @abc.abstractmethod
     def close(self) -> None: ...
 

@@ -2,6 +2,13 @@
 
 Types Arrow has no direct equivalent for (numeric, uuid, interval, json, arrays...) are converted
 to text by PostgreSQL in the SELECT itself, so the stream holds only plain Arrow types.
+
+Sessions are read-only (`SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY`). A job's custom
+query is checked by `etl.sources.query_check` at the start of every method that takes it, so a
+refused query never reaches the server, and runs with a `statement_timeout`. Remaining risk: a
+SELECT may call functions whose side effects a read-only transaction does not stop in every case
+(`pg_terminate_backend`, `dblink_exec`, advisory locks, `pg_notify`; `nextval` is refused only by
+the read-only mode): give ETL a read-only role; `write_access_warning` tells when it is not.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import re
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +30,7 @@ import pyarrow as pa
 
 from etl.errors import (
     ConnectionFailed,
+    EtlError,
     ExtractionError,
     Stage,
     TransientExtractionError,
@@ -39,10 +48,20 @@ from etl.sources.base import (
     SqlReader,
     TableInfo,
 )
+from etl.sources.query_check import check_query
 from etl.sources.sql_text import quote_identifier, quote_string, render_cursor_value
 
 DEFAULT_PORT = 5432
 DEFAULT_SCHEMA = "public"
+# A custom query's extraction runs at most this long by default. Its cost is unknown (a join can
+# explode), and a runaway query holds a snapshot, locks against DDL and a server process until it
+# ends; an hour carries tens of millions of rows at the usual rates, and the timeout counts the
+# whole COPY stream, including time the run spends staging batches. Raise it per connection
+# (query_timeout_seconds) for longer extractions. Table reads have no timeout: their cost is known.
+DEFAULT_QUERY_TIMEOUT_SECONDS = 3600
+# Describing, estimating and checking a custom query (LIMIT 0 / EXPLAIN) plans it without running
+# it; far less than this, unless the planner or a lock is stuck.
+CHECK_TIMEOUT_SECONDS = 60
 _TEXT_TYPES = {"text", "character varying", "varchar", "character", "char", "bpchar", "name",
                "citext"}  # fmt: skip
 # Source types ADBC decodes into an Arrow type that conform can use as-is, per BigQuery type.
@@ -64,12 +83,14 @@ class PostgresSettings:
     port: int
     database: str
     username: str | None
-    password: str | None
+    password: str | None = dataclass_field(repr=False)  # repr and str never show it
     sslmode: str | None = None
     connect_timeout: int = 10
     batch_bytes: int = DEFAULT_BATCH_BYTES
+    query_timeout_seconds: float = DEFAULT_QUERY_TIMEOUT_SECONDS
 
     def uri(self) -> str:
+        """The libpq URI, password included: for the driver only, never for a message or log."""
         user = urllib.parse.quote(self.username or "", safe="")
         secret = f":{urllib.parse.quote(self.password, safe='')}" if self.password else ""
         auth = f"{user}{secret}@" if user else ""
@@ -143,7 +164,9 @@ def cursor_literal(bound: CursorBound) -> str:
 
 def _source_sql(source: TableSource | QuerySource) -> str:
     if isinstance(source, QuerySource):
-        return f"({source.query}) AS _etl_src"
+        # The user's text as written, after the check; newlines keep a trailing `--` comment
+        # from swallowing the closing parenthesis.
+        return f"(\n{check_query(source.query, PostgresReader.dialect)}\n) AS _etl_src"
     return qualified_name(source)
 
 
@@ -162,6 +185,12 @@ def build_select(plan: ReadPlan) -> str:
     return sql
 
 
+def _is_statement_timeout(error: Exception) -> bool:
+    # SQLSTATE 57014 is any cancel; only the message tells a timeout from a cancel by hand. Errors
+    # mid-stream come as OSError without a SQLSTATE, so the text is the one reliable sign.
+    return "statement timeout" in str(error)
+
+
 def _first_line(error: Exception) -> str:
     text = str(error)
     # ADBC prefixes "NOT_FOUND: Failed to prepare query: ERROR:  ..."; keep PostgreSQL's words.
@@ -174,6 +203,7 @@ class PostgresReader(SqlReader):
 
     def __init__(self, settings: PostgresSettings) -> None:
         self.settings = settings
+        self._timeout_seconds: float | None = None  # the statement_timeout in force, if any
         try:
             self._conn = adbc_pg.connect(settings.uri(), autocommit=True)
         except adbc_driver_manager.Error as error:
@@ -204,7 +234,40 @@ class PostgresReader(SqlReader):
         except adbc_driver_manager.Error as error:
             raise self._classify(error, Stage.VALIDATION) from None
 
-    def _classify(self, error: adbc_driver_manager.Error, stage: Stage) -> Exception:
+    @contextlib.contextmanager
+    def _query_timeout(
+        self, source: TableSource | QuerySource, seconds: float, stage: Stage = Stage.VALIDATION
+    ) -> Iterator[None]:
+        """Statements run for a custom query carry a statement_timeout; table reads do not."""
+        if not isinstance(source, QuerySource):
+            yield
+            return
+        try:
+            self._execute(f"SET statement_timeout = {max(1, round(seconds * 1000))}")
+        except adbc_driver_manager.Error as error:
+            raise self._classify(error, stage) from None
+        self._timeout_seconds = seconds
+        try:
+            yield
+        finally:
+            self._timeout_seconds = None
+            with contextlib.suppress(adbc_driver_manager.Error):
+                self._execute("RESET statement_timeout")
+
+    def _check_timeout(self) -> float:
+        return min(CHECK_TIMEOUT_SECONDS, self.settings.query_timeout_seconds)
+
+    def _timed_out(self, stage: Stage) -> EtlError:
+        seconds = f"{self._timeout_seconds or self.settings.query_timeout_seconds:g}"
+        message = (
+            f"The query ran longer than {seconds} s (statement_timeout) and was cancelled; make "
+            "it cheaper (a filter, an index) or raise query_timeout_seconds on the connection."
+        )
+        return ExtractionError(message) if stage is Stage.EXTRACTION else ValidationError(message)
+
+    def _classify(self, error: Exception, stage: Stage) -> Exception:
+        if _is_statement_timeout(error):
+            return self._timed_out(stage)
         sqlstate = getattr(error, "sqlstate", None) or ""
         if sqlstate == "42501":
             return ConnectionFailed(connection_errors.ACCESS, transient=False, stage=stage)
@@ -256,7 +319,7 @@ class PostgresReader(SqlReader):
 
     def describe(self, source: TableSource | QuerySource) -> list[SourceColumn]:
         if isinstance(source, QuerySource):
-            return self._describe_query(source)
+            return self._describe_query(source)  # checks the query before it reaches the server
         name = self._require_table(source)
         rows = self._query(
             """
@@ -272,9 +335,10 @@ class PostgresReader(SqlReader):
         return [SourceColumn(r[0], r[1], bool(r[2]), bool(r[3])) for r in rows]
 
     def _describe_query(self, source: QuerySource) -> list[SourceColumn]:
+        sql = f"SELECT * FROM {_source_sql(source)} LIMIT 0"
         try:
-            with self._conn.cursor() as cursor:
-                cursor.execute(f"SELECT * FROM ({source.query}) AS _etl_src LIMIT 0")
+            with self._query_timeout(source, self._check_timeout()), self._conn.cursor() as cursor:
+                cursor.execute(sql)
                 schema = cursor.fetch_arrow_table().schema
         except adbc_driver_manager.Error as error:
             raise self._classify(error, Stage.VALIDATION) from None
@@ -291,9 +355,7 @@ class PostgresReader(SqlReader):
 
     def estimate_rows(self, source: TableSource | QuerySource) -> int | None:
         if isinstance(source, QuerySource):
-            rows = self._query(f"EXPLAIN (FORMAT JSON) SELECT * FROM ({source.query}) AS _etl_src")
-            plan = rows[0][0]
-            return int(json.loads(plan)[0]["Plan"]["Plan Rows"])
+            return self._estimate_query(source)
         name = self._require_table(source)
         rows = self._query(
             "SELECT COALESCE(NULLIF(s.n_live_tup, 0), NULLIF(GREATEST(c.reltuples, 0), 0))::bigint "
@@ -309,39 +371,104 @@ class PostgresReader(SqlReader):
         except (ValidationError, ConnectionFailed):
             return None  # no estimate; check_readable reports a missing privilege clearly
 
+    def _estimate_query(self, source: QuerySource) -> int | None:
+        """EXPLAIN's planned rows; None when there is no estimate (it never fails validation)."""
+        sql = f"EXPLAIN (FORMAT JSON) SELECT * FROM {_source_sql(source)}"  # checks the query
+        try:
+            with self._query_timeout(source, self._check_timeout()), self._conn.cursor() as cursor:
+                # ADBC sends statements that return rows as `COPY (...) TO STDOUT`, where EXPLAIN
+                # is a syntax error; this one goes as a plain query.
+                cursor.adbc_statement.set_options(**{"adbc.postgresql.use_copy": "false"})
+                cursor.execute(sql)
+                plan = cursor.fetchall()[0][0]
+            return int(json.loads(plan)[0]["Plan"]["Plan Rows"])
+        except (adbc_driver_manager.Error, EtlError, LookupError, TypeError, ValueError):
+            return None
+
     def check_readable(self, plan: ReadPlan) -> None:
-        self._query(f"SELECT * FROM ({build_select(plan)}) AS _etl_check LIMIT 0")
+        sql = f"SELECT * FROM ({build_select(plan)}) AS _etl_check LIMIT 0"  # checks the query
+        with self._query_timeout(plan.source, self._check_timeout()):
+            self._query(sql)
 
     def read(self, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
-        sql = build_select(plan)
-        cursor = self._conn.cursor()
-        try:
-            cursor.adbc_statement.set_options(
-                **{"adbc.postgresql.batch_size_hint_bytes": str(self.settings.batch_bytes)}
-            )
-            cursor.execute(sql)
-            stream = cursor.fetch_record_batch()
-        except adbc_driver_manager.Error as error:
-            cursor.close()
-            raise self._classify(error, Stage.EXTRACTION) from None
-        try:
-            yield from stream
-        except adbc_driver_manager.Error as error:
-            raise TransientExtractionError(
-                f"Reading from PostgreSQL failed mid-stream: {_first_line(error)}."
-            ) from None
-        finally:
-            cursor.close()
+        sql = build_select(plan)  # checks the query before it reaches the server
+        timeout = self.settings.query_timeout_seconds
+        with self._query_timeout(plan.source, timeout, Stage.EXTRACTION):
+            cursor = self._conn.cursor()
+            try:
+                cursor.adbc_statement.set_options(
+                    **{"adbc.postgresql.batch_size_hint_bytes": str(self.settings.batch_bytes)}
+                )
+                cursor.execute(sql)
+                stream = cursor.fetch_record_batch()
+            except adbc_driver_manager.Error as error:
+                cursor.close()
+                raise self._classify(error, Stage.EXTRACTION) from None
+            try:
+                yield from stream
+            # Mid-stream failures surface through Arrow's stream reader as OSError.
+            except (adbc_driver_manager.Error, OSError) as error:
+                if _is_statement_timeout(error):
+                    raise self._timed_out(Stage.EXTRACTION) from None
+                raise TransientExtractionError(
+                    f"Reading from PostgreSQL failed mid-stream: {_first_line(error)}."
+                ) from None
+            finally:
+                cursor.close()
 
     def preview(self, source: TableSource | QuerySource, limit: int = 10) -> pa.Table:
         if isinstance(source, TableSource):
             self._require_table(source)
+        sql = f"SELECT * FROM {_source_sql(source)} LIMIT {int(limit)}"  # checks the query
         try:
-            with self._conn.cursor() as cursor:
-                cursor.execute(f"SELECT * FROM {_source_sql(source)} LIMIT {int(limit)}")
+            with self._query_timeout(source, self._check_timeout()), self._conn.cursor() as cursor:
+                cursor.execute(sql)
                 return cursor.fetch_arrow_table()
         except adbc_driver_manager.Error as error:
             raise self._classify(error, Stage.VALIDATION) from None
+
+    def write_access_warning(self) -> str | None:
+        """One sentence when this login can change the database: a superuser, a table it may
+        INSERT, UPDATE, DELETE or TRUNCATE, or a schema (or the database) it may CREATE in."""
+        rows = self._query(
+            r"""
+            WITH user_schemas AS (
+                SELECT oid, nspname FROM pg_namespace
+                WHERE nspname <> 'information_schema' AND nspname NOT LIKE 'pg\_%'
+            ), writable AS (
+                SELECT format('%I.%I', n.nspname, c.relname) AS name
+                FROM pg_class c JOIN user_schemas n ON n.oid = c.relnamespace
+                WHERE c.relkind IN ('r', 'p', 'v', 'f')
+                  AND has_schema_privilege(n.oid, 'USAGE')
+                  AND has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')
+            )
+            SELECT current_user::text,
+                   (SELECT rolsuper FROM pg_roles WHERE rolname = current_user),
+                   (SELECT count(*) FROM writable),
+                   (SELECT min(name) FROM writable),
+                   (SELECT string_agg(quote_ident(nspname), ', ' ORDER BY nspname)
+                    FROM user_schemas WHERE has_schema_privilege(oid, 'CREATE')),
+                   has_database_privilege(current_database(), 'CREATE')
+            """
+        )
+        user, superuser, tables, example, schemas, create_schemas = rows[0]
+        if superuser:
+            can = ["is a superuser"]
+        else:
+            can = []
+            if tables:
+                can.append(f"can write to {tables} table{'s' * (tables > 1)} (e.g. {example})")
+            if schemas:
+                can.append(f"can create tables in schema {schemas}")
+            if create_schemas:
+                can.append("can create schemas")
+        if not can:
+            return None
+        return (
+            f"The login '{user}' {' and '.join(can)}, so it could change this database; use a "
+            "read-only role (SELECT privileges only) for ETL, since a read-only transaction does "
+            "not stop every function with side effects."
+        )
 
     def close(self) -> None:
         conn = getattr(self, "_conn", None)

@@ -3,11 +3,17 @@
 SQLite values are dynamically typed, so batches are built from Python values with the Arrow type
 the column's BigQuery type calls for where the values allow, and as text otherwise; conform then
 parses text (dates stored as text are the common case).
+
+The file is opened read-only (`mode=ro`), which stops every write. A job's custom query is checked
+by `etl.sources.query_check` at the start of every method that takes it, and runs under a deadline
+(a progress handler interrupts it), as PostgreSQL's statement_timeout does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from etl.errors import ConnectionFailed, ExtractionError, Stage, ValidationError
+from etl.errors import ConnectionFailed, EtlError, ExtractionError, Stage, ValidationError
 from etl.jobs.model import QuerySource, TableSource
 from etl.schema.bqtypes import BqType
 from etl.sources import connection_errors
@@ -26,9 +32,14 @@ from etl.sources.base import (
     SqlReader,
     TableInfo,
 )
+from etl.sources.query_check import check_query
 from etl.sources.sql_text import quote_identifier, quote_string, render_cursor_value
 
 DEFAULT_SCHEMA = "main"
+# As for PostgreSQL (see etl.sources.postgres): a custom query's extraction, and its checks.
+DEFAULT_QUERY_TIMEOUT_SECONDS = 3600
+CHECK_TIMEOUT_SECONDS = 60
+_PROGRESS_STEPS = 10_000  # SQLite VM steps between deadline checks: well under a millisecond
 _TIME_FORMAT = {BqType.TIMESTAMP: "%Y-%m-%d %H:%M:%f", BqType.DATETIME: "%Y-%m-%d %H:%M:%f",
                 BqType.DATE: "%Y-%m-%d"}  # fmt: skip
 # Wire types for values SQLite hands back as Python ints/floats/bytes; everything else is text.
@@ -44,11 +55,14 @@ _WIRE: dict[BqType, pa.DataType] = {
 class SqliteSettings:
     path: str
     batch_rows: int = DEFAULT_BATCH_ROWS
+    query_timeout_seconds: float = DEFAULT_QUERY_TIMEOUT_SECONDS
 
 
 def _source_sql(source: TableSource | QuerySource) -> str:
     if isinstance(source, QuerySource):
-        return f"({source.query}) AS _etl_src"
+        # The user's text as written, after the check; newlines keep a trailing `--` comment
+        # from swallowing the closing parenthesis.
+        return f"(\n{check_query(source.query, SqliteReader.dialect)}\n) AS _etl_src"
     return (
         f"{quote_identifier(source.schema_name or DEFAULT_SCHEMA)}.{quote_identifier(source.table)}"
     )
@@ -93,21 +107,62 @@ class SqliteReader(SqlReader):
             raise ConnectionFailed(
                 f"Database '{settings.path}' does not exist.", transient=False, stage=Stage.INIT
             )
+        self._deadline: float | None = None  # monotonic time a custom query must end by
+        self._deadline_seconds = 0.0
+        self._timed_out = False
         try:
-            # mode=ro: a test or a run must never change the source.
+            # mode=ro: a test or a run must never change the source. as_uri() quotes the path:
+            # a '?' or '#' in it would otherwise end the file name (and drop mode=ro).
             # check_same_thread off: batches are read ahead in a worker thread, one user at a time.
             self._conn = sqlite3.connect(
-                f"file:{path}?mode=ro", uri=True, timeout=10, check_same_thread=False
-            )
+                f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=10,
+                check_same_thread=False,
+            )  # fmt: skip
             self._conn.execute("SELECT 1")
+            self._conn.set_progress_handler(self._past_deadline, _PROGRESS_STEPS)
         except sqlite3.Error as error:
             raise connection_errors.connection_error(str(error)) from None
+
+    def _past_deadline(self) -> int:
+        """SQLite's progress handler: a non-zero answer interrupts the running statement."""
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            self._timed_out = True
+            return 1
+        return 0
+
+    @contextlib.contextmanager
+    def _query_timeout(self, source: TableSource | QuerySource, seconds: float) -> Iterator[None]:
+        """Statements run for a custom query end by a deadline; table reads do not."""
+        if not isinstance(source, QuerySource):
+            yield
+            return
+        self._deadline = time.monotonic() + seconds
+        self._deadline_seconds = seconds
+        self._timed_out = False
+        try:
+            yield
+        finally:
+            self._deadline = None
+
+    def _check_timeout(self) -> float:
+        return min(CHECK_TIMEOUT_SECONDS, self.settings.query_timeout_seconds)
+
+    def _refused(self, error: sqlite3.Error, stage: Stage = Stage.VALIDATION) -> EtlError:
+        if self._timed_out and "interrupted" in str(error):
+            message = (
+                f"The query ran longer than {self._deadline_seconds:g} s (query_timeout_seconds) "
+                "and was cancelled; make it cheaper (a filter, an index) or raise "
+                "query_timeout_seconds on the connection."
+            )
+        else:
+            message = f"SQLite refused the query: {error}."
+        return ExtractionError(message) if stage is Stage.EXTRACTION else ValidationError(message)
 
     def _query(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         try:
             return self._conn.execute(sql, parameters).fetchall()
         except sqlite3.Error as error:
-            raise ValidationError(f"SQLite refused the query: {error}.") from None
+            raise self._refused(error) from None
 
     def _require_table(self, source: TableSource) -> None:
         schema = source.schema_name or DEFAULT_SCHEMA
@@ -145,12 +200,14 @@ class SqliteReader(SqlReader):
 
     def describe(self, source: TableSource | QuerySource) -> list[SourceColumn]:
         if isinstance(source, QuerySource):
+            sql = f"SELECT * FROM {_source_sql(source)} LIMIT 1"  # checks the query first
             cursor = self._conn.cursor()
             try:
-                cursor.execute(f"SELECT * FROM ({source.query}) AS _etl_src LIMIT 1")
-                first = cursor.fetchone()
+                with self._query_timeout(source, self._check_timeout()):
+                    cursor.execute(sql)
+                    first = cursor.fetchone()
             except sqlite3.Error as error:
-                raise ValidationError(f"SQLite refused the query: {error}.") from None
+                raise self._refused(error) from None
             # A query has no declared types: name each column by the value it holds.
             kinds = {int: "integer", float: "real", bytes: "blob"}
             return [
@@ -166,35 +223,52 @@ class SqliteReader(SqlReader):
     def estimate_rows(self, source: TableSource | QuerySource) -> int | None:
         if isinstance(source, TableSource):
             self._require_table(source)
-        return int(self._query(f"SELECT count(*) FROM {_source_sql(source)}")[0][0])
+            return int(self._query(f"SELECT count(*) FROM {_source_sql(source)}")[0][0])
+        sql = f"SELECT count(*) FROM {_source_sql(source)}"  # checks the query first
+        try:  # a query's count runs it: no estimate rather than a failed validation
+            with self._query_timeout(source, self._check_timeout()):
+                return int(self._query(sql)[0][0])
+        except EtlError:
+            return None
 
     def check_readable(self, plan: ReadPlan) -> None:
-        self._query(f"SELECT * FROM ({build_select(plan)}) AS _etl_check LIMIT 0")
+        sql = f"SELECT * FROM ({build_select(plan)}) AS _etl_check LIMIT 0"  # checks the query
+        with self._query_timeout(plan.source, self._check_timeout()):
+            self._query(sql)
 
     def read(self, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
         names = [column.name for column in plan.columns]
-        try:
-            cursor = self._conn.execute(build_select(plan))
-        except sqlite3.Error as error:
-            raise ExtractionError(f"SQLite refused the query: {error}.") from None
-        try:
-            while rows := cursor.fetchmany(self.settings.batch_rows):
-                arrays = [
-                    _column_array([row[i] for row in rows], column.bq_type)
-                    for i, column in enumerate(plan.columns)
-                ]
-                yield pa.RecordBatch.from_arrays(arrays, names=names)
-        except sqlite3.Error as error:
-            raise ExtractionError(f"Reading from SQLite failed: {error}.") from None
-        finally:
-            cursor.close()
+        sql = build_select(plan)  # checks the query first
+        with self._query_timeout(plan.source, self.settings.query_timeout_seconds):
+            try:
+                cursor = self._conn.execute(sql)
+            except sqlite3.Error as error:
+                raise self._refused(error, Stage.EXTRACTION) from None
+            try:
+                while rows := cursor.fetchmany(self.settings.batch_rows):
+                    arrays = [
+                        _column_array([row[i] for row in rows], column.bq_type)
+                        for i, column in enumerate(plan.columns)
+                    ]
+                    yield pa.RecordBatch.from_arrays(arrays, names=names)
+            except sqlite3.Error as error:
+                if self._timed_out and "interrupted" in str(error):
+                    raise self._refused(error, Stage.EXTRACTION) from None
+                raise ExtractionError(f"Reading from SQLite failed: {error}.") from None
+            finally:
+                cursor.close()
 
     def preview(self, source: TableSource | QuerySource, limit: int = 10) -> pa.Table:
         if isinstance(source, TableSource):
             self._require_table(source)
-        cursor = self._conn.execute(f"SELECT * FROM {_source_sql(source)} LIMIT {int(limit)}")
-        names = [d[0] for d in cursor.description]
-        rows = cursor.fetchall()
+        sql = f"SELECT * FROM {_source_sql(source)} LIMIT {int(limit)}"  # checks the query first
+        try:
+            with self._query_timeout(source, self._check_timeout()):
+                cursor = self._conn.execute(sql)
+                names = [d[0] for d in cursor.description]
+                rows = cursor.fetchall()
+        except sqlite3.Error as error:
+            raise self._refused(error) from None
         return pa.table({n: [None if r[i] is None else str(r[i]) for r in rows]
                          for i, n in enumerate(names)})  # fmt: skip
 

@@ -32,8 +32,7 @@ def test_a_source_with_a_query_is_a_query_source_without_saying_kind():
         ({"load_type": "transactional"}, "cursor_column"),
         ({"backfill_start": "30d"}, "transactional jobs only"),
         ({"source": {"query": "select 1"}}, "destination.table"),
-        ({"source": {"query": "select 1; drop table x"}, "destination": {"table": "t"}}, "single"),
-        ({"source": {"query": "delete from x"}, "destination": {"table": "t"}}, "SELECT"),
+        ({"source": {"query": " ; "}, "destination": {"table": "t"}}, "query is empty"),
         ({"column_types": {"a": "VARCHAR"}}, "not a BigQuery type"),
         ({"columns": ["a", "a"]}, "twice"),
         ({"unknown": 1}, "not a known field"),
@@ -47,11 +46,14 @@ def test_bad_jobs_are_refused_with_one_sentence_naming_the_field(change, message
     assert str(error.value).startswith("job.yaml: ")
 
 
-def test_a_semicolon_inside_a_string_literal_is_not_a_second_statement():
+def test_the_model_keeps_a_query_as_written_and_leaves_the_sql_check_to_the_reader():
+    # Which text is one valid statement depends on the dialect (etl.sources.query_check): the
+    # model must not refuse valid PostgreSQL such as dollar quoting or a leading comment.
+    query = "-- report\nselect $$a;b$$ as s, ';' as t -- a;b"
     job = JobSpec.model_validate(
-        {**BASE, "source": {"query": "select ';' as s -- a;b"}, "destination": {"table": "t"}}
+        {**BASE, "source": {"query": f"  {query}\n"}, "destination": {"table": "t"}}
     )
-    assert job.source.query.startswith("select")
+    assert job.source.query == query
 
 
 @pytest.mark.parametrize(
