@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import traceback
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from prefect import flow, get_run_logger, runtime, task
@@ -20,7 +21,7 @@ from prefect.client.orchestration import get_client
 from prefect.states import Completed, Failed, State
 
 from blocks.registry import load_connection, load_destination
-from etl.errors import EtlError, Stage, is_transient
+from etl.errors import EtlError, LoadError, Stage, is_transient
 from etl.jobs.model import JobSpec, ProcessingMode
 from etl.pipeline.context import Extracted, LoadTarget, RunContext
 from etl.pipeline.extract import extract_to_staging
@@ -29,7 +30,7 @@ from etl.pipeline.report import RunReport
 from etl.pipeline.validate import prepare_target
 from etl.plan import low_confidence_warnings
 from flows import artifacts
-from flows.locking import JobAlreadyRunning, exclusive_run
+from flows.locking import JobAlreadyRunning, Slot, SlotLost, exclusive_run
 from flows.redaction import install_log_redaction, redacted
 
 RETRY_DELAYS = [5, 10, 20]
@@ -143,12 +144,15 @@ def extract(ctx: RunContext, target: LoadTarget) -> Extracted:
         {
             "rows read": extracted.rows_read,
             "rows extracted": extracted.rows_extracted,
-            "rows rejected": len(extracted.rejected),
-            "boundary rows already loaded": extracted.boundary_duplicates_dropped,
+            "rows rejected": extracted.rows_rejected,
+            "rejected rows kept already": extracted.rejected.already_kept,
+            "rows already loaded (lookback)": extracted.already_loaded,
+            "NUMERIC NaN written as NULL": extracted.numeric_nan_nulled,
             "files staged": len(extracted.staged.uris),
             "bytes staged": extracted.staged.bytes,
             "watermark before": target.watermark_before,
             "watermark after": extracted.watermark_after,
+            "lookback": target.lookback.describe() if target.lookback else "",
         },
         "Extraction figures",
     )
@@ -157,9 +161,9 @@ def extract(ctx: RunContext, target: LoadTarget) -> Extracted:
 
 @task(name="load", **_TASK_OPTIONS)
 @redacted(Stage.LOAD)
-def load(ctx: RunContext, target: LoadTarget, extracted: Extracted) -> Loaded:
+def load(ctx: RunContext, target: LoadTarget, extracted: Extracted, slot: Slot) -> Loaded:
     """One BigQuery load job from the staged files."""
-    loaded = load_extracted(ctx, target, extracted)
+    loaded = load_extracted(ctx, target, extracted, before_submit=_still_holding(slot))
     artifacts.publish_stage(
         ctx.job.name,
         "load",
@@ -202,8 +206,8 @@ def etl_job(job: JobSpec) -> State:
     report.source = f"{job.connection}: {job.describe_source()}"
     _tag_flow_run(run_id, ["etl", f"etl-job:{job.name}", f"etl-load:{job.load_type.value}"])
     try:
-        with exclusive_run(job.name, run_id):
-            return _run_stages(job, run_id, report)
+        with exclusive_run(job.name, run_id) as slot:
+            return _run_stages(job, run_id, report, slot)
     except JobAlreadyRunning as busy:
         report.status, report.state_name, report.error = "skipped", "Skipped", str(busy)
         get_run_logger().warning(str(busy))
@@ -211,7 +215,20 @@ def etl_job(job: JobSpec) -> State:
         return Completed(message=str(busy), name="Skipped", data=report.to_dict())
 
 
-def _run_stages(job: JobSpec, run_id: str, report: RunReport) -> State:
+def _still_holding(slot: Slot) -> Callable[[], None]:
+    """Checked right before each load job is submitted: a run whose slot lapsed stops there
+    (another run may be doing the same work; BigQuery job ids keep the data right either way)."""
+
+    def check() -> None:
+        try:
+            slot.check()
+        except SlotLost as lost:
+            raise LoadError(str(lost)) from None
+
+    return check
+
+
+def _run_stages(job: JobSpec, run_id: str, report: RunReport, slot: Slot) -> State:
     stage = Stage.INIT
     ctx: RunContext | None = None
     current = "init"
@@ -228,6 +245,7 @@ def _run_stages(job: JobSpec, run_id: str, report: RunReport) -> State:
         report.watermark_before = target.watermark_before
         report.estimated_rows = target.estimated_rows
         report.processing_mode = target.processing_mode.value
+        report.lookback = target.lookback.describe() if target.lookback else None
 
         stage, current = Stage.EXTRACTION, "extract"
         report.stages["extract"].start = _now()
@@ -235,15 +253,16 @@ def _run_stages(job: JobSpec, run_id: str, report: RunReport) -> State:
         report.stages["extract"].end = _now()
         report.rows_read = extracted.rows_read
         report.rows_extracted = extracted.rows_extracted
-        report.rows_rejected = len(extracted.rejected)
-        report.boundary_duplicates_dropped = extracted.boundary_duplicates_dropped
+        report.rows_rejected = extracted.rows_rejected
+        report.rows_already_loaded = extracted.already_loaded
+        report.numeric_nan_nulled = extracted.numeric_nan_nulled
         report.bytes_processed = extracted.staged.bytes
         report.files_staged = len(extracted.staged.uris)
         report.watermark_after = extracted.watermark_after
 
         stage, current = Stage.LOAD, "load"
         report.stages["load"].start = _now()
-        loaded = load(ctx, target, extracted)
+        loaded = load(ctx, target, extracted, slot)
         report.stages["load"].end = _now()
         report.rows_loaded = loaded.rows_loaded
         report.load_job_id = loaded.load_job_id

@@ -125,9 +125,14 @@ def test_a_snapshot_keeps_the_column_descriptions_of_the_table(
     ]
     bq.update_table(table, ["schema"])
     items("v2")
-    assert run(job)["status"] == "completed"
+    report = run(job)
+    assert report["status"] == "completed"
     fields = {f.name: f for f in bq.get_table(f"local.{dataset}.bq_items").schema}
     assert fields["version"].description == "what the business calls it"
+    # Real BigQuery replaces the schema with the load job's on WRITE_TRUNCATE (the emulator
+    # keeps the table's), so the job itself must carry the table's descriptions.
+    loaded = {f.name: f for f in bq.get_job(report["load_job_id"]).schema}
+    assert loaded["version"].description == "what the business calls it"
     assert _versions(bq, dataset) == {"v2"}
 
 
