@@ -64,7 +64,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
 from etl.bigquery.clients import classify_google_error
-from etl.bigquery.tables import TableRef
+from etl.bigquery.tables import TableRef, get_table
 from etl.conform import TargetColumn
 from etl.errors import EtlError, Stage, StateUnavailable, ValidationError
 from etl.fingerprint import ROW_HASH, KnownRows, from_hex
@@ -309,6 +309,9 @@ def read_known_rejected(
     client: bigquery.Client, ref: TableRef, *, location: str | None = None
 ) -> KnownRows:
     """Fingerprints of the rejected rows already kept, so a malformed row is kept once."""
+    table = get_table(client, ref)
+    if table is None or not any(field.name == ROW_HASH for field in table.schema):
+        return KnownRows.empty()  # nothing kept yet (or only by version 0.1, unfingerprinted)
     sql = (
         f"SELECT `{ROW_HASH}` AS h, COUNT(*) AS n FROM {ref.sql} "
         f"WHERE `{ROW_HASH}` IS NOT NULL GROUP BY h"

@@ -67,6 +67,12 @@ def choose_identity(job: JobSpec, plans: list[ColumnPlan], loaded: list[TargetCo
     """The columns that identify a row of a new transactional table: `key_columns`, else the
     primary key plus the cursor when every key column is loaded, else every loaded column."""
     by_source = {c.source_name: c.name for c in loaded}
+    unknown = [k for k in job.key_columns if k not in by_source]
+    if unknown:
+        raise ValidationError(
+            f"key_columns names {', '.join(repr(k) for k in unknown)}, which this job does not "
+            f"load from {job.describe_source()}; name loaded columns."
+        )
     keys = list(job.key_columns) or [p.source.name for p in plans if p.source.primary_key]
     if keys and all(k in by_source for k in keys):
         if job.cursor_column and job.cursor_column not in keys:

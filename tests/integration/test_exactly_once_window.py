@@ -224,3 +224,43 @@ def test_the_state_and_the_window_are_read_in_one_query(
         del bq.query_and_wait
     assert queries["n"] == 1
     assert plan.state.rows == 20 and len(plan.known) == 20
+
+
+@pytest.mark.parametrize(("key_columns", "reloaded"), [(["id"], 0), ([], 1)])
+def test_a_row_updated_in_place_at_the_watermark_follows_the_identity(
+    key_columns, reloaded, notes, pg_admin, pg_connection, destination, dataset, bq
+):
+    """Identity = id + cursor: the edited row is the same row (not loaded again). Identity = every
+    column (no key): the edited row is a new version and is appended once."""
+    job = _transactional(
+        pg_connection, destination, dataset, notes, "notes", key_columns=key_columns
+    )
+    assert run(job)["rows_loaded"] == 20
+    pg_admin.execute(f"""UPDATE "{notes}".notes SET note = 'edited' WHERE id = 3""")
+    assert run(job)["rows_loaded"] == reloaded
+    assert run(job)["rows_loaded"] == 0
+    assert _count(bq, dataset, "bq_notes") == 20 + reloaded
+
+
+def test_key_columns_that_the_job_does_not_load_are_refused(
+    notes, pg_connection, destination, dataset, bq
+):
+    from etl.errors import ValidationError
+
+    job = job_spec(
+        pg_connection, destination, dataset, source={"schema": notes, "table": "notes"},
+        load_type="transactional", cursor_column="updated_at", key_columns=["nope"],
+    )  # fmt: skip
+    with pytest.raises(ValidationError, match="key_columns names 'nope'"):
+        apply(job)
+    assert not _dataset_exists(bq, dataset) or not list(bq.list_tables(dataset))
+
+
+def _dataset_exists(bq, dataset: str) -> bool:
+    from google.api_core.exceptions import NotFound
+
+    try:
+        bq.get_dataset(f"local.{dataset}")
+    except NotFound:
+        return False
+    return True
