@@ -16,10 +16,9 @@ from etl.schema.bqtypes import CURSOR_TYPES, BqType
 from etl.schema.names import map_column_names
 from etl.schema.typemap import Confidence, TypeProposal, propose
 from etl.sources.base import ReadColumn, SourceColumn
+from etl.sources.registry import by_dialect
 
 _JSON_SOURCES = ("json", "jsonb")
-# Databases whose declared column types bound their values (SQLite's do not).
-_TYPED_DIALECTS = ("postgresql", "mysql", "mariadb")
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,7 @@ class ColumnPlan:
     @property
     def trusted(self) -> bool:
         """Whether the source's own type guarantees every value fits the BigQuery type."""
-        if self.dialect not in _TYPED_DIALECTS or self.overridden:
+        if not by_dialect(self.dialect).capabilities.bounded_types or self.overridden:
             return False
         base = self.source.source_type.lower().split("(")[0].strip()
         if self.bq_type is BqType.JSON:

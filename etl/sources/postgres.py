@@ -49,6 +49,7 @@ from etl.sources.base import (
     TableInfo,
 )
 from etl.sources.query_check import check_query
+from etl.sources.registry import ConnectionSettings
 from etl.sources.sql_text import quote_identifier, quote_string, render_cursor_value
 
 DEFAULT_PORT = 5432
@@ -476,3 +477,19 @@ class PostgresReader(SqlReader):
             with contextlib.suppress(adbc_driver_manager.Error):
                 conn.close()
             self._conn = None
+
+
+def open_reader(settings: ConnectionSettings) -> PostgresReader:
+    """The registry's entry point (`etl.sources.registry`)."""
+    return PostgresReader(
+        PostgresSettings(
+            host=settings.host or "localhost",
+            port=settings.port or DEFAULT_PORT,
+            database=settings.database,
+            username=settings.username,
+            password=settings.password,
+            sslmode=settings.sslmode,
+            connect_timeout=settings.connect_timeout,
+            query_timeout_seconds=settings.query_timeout_seconds,
+        )
+    )

@@ -33,6 +33,7 @@ from etl.sources.base import (
     TableInfo,
 )
 from etl.sources.query_check import check_query
+from etl.sources.registry import ConnectionSettings
 from etl.sources.sql_text import quote_identifier, quote_string, render_cursor_value
 
 DEFAULT_SCHEMA = "main"
@@ -277,3 +278,10 @@ class SqliteReader(SqlReader):
         if conn is not None:
             conn.close()
             self._conn = None
+
+
+def open_reader(settings: ConnectionSettings) -> SqliteReader:
+    """The registry's entry point (`etl.sources.registry`): `database` is the file's path."""
+    return SqliteReader(
+        SqliteSettings(path=settings.database, query_timeout_seconds=settings.query_timeout_seconds)
+    )

@@ -1,0 +1,113 @@
+"""Every source type the engine can read, keyed by the connection's `type`.
+
+Adding a source is a line here and a reader module that exposes `open_reader(settings)`: the
+blocks build their type drop-down from this table, the planner takes the dialect (type mapping,
+query parser) and the capabilities from it, and the flow never changes. Readers are imported only
+when a connection of their type is opened, so a driver that is not installed costs nothing until
+it is used, and then fails with one sentence.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+from etl.errors import ConfigurationError
+from etl.sources.base import SqlReader
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a reader can do; the engine checks these up front instead of falling back quietly."""
+
+    typed_arrow: bool
+    """Batches carry typed Arrow columns (not only text)."""
+    cursor_pushdown: bool
+    """`cursor >= bound` runs in the source, so incremental runs read only the increment."""
+    splittable: bool
+    """`split(plan, n)` gives independent units (the Dataflow path needs it)."""
+    bounded_types: bool
+    """Declared column types bound the values (PostgreSQL numeric(12,2) always fits NUMERIC);
+    SQLite's do not, so its values are checked one by one."""
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """What a relational reader needs, secrets resolved; built by the connection block."""
+
+    host: str | None
+    port: int | None
+    database: str
+    username: str | None
+    password: str | None = field(default=None, repr=False)
+    sslmode: str | None = None
+    connect_timeout: int = 10
+    query_timeout_seconds: float = 3600
+
+
+@dataclass(frozen=True)
+class SourceType:
+    key: str
+    family: str
+    dialect: str
+    """The name type mapping (`etl.schema.typemap`) and the query parser know it by."""
+    reader: str
+    """`module:function` that opens a reader from `ConnectionSettings`."""
+    capabilities: Capabilities
+    default_port: int | None = None
+    needs_host: bool = True
+
+    def open(self, settings: ConnectionSettings) -> SqlReader:
+        module_name, _, function = self.reader.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as error:
+            raise ConfigurationError(
+                f"The driver for {self.key} sources is not installed ({error.name}); install "
+                "the project's dependencies again."
+            ) from None
+        opener = getattr(module, function)
+        return opener(settings)
+
+
+_RELATIONAL_TYPED = Capabilities(
+    typed_arrow=True, cursor_pushdown=True, splittable=False, bounded_types=True
+)
+
+SOURCES: dict[str, SourceType] = {
+    source.key: source
+    for source in (
+        SourceType(
+            "postgresql", "relational", "postgresql", "etl.sources.postgres:open_reader",
+            _RELATIONAL_TYPED, default_port=5432,
+        ),
+        SourceType(
+            "sqlite", "relational", "sqlite", "etl.sources.sqlite:open_reader",
+            Capabilities(typed_arrow=False, cursor_pushdown=True, splittable=False,
+                         bounded_types=False),
+            needs_host=False,
+        ),
+    )
+}  # fmt: skip
+
+
+def source_type(key: str) -> SourceType:
+    try:
+        return SOURCES[key]
+    except KeyError:
+        known = ", ".join(sorted(SOURCES))
+        raise ConfigurationError(
+            f"Source type '{key}' is not supported; the supported types are {known}."
+        ) from None
+
+
+def by_dialect(dialect: str) -> SourceType:
+    for source in SOURCES.values():
+        if source.dialect == dialect:
+            return source
+    raise ConfigurationError(f"No source type reads the {dialect} dialect.")
+
+
+def register(source: SourceType) -> None:
+    """Add a source type (a plug-in, or a test)."""
+    SOURCES[source.key] = source
