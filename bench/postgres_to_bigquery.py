@@ -7,6 +7,11 @@ size is measured in `--repeat` rounds (COPY, then the flow) and the medians are 
 lowest and highest ratio of a single round.
 
     python -m bench.postgres_to_bigquery --rows 2000000 [--rows 4000000 ...]
+    python -m bench.postgres_to_bigquery --rows 1000000 --load-type transactional [--key all]
+
+`--load-type transactional` measures the first (full) run of an incremental job into a fresh
+table each round: every row is fingerprinted (etl.fingerprint) over its identity, the primary key
+and cursor by default or every column with `--key all`.
 
 Each size runs the job in a fresh `etl run --json` process, so its peak RSS is the flow's alone.
 """
@@ -92,7 +97,23 @@ def copy_ceiling(conn: psycopg.Connection, table: str) -> tuple[float, int]:
     return time.perf_counter() - start, size
 
 
-def write_files(folder: Path, table: str, services: Services) -> tuple[Path, Path]:
+COLUMNS = ["id", "created_at", "updated_at", "amount", "price", "quantity", "name", "category",
+           "active", "payload"]  # fmt: skip
+
+
+def _job_yaml(load_type: str, key: str) -> str:
+    if load_type == "catalog":
+        return "load_type: catalog\nprocessing_mode: standard\n"
+    keys = f"key_columns: [{', '.join(COLUMNS)}]\n" if key == "all" else ""
+    return (
+        "load_type: transactional\ncursor_column: updated_at\nbackfill_start: all\n"
+        f"processing_mode: standard\n{keys}"
+    )
+
+
+def write_files(
+    folder: Path, table: str, services: Services, load_type: str = "catalog", key: str = "default"
+) -> tuple[Path, Path]:
     connections = folder / "connections.yaml"
     connections.write_text(
         "kind: sql\nname: bench-postgres\ntype: postgresql\nhost: 127.0.0.1\nport: 5432\n"
@@ -103,10 +124,11 @@ def write_files(folder: Path, table: str, services: Services) -> tuple[Path, Pat
     )
     job = folder / "job.yaml"
     job.write_text(
-        f"name: bench-{table.replace('_', '-')}\nconnection: bench-postgres\n"
+        f"name: bench-{table.replace('_', '-')}-{load_type[:5]}-{key}\n"
+        "connection: bench-postgres\n"
         f"source:\n  schema: {SCHEMA}\n  table: {table}\n"
         "destination:\n  block: bench-bigquery\n  dataset: bench\n"
-        "load_type: catalog\nprocessing_mode: standard\n"
+        f"  table: bq_{table}_{load_type[:5]}_{key}\n" + _job_yaml(load_type, key)
     )
     return connections, job
 
@@ -145,17 +167,36 @@ def _one_run(rows: int, job: Path) -> dict[str, float]:
     }
 
 
-def measure(rows: int, services: Services, repeat: int) -> dict[str, float]:
+def _fresh_table(services: Services, job: Path) -> None:
+    """A transactional job's first run loads everything: start each round from a new table."""
+    from localservices.clients import bigquery_client
+
+    table = next(
+        line.split(":", 1)[1].strip()
+        for line in job.read_text().splitlines()
+        if line.startswith("  table: bq_")
+    )
+    client = bigquery_client(services.layout)
+    client.delete_table(f"local.bench.{table}", not_found_ok=True)
+    client.close()
+    etl("job", "apply", str(job))
+
+
+def measure(
+    rows: int, services: Services, repeat: int, load_type: str = "catalog", key: str = "default"
+) -> dict[str, float]:
     """Medians over `repeat` rounds, each a COPY read then a flow run, so both see the same
     moment of a shared, noisy machine."""
     with tempfile.TemporaryDirectory() as folder:
         with psycopg.connect(DSN, autocommit=True) as conn:
             table = create_table(conn, rows)
-        connections, job = write_files(Path(folder), table, services)
+        connections, job = write_files(Path(folder), table, services, load_type, key)
         etl("connection", "apply", str(connections))
         etl("job", "apply", str(job))
         copies, runs = [], []
         for _ in range(repeat):
+            if load_type == "transactional":
+                _fresh_table(services, job)
             with psycopg.connect(DSN, autocommit=True) as conn:
                 copies.append(copy_ceiling(conn, table)[0])
             runs.append(_one_run(rows, job))
@@ -163,6 +204,7 @@ def measure(rows: int, services: Services, repeat: int) -> dict[str, float]:
     extract = statistics.median(r["extract"] for r in runs)
     return {
         "rows": rows,
+        "load_type": load_type if key == "default" else f"{load_type} (key: {key})",
         "repeat": repeat,
         "copy_rows_per_s": rows / copy,
         "extract_stage_rows_per_s": rows / extract,
@@ -181,6 +223,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, action="append", help="table sizes (repeatable)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds per size (medians)")
+    parser.add_argument("--load-type", choices=["catalog", "transactional"], default="catalog")
+    parser.add_argument(
+        "--key", choices=["default", "all"], default="default", help="transactional identity"
+    )
     args = parser.parse_args()
     sizes = args.rows or [2_000_000]
     services = Services()
@@ -191,7 +237,7 @@ def main() -> None:
         [str(Path(sys.executable).parent / "prefect"), "block", "register", "-m", "blocks"],
         check=True, capture_output=True, cwd=project_root(),
     )  # fmt: skip
-    results = [measure(rows, services, args.repeat) for rows in sizes]
+    results = [measure(rows, services, args.repeat, args.load_type, args.key) for rows in sizes]
     header = (
         f"{'rows':>10} {'COPY rows/s':>12} {'extract+stage':>14} {'ratio (min-max)':>16} "
         f"{'load rows/s':>12} {'end-to-end':>11} {'peak RSS':>9}"
