@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from google.cloud import storage
 
-from etl.errors import EtlError, Stage, TransientExtractionError
+from etl.errors import EtlError, ExtractionError, Stage, TransientExtractionError
 
 # Files are uploaded while the next one is written: smaller files overlap more (the last upload
 # is the only one a run waits for); 10,000 files per load job still allow 320 GB per run.
@@ -89,6 +89,19 @@ class ParquetStager:
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
             return
+        try:
+            self._write(batch)
+        except OSError as error:
+            raise self._local_disk_error(error) from None
+
+    def _local_disk_error(self, error: OSError) -> ExtractionError:
+        reason = error.strerror or type(error).__name__
+        return ExtractionError(
+            f"Writing staged files to the local folder {self._workdir} failed ({reason}); free "
+            "space there or point TMPDIR at a larger disk, then run the job again."
+        )
+
+    def _write(self, batch: pa.RecordBatch) -> None:
         if self._writer is None:
             self._open()
         assert self._writer is not None and self._path is not None
@@ -100,7 +113,10 @@ class ParquetStager:
 
     def finish(self) -> StagedFiles:
         """Close the last file and wait for every upload; returns the staged URIs in order."""
-        self._close_file()
+        try:
+            self._close_file()
+        except OSError as error:
+            raise self._local_disk_error(error) from None
         self._uploads.shutdown(wait=True)
         for future in self._pending:
             future.result()  # re-raise an upload failure
