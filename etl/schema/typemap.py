@@ -43,6 +43,7 @@ S = BqType
 
 _NAIVE = "the source has no time zone: values are taken as UTC"
 _GEOMETRIC = "geometric type kept as text (GEOGRAPHY needs longitude/latitude)"
+_ZERO_DATES = "zero dates ('0000-00-00') load as NULL and are counted"
 
 POSTGRES: dict[str, TypeProposal] = {
     # integers
@@ -114,10 +115,11 @@ MYSQL: dict[str, TypeProposal] = {
     "enum": _p(S.STRING), "set": _p(S.STRING, M, "SET values are loaded as comma-separated text"),
     "binary": _p(S.BYTES), "varbinary": _p(S.BYTES), "tinyblob": _p(S.BYTES),
     "blob": _p(S.BYTES), "mediumblob": _p(S.BYTES), "longblob": _p(S.BYTES),
-    "date": _p(S.DATE),
-    "datetime": _p(S.TIMESTAMP, H, _NAIVE),
-    "timestamp": _p(S.TIMESTAMP),
-    "time": _p(S.TIME, M, "MySQL TIME may exceed 24 hours or be negative; such values fail"),
+    "date": _p(S.DATE, H, _ZERO_DATES),
+    "datetime": _p(S.TIMESTAMP, H, _NAIVE, _ZERO_DATES),
+    "timestamp": _p(S.TIMESTAMP, H, _ZERO_DATES),
+    "time": _p(S.TIME, M, "MySQL TIME may exceed 24 hours or be negative: such rows are rejected "
+               "with the reason (override the column to STRING to keep them as text)"),
     "json": _p(S.JSON),
     "uuid": _p(S.STRING), "inet4": _p(S.STRING), "inet6": _p(S.STRING),
     "geometry": _p(S.GEOGRAPHY, M, "spatial values are loaded as WKT; they must be in WGS 84"),
@@ -174,7 +176,11 @@ def propose_mysql(type_text: str) -> TypeProposal:
         return _p(S.BOOL, H, "tinyint(1) is MySQL's boolean")
     if base == "bit":
         width = int(modifiers.group(1)) if modifiers else 1
-        return _p(S.BOOL) if width == 1 else _p(S.INT64, M, f"bit({width}) loaded as an integer")
+        if width == 1:
+            return _p(S.BOOL)
+        if width == 64:  # an unsigned 64-bit value can exceed INT64, as bigint unsigned does
+            return _p(S.NUMERIC, M, "bit(64) loaded as an unsigned integer (it can exceed INT64)")
+        return _p(S.INT64, M, f"bit({width}) loaded as an integer")
     if base in ("decimal", "numeric", "dec", "fixed"):
         return _numeric(modifiers.group(1) if modifiers else "10,0")
     if base == "bigint" and unsigned:

@@ -35,6 +35,7 @@ DIALECTS: dict[str, tuple[str, str]] = {
     "postgresql": ("postgres", "PostgreSQL"),
     "postgres": ("postgres", "PostgreSQL"),
     "sqlite": ("sqlite", "SQLite"),
+    "mysql": ("mysql", "MySQL"),
 }
 _FIX = "a source query must be one SELECT (or WITH ... SELECT, UNION, VALUES) and only reads"
 # Tokens a query may start with; anything else is another kind of statement.

@@ -82,6 +82,14 @@ SOURCES: dict[str, SourceType] = {
             _RELATIONAL_TYPED, default_port=5432,
         ),
         SourceType(
+            "mysql", "relational", "mysql", "etl.sources.mysql:open_reader",
+            _RELATIONAL_TYPED, default_port=3306,
+        ),
+        SourceType(
+            "mariadb", "relational", "mysql", "etl.sources.mysql:open_reader",
+            _RELATIONAL_TYPED, default_port=3306,
+        ),
+        SourceType(
             "sqlite", "relational", "sqlite", "etl.sources.sqlite:open_reader",
             Capabilities(typed_arrow=False, cursor_pushdown=True, splittable=False,
                          bounded_types=False),
