@@ -69,8 +69,13 @@ def _names(columns: list[str]) -> str:
 
 
 def plan_columns(
-    job: JobSpec, source_columns: list[SourceColumn], dialect: str
+    job: JobSpec,
+    source_columns: list[SourceColumn],
+    dialect: str,
+    detected: dict[str, TypeProposal] | None = None,
 ) -> list[ColumnPlan]:
+    """`detected` (`etl.schema.detect.detect_for_job`): types found in the sampled values of text
+    columns; each replaces the proposal of a text column the job does not override."""
     if not source_columns:
         raise ValidationError(f"Source {job.describe_source()} has no columns.")
     by_name = {c.name: c for c in source_columns}
@@ -98,6 +103,9 @@ def plan_columns(
     for column in selected:
         proposal = propose(dialect, column.source_type)
         override = job.column_types.get(column.name)
+        found = (detected or {}).get(column.name)
+        if found is not None and override is None and proposal.bq_type is BqType.STRING:
+            proposal = found
         plans.append(
             ColumnPlan(
                 source=column,

@@ -37,7 +37,9 @@ class TableInfo:
     schema: str
     name: str
     row_count: int | None
-    """An estimate where the database keeps one (PostgreSQL statistics), exact otherwise."""
+    """Exact where counting is cheap, else the database's estimate (PostgreSQL statistics)."""
+    estimated: bool = False
+    """True when `row_count` is an estimate, not a count."""
 
 
 @dataclass(frozen=True)

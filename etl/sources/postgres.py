@@ -63,6 +63,8 @@ DEFAULT_QUERY_TIMEOUT_SECONDS = 3600
 # Describing, estimating and checking a custom query (LIMIT 0 / EXPLAIN) plans it without running
 # it; far less than this, unless the planner or a lock is stuck.
 CHECK_TIMEOUT_SECONDS = 60
+# `list_tables` counts tables up to this size on disk (a few ms each); larger ones are estimated.
+EXACT_COUNT_BYTES = 8 * 1024 * 1024
 _TEXT_TYPES = {"text", "character varying", "varchar", "character", "char", "bpchar", "name",
                "citext"}  # fmt: skip
 # Source types ADBC decodes into an Arrow type that conform can use as-is, per BigQuery type.
@@ -302,10 +304,14 @@ class PostgresReader(SqlReader):
         return [row[0] for row in rows]
 
     def list_tables(self, schema: str | None = None) -> list[TableInfo]:
+        """Tables small enough to count cheaply (at most EXACT_COUNT_BYTES on disk) are counted;
+        the others carry PostgreSQL's statistics, marked as estimates (None: never analysed)."""
         rows = self._query(
             """
             SELECT n.nspname, c.relname,
-                   COALESCE(NULLIF(s.n_live_tup, 0), NULLIF(GREATEST(c.reltuples, 0), 0))::bigint
+                   COALESCE(NULLIF(s.n_live_tup, 0), NULLIF(GREATEST(c.reltuples, 0), 0))::bigint,
+                   c.relkind IN ('r', 'm') AND has_table_privilege(c.oid, 'SELECT')
+                     AND pg_relation_size(c.oid) <= $2::bigint
             FROM pg_class c
             JOIN pg_namespace n ON n.oid = c.relnamespace
             LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
@@ -314,9 +320,18 @@ class PostgresReader(SqlReader):
               AND ($1::text IS NULL OR n.nspname = $1::text)
             ORDER BY 1, 2
             """,
-            (schema,),
+            (schema, EXACT_COUNT_BYTES),
         )
-        return [TableInfo(schema=r[0], name=r[1], row_count=r[2]) for r in rows]
+        tables = []
+        for name_schema, name, estimate, cheap in rows:
+            if cheap:
+                source = TableSource(schema=name_schema, table=name)
+                with contextlib.suppress(ValidationError, ConnectionFailed):
+                    count = self._query(f"SELECT count(*) FROM {qualified_name(source)}")[0][0]
+                    tables.append(TableInfo(name_schema, name, int(count)))
+                    continue
+            tables.append(TableInfo(name_schema, name, estimate, estimated=estimate is not None))
+        return tables
 
     def describe(self, source: TableSource | QuerySource) -> list[SourceColumn]:
         if isinstance(source, QuerySource):
