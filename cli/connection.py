@@ -1,4 +1,4 @@
-"""`etl connection apply|test|list`."""
+"""`etl connection apply|test|list|schemas|tables|columns|preview|delete`."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ from pathlib import Path
 
 import typer
 
-from cli.output import fail, table, user_errors
+from cli.output import fail, quiet_call, table, user_errors
 
-app = typer.Typer(help="Connections (Prefect blocks): create or update, test, list.",
-                  no_args_is_help=True)  # fmt: skip
+app = typer.Typer(
+    help="Connections (Prefect blocks): create or update, test, list, discover, delete.",
+    no_args_is_help=True,
+)
 
 
 @app.command()
@@ -98,3 +100,135 @@ def list_connections() -> None:
         typer.echo("No connections yet; create one with `etl connection apply FILE.yaml`.")
         return
     typer.echo(table(sorted(rows), ["name", "kind", "type", "target", "last test", "tested at"]))
+
+
+# -- discovery (blocks.discovery does the work; the web console calls the same functions) ------
+
+_JSON = typer.Option(False, "--json", help="Print one JSON document instead of a table.")
+_SCHEMA = typer.Option(None, "--schema", "-s", help="Schema (default: the connection's default).")
+_WIDTH = 40  # preview values are shortened to this many characters on the terminal
+
+
+def _print_json(data: object) -> None:
+    import json
+
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@app.command()
+def schemas(
+    name: str = typer.Argument(..., help="Connection name."), as_json: bool = _JSON
+) -> None:
+    """List the schemas (PostgreSQL: user schemas; MySQL/MariaDB: the database; SQLite: main)."""
+    from blocks import discovery
+
+    with user_errors():
+        found = quiet_call(lambda: discovery.list_schemas(name))
+    if as_json:
+        _print_json(found)
+        return
+    typer.echo("\n".join(found) if found else "No schemas.")
+
+
+@app.command()
+def tables(
+    name: str = typer.Argument(..., help="Connection name."),
+    schema: str | None = _SCHEMA,
+    as_json: bool = _JSON,
+) -> None:
+    """List tables and views with row counts; estimates are marked with ~."""
+    from dataclasses import asdict
+
+    from blocks import discovery
+
+    with user_errors():
+        found = quiet_call(lambda: discovery.list_tables(name, schema))
+    if as_json:
+        _print_json([asdict(t) for t in found])
+        return
+    if not found:
+        typer.echo("No tables." if schema is None else f"No tables in schema '{schema}'.")
+        return
+
+    def count(t: object) -> str:
+        if t.row_count is None:  # type: ignore[attr-defined]
+            return "unknown"
+        return ("~" if t.estimated else "") + f"{t.row_count:,}"  # type: ignore[attr-defined]
+
+    typer.echo(table([(t.schema, t.name, count(t)) for t in found], ["schema", "table", "rows"]))
+    if any(t.estimated for t in found):
+        typer.echo("~ estimated from the database's statistics (counting would be expensive)")
+
+
+@app.command()
+def columns(
+    name: str = typer.Argument(..., help="Connection name."),
+    table_name: str = typer.Argument(..., metavar="TABLE", help="Table or view name."),
+    schema: str | None = _SCHEMA,
+    as_json: bool = _JSON,
+) -> None:
+    """List a table's columns with the proposed BigQuery types; text columns are sampled (1000
+    rows) to detect dates, timestamps, integers and booleans stored as text."""
+    from blocks import discovery
+    from etl.schema.detect import OVERRIDE_HINT
+
+    with user_errors():
+        found = quiet_call(lambda: discovery.list_columns(name, table_name, schema))
+    if as_json:
+        _print_json([c.as_dict() for c in found])
+        return
+    rows = [
+        (
+            c.name,
+            c.source_type,
+            "yes" if c.nullable else "no",
+            "yes" if c.primary_key else "",
+            c.bq_type,
+            c.confidence + (" (detected)" if c.detected else ""),
+            "; ".join(w for w in c.warnings if w != OVERRIDE_HINT),
+        )
+        for c in found
+    ]
+    headers = ["column", "source type", "nullable", "key", "BigQuery type", "confidence", "notes"]
+    typer.echo(table(rows, headers))
+    if any(c.detected for c in found):
+        typer.echo(f"detected: {OVERRIDE_HINT}.")
+
+
+def _short(value: object) -> str:
+    if value is None:
+        return "NULL"
+    text = str(value).replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
+    return text if len(text) <= _WIDTH else text[: _WIDTH - 1] + "…"
+
+
+@app.command()
+def preview(
+    name: str = typer.Argument(..., help="Connection name."),
+    table_name: str = typer.Argument(..., metavar="TABLE", help="Table or view name."),
+    schema: str | None = _SCHEMA,
+    as_json: bool = _JSON,
+) -> None:
+    """Show the first 10 rows of a table (values shortened; --json gives them whole)."""
+    from blocks import discovery
+
+    with user_errors():
+        shown = quiet_call(lambda: discovery.preview(name, table_name, schema))
+    if as_json:
+        _print_json(shown.as_dict())
+        return
+    typer.echo(table([[_short(v) for v in row] for row in shown.rows], shown.columns))
+    typer.echo(f"({len(shown.rows)} row{'s' * (len(shown.rows) != 1)})")
+
+
+@app.command()
+def delete(name: str = typer.Argument(..., help="Connection name."), as_json: bool = _JSON) -> None:
+    """Delete a connection; refused while a job (a deployment of etl-job) uses it."""
+    from blocks import discovery
+
+    with user_errors():
+        quiet_call(lambda: discovery.delete_connection(name))
+    if as_json:
+        _print_json({"deleted": name})
+        return
+    typer.echo(f"deleted connection '{name}'")

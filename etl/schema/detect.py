@@ -40,7 +40,7 @@ _TIMESTAMP = re.compile(
 _INTEGER = re.compile(r"-?(0|[1-9]\d*)")
 _BOOLEANS = ({"true", "false"}, {"t", "f"}, {"yes", "no"})
 _TEXT_TYPE = re.compile(r"char|text|clob|string")
-_OVERRIDE_HINT = (
+OVERRIDE_HINT = (
     "detected from sampled text: values that do not fit go to the rejected-rows table; "
     "override with column_types (e.g. STRING) to keep the text"
 )
@@ -73,7 +73,7 @@ def _loads_as(values: list[str], bq_type: BqType) -> bool:
 
 
 def _proposal(bq_type: BqType, reason: str, *more: str) -> TypeProposal:
-    return TypeProposal(bq_type, Confidence.MEDIUM, (reason, *more, _OVERRIDE_HINT))
+    return TypeProposal(bq_type, Confidence.MEDIUM, (reason, *more, OVERRIDE_HINT))
 
 
 def detect_text_type(values: pa.Array | pa.ChunkedArray) -> TypeProposal | None:
