@@ -247,10 +247,16 @@ class MySqlReader(SqlReader):
 
     def _require_table(self, source: TableSource) -> tuple[str, str]:
         schema = source.schema_name or self.settings.database
-        rows = self._query(
-            "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES "
-            "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
-            (schema, source.table),
+        # Names are utf8mb3: one with a 4-byte character (an emoji) cannot exist, and comparing
+        # it with information_schema would fail on collations.
+        rows = (
+            self._query(
+                "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES "
+                "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+                (schema, source.table),
+            )
+            if max(map(ord, schema + source.table)) <= 0xFFFF
+            else []
         )
         if not rows:
             raise ValidationError(
