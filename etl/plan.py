@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from etl.conform import METADATA_COLUMNS, TargetColumn
 from etl.errors import ValidationError
-from etl.jobs.model import JobSpec, LoadType
-from etl.schema.bqtypes import CURSOR_TYPES, BqType
+from etl.jobs.model import JobSpec
+from etl.schema.bqtypes import BqType
 from etl.schema.names import map_column_names
 from etl.schema.typemap import Confidence, TypeProposal, propose
 from etl.sources.base import ReadColumn, SourceColumn
@@ -116,14 +116,6 @@ def plan_columns(
                 dialect=dialect,
             )
         )
-    if job.load_type is LoadType.TRANSACTIONAL:
-        cursor = cursor_plan(plans, job)
-        if cursor.bq_type not in CURSOR_TYPES:
-            raise ValidationError(
-                f"Cursor column '{cursor.source.name}' is {cursor.source.source_type} "
-                f"({cursor.bq_type.value} in BigQuery); a cursor must be a date, time or number. "
-                "Choose another cursor_column or override its type in column_types."
-            )
     return plans
 
 

@@ -100,6 +100,7 @@ def summary_markdown(report: RunReport) -> str:
         lines.append(f"- **Load job**: `{report.load_job_id}`")
     if report.rejected_table:
         lines.append(f"- **Rejected rows kept in**: `{report.rejected_table}`")
+    lines += [f"- **Warning**: {warning}" for warning in report.warnings]
     if report.error:
         lines += ["", f"**Failed in {report.error_type}**: {report.error}"]
     lines += ["", "| stage | start | end | seconds |", "|---|---|---|---|"]

@@ -108,6 +108,8 @@ def validate(ctx: RunContext) -> LoadTarget:
     logger = get_run_logger()
     for warning in low_confidence_warnings(target.plans):
         logger.warning("Type mapping: %s", warning)
+    for warning in target.warnings:
+        logger.warning("Schema drift: %s", warning)
     job = ctx.job
     if (
         job.processing_mode is ProcessingMode.AUTO
@@ -124,7 +126,8 @@ def validate(ctx: RunContext) -> LoadTarget:
         "validate",
         [p.as_row() for p in target.plans],
         f"Column mapping into {target.ref}; watermark before: {target.watermark_before}; "
-        f"estimated rows: {target.estimated_rows}",
+        f"estimated rows: {target.estimated_rows}"
+        + "".join(f"; warning: {warning}" for warning in target.warnings),
     )
     return target
 
@@ -246,6 +249,7 @@ def _run_stages(job: JobSpec, run_id: str, report: RunReport, slot: Slot) -> Sta
         report.estimated_rows = target.estimated_rows
         report.processing_mode = target.processing_mode.value
         report.lookback = target.lookback.describe() if target.lookback else None
+        report.warnings = list(target.warnings)
 
         stage, current = Stage.EXTRACTION, "extract"
         report.stages["extract"].start = _now()

@@ -11,7 +11,6 @@ from google.cloud import bigquery
 from etl.bigquery.clients import classify_google_error
 from etl.bigquery.tables import JOB_LABEL, TableRef
 from etl.errors import LoadError, Stage
-from etl.jobs.model import LoadType
 
 RUN_LABEL = "etl_run"
 MAX_SOURCE_URIS = 10_000  # BigQuery's limit per load job
@@ -36,7 +35,7 @@ def load_staged_files(
     uris: list[str],
     *,
     schema: list[bigquery.SchemaField],
-    load_type: LoadType,
+    write_disposition: str,
     job_id: str,
     job_name: str,
     run_id: str,
@@ -54,11 +53,7 @@ def load_staged_files(
         )
     config = bigquery.LoadJobConfig(
         source_format=bigquery.SourceFormat.PARQUET,
-        write_disposition=(
-            bigquery.WriteDisposition.WRITE_TRUNCATE
-            if load_type is LoadType.CATALOG
-            else bigquery.WriteDisposition.WRITE_APPEND
-        ),
+        write_disposition=write_disposition,
         create_disposition=bigquery.CreateDisposition.CREATE_NEVER,
         schema=schema,
         labels={JOB_LABEL: _label(job_name), RUN_LABEL: _label(run_id)},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from google.api_core import exceptions as gexc
@@ -12,7 +13,7 @@ from etl.conform import METADATA_COLUMNS, TargetColumn
 from etl.errors import Stage, ValidationError
 from etl.fingerprint import ROW_HASH, Identity
 from etl.jobs.model import LoadType
-from etl.schema.bqtypes import TIME_TYPES, BqType
+from etl.schema.bqtypes import BqType
 from etl.schema.compat import can_load
 
 JOB_LABEL = "etl_job"
@@ -113,17 +114,14 @@ def create_table(
     *,
     job_name: str,
     load_type: LoadType,
-    cursor: TargetColumn | None,
     identity: Identity | None = None,
+    layout: Callable[[bigquery.Table], None] | None = None,
 ) -> bigquery.Table:
+    """`layout` sets the strategy's partitioning and clustering (`etl.strategies`)."""
     table = bigquery.Table(ref.id, schema=_schema(columns, identity))
     table.labels = {JOB_LABEL: job_name, LOAD_TYPE_LABEL: load_type.value}
-    if load_type is LoadType.TRANSACTIONAL and cursor is not None:
-        if cursor.bq_type in TIME_TYPES:
-            table.time_partitioning = bigquery.TimePartitioning(
-                type_=bigquery.TimePartitioningType.DAY, field=cursor.name
-            )
-        table.clustering_fields = [cursor.name]
+    if layout is not None:
+        layout(table)
     try:
         return client.create_table(table)
     except gexc.Conflict:

@@ -9,18 +9,10 @@ from dataclasses import dataclass
 from etl.bigquery import tables
 from etl.bigquery.tables import TableRef
 from etl.incremental import Lookback
-from etl.jobs.model import LoadType
 from etl.pipeline.context import RunContext
-from etl.pipeline.validate import (
-    choose_identity,
-    destination_ref,
-    existing_identity,
-    first_run_bound,
-    plan_source,
-    require_identity_loaded,
-    table_columns,
-)
+from etl.pipeline.validate import destination_ref, plan_source, table_columns
 from etl.plan import ColumnPlan, cursor_plan
+from etl.strategies import first_run_bound, require_identity_loaded, strategy_for
 
 
 @dataclass(frozen=True)
@@ -35,10 +27,11 @@ class Applied:
 def apply_job(ctx: RunContext) -> Applied:
     job = ctx.job
     client = ctx.bigquery.bigquery
+    strategy = strategy_for(job.load_type)
     plans = plan_source(ctx)
     proposed = [p.target for p in plans]
     cursor = None
-    if job.load_type is LoadType.TRANSACTIONAL:
+    if strategy.uses_cursor:
         cursor_name = cursor_plan(plans, job).source.name
         cursor = next(c for c in proposed if c.source_name == cursor_name)
         first_run_bound(job, cursor, ctx.started_at)  # refuses a day-based backfill on a number
@@ -50,21 +43,14 @@ def apply_job(ctx: RunContext) -> Applied:
         resolved = tables.check_existing_table(
             table, ref, proposed, job_name=job.name, load_type=job.load_type
         )
-        identity = None
-        if cursor is not None:
-            identity = existing_identity(table, ref)
-            if identity is None:
-                identity = choose_identity(job, plans, resolved)
-                new_fields = tables.missing_fields(table, resolved, identity)
-            else:
-                new_fields = tables.missing_fields(table, resolved)
+        identity, new_identity = strategy.table_identity(job, plans, table, ref, resolved)
+        new_fields = tables.missing_fields(table, resolved, identity if new_identity else None)
+        if identity is not None:
             columns = table_columns([*table.schema, *new_fields], resolved)
             require_identity_loaded(identity, columns, ref)
-        else:
-            new_fields = tables.missing_fields(table, resolved)
         tables.apply_table_changes(client, table, ref, new_fields, job.name, job.load_type)
         return Applied(ref, plans, False, False, estimated)
-    identity = choose_identity(job, plans, proposed) if cursor is not None else None
+    identity = strategy.new_table_identity(job, plans, proposed)
     dataset_created = tables.ensure_dataset(client, ref, ctx.settings.location)
     try:
         tables.create_table(
@@ -73,8 +59,8 @@ def apply_job(ctx: RunContext) -> Applied:
             proposed,
             job_name=job.name,
             load_type=job.load_type,
-            cursor=cursor,
             identity=identity,
+            layout=lambda new: strategy.layout(new, cursor),
         )
     except BaseException:
         if dataset_created:

@@ -19,6 +19,7 @@ from etl.plan import ColumnPlan
 from etl.rejected import StagedRejects
 from etl.sources.base import CursorValue, ReadPlan, SqlReader
 from etl.staging import StagedFiles
+from etl.strategies import Planned
 
 
 @dataclass
@@ -53,7 +54,7 @@ class LoadTarget:
     plans: list[ColumnPlan]
     read_plan: ReadPlan
     cursor: TargetColumn | None
-    increment: IncrementPlan | None
+    increment: IncrementPlan
     lower_bound: CursorValue | None
     job_id: str
     estimated_rows: int | None
@@ -64,12 +65,18 @@ class LoadTarget:
     known_rejected: KnownRows = field(default_factory=KnownRows.empty)
     location: str | None = None
     load_schema: list[bigquery.SchemaField] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """Schema drift and other things the user should know about this run."""
     """The destination's own schema (descriptions and policy tags included): a load that
     replaces the table keeps them."""
 
     @property
     def watermark_before(self) -> object | None:
         return self.increment.state.watermark if self.increment and self.cursor else None
+
+    @property
+    def planned(self) -> Planned:
+        return Planned(self.increment, self.cursor, self.lookback, self.lower_bound, self.identity)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from etl.incremental import rejected_job_id
 from etl.pipeline.context import Extracted, LoadTarget, RunContext
 from etl.rejected import load_rejected
 from etl.staging import delete_staged
+from etl.strategies import strategy_for
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def load_extracted(
         target.ref,
         extracted.staged.uris,
         schema=target.load_schema,
-        load_type=ctx.job.load_type,
+        write_disposition=strategy_for(ctx.job.load_type).write_disposition,
         job_id=target.job_id,
         job_name=ctx.job.name,
         run_id=ctx.run_id,

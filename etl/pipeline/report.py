@@ -54,6 +54,8 @@ class RunReport:
     watermark_before: object | None = None
     watermark_after: object | None = None
     lookback: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    """Schema drift and other things to know about this run (also in the summary)."""
     processing_mode: str = "standard"
     load_job_id: str | None = None
     dataflow_job_id: str | None = None

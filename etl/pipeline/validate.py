@@ -1,29 +1,31 @@
-"""Validation: the source and the destination fit the job; decide exactly what this run loads."""
+"""Validation: the source and the destination fit the job; decide exactly what this run loads.
+
+Everything is checked first and BigQuery is changed last (columns added, table labelled), so a run
+that fails validation leaves the table as it was. Schema drift is reported, not absorbed: a new
+source column is not loaded until the job (or `etl job apply`) adds it, a dropped one is written
+as NULL with a warning, and a type that no longer fits fails naming the column and both types.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import replace
 
 from google.cloud import bigquery
 
 from etl.bigquery import tables
 from etl.bigquery.tables import TableRef
-from etl.conform import METADATA_COLUMNS, RUN_ID, TargetColumn
+from etl.conform import METADATA_COLUMNS, TargetColumn
 from etl.errors import ConfigurationError, ValidationError
-from etl.fingerprint import ROW_HASH, Identity
-from etl.incremental import (
-    Lookback,
-    plan_increment,
-    plan_snapshot,
-    read_known_rejected,
-)
-from etl.jobs.model import Backfill, JobSpec, LoadType, ProcessingMode
+from etl.fingerprint import ROW_HASH
+from etl.incremental import read_known_rejected
+from etl.jobs.model import JobSpec, ProcessingMode
 from etl.pipeline.context import LoadTarget, RunContext
-from etl.plan import ColumnPlan, cursor_plan, plan_columns
+from etl.plan import ColumnPlan, plan_columns
 from etl.rejected import rejected_table
-from etl.schema.bqtypes import TIME_TYPES, BqType
-from etl.sources.base import CursorBound, CursorValue, ReadPlan
+from etl.schema.bqtypes import BqType
+from etl.schema.names import sanitize_column_name
+from etl.sources.base import CursorBound, ReadPlan, SourceColumn
+from etl.strategies import strategy_for
 
 
 def destination_ref(ctx: RunContext) -> TableRef:
@@ -31,9 +33,15 @@ def destination_ref(ctx: RunContext) -> TableRef:
     return TableRef(ctx.settings.project, dataset, ctx.job.destination_table)
 
 
-def plan_source(ctx: RunContext) -> list[ColumnPlan]:
-    columns = ctx.reader.describe(ctx.job.source)
-    return plan_columns(ctx.job, columns, ctx.reader.dialect)
+def plan_source(
+    ctx: RunContext, job: JobSpec | None = None, columns: list[SourceColumn] | None = None
+) -> list[ColumnPlan]:
+    job = job or ctx.job
+    if columns is None:
+        columns = ctx.reader.describe(job.source)
+    plans = plan_columns(job, columns, ctx.reader.dialect)
+    strategy_for(job.load_type).check_plans(job, plans)
+    return plans
 
 
 def table_columns(
@@ -63,76 +71,6 @@ def table_columns(
     return result
 
 
-def choose_identity(job: JobSpec, plans: list[ColumnPlan], loaded: list[TargetColumn]) -> Identity:
-    """The columns that identify a row of a new transactional table: `key_columns`, else the
-    primary key plus the cursor when every key column is loaded, else every loaded column."""
-    by_source = {c.source_name: c.name for c in loaded}
-    unknown = [k for k in job.key_columns if k not in by_source]
-    if unknown:
-        raise ValidationError(
-            f"key_columns names {', '.join(repr(k) for k in unknown)}, which this job does not "
-            f"load from {job.describe_source()}; name loaded columns."
-        )
-    keys = list(job.key_columns) or [p.source.name for p in plans if p.source.primary_key]
-    if keys and all(k in by_source for k in keys):
-        if job.cursor_column and job.cursor_column not in keys:
-            keys.append(job.cursor_column)
-        return Identity(tuple(by_source[k] for k in keys))
-    return Identity(tuple(c.name for c in loaded))
-
-
-def existing_identity(table: bigquery.Table, ref: TableRef) -> Identity | None:
-    if not any(field.name == ROW_HASH for field in table.schema):
-        return None
-    identity = tables.table_identity(table)
-    if identity is None:
-        raise ValidationError(
-            f"The description of column {ROW_HASH} in {ref} no longer names the row identity "
-            "columns, so rows already loaded cannot be recognised; restore it or load into a "
-            "new table."
-        )
-    return identity
-
-
-def require_identity_loaded(identity: Identity, columns: list[TargetColumn], ref: TableRef) -> None:
-    loaded = {c.name for c in columns if c.source_name is not None}
-    missing = [name for name in identity.columns if name not in loaded]
-    if missing:
-        raise ValidationError(
-            f"Column(s) {', '.join(missing)} identify the rows of {ref} (that is how rows near "
-            "the watermark are recognised), so this transactional job must keep loading them; "
-            "add them back to columns, or start a new job into a new table."
-        )
-
-
-def _require_cursor_column(table: bigquery.Table, ref: TableRef, cursor: TargetColumn) -> None:
-    """The watermark lives in the cursor column: a table without it cannot say what it holds."""
-    if not any(field.name.lower() == cursor.name.lower() for field in table.schema):
-        raise ValidationError(
-            f"Table {ref} has no column {cursor.name}, so its watermark cannot be read; "
-            "restore the column or load into a new table."
-        )
-
-
-def first_run_bound(job: JobSpec, cursor: TargetColumn, now: dt.datetime) -> CursorValue | None:
-    backfill = job.backfill
-    if cursor.bq_type not in TIME_TYPES:
-        if backfill is None or backfill.all_history:
-            return None
-        raise ValidationError(
-            f"backfill_start '{job.backfill_start}' needs a date or time cursor, but "
-            f"'{cursor.source_name}' is {cursor.bq_type.value}; use backfill_start: all."
-        )
-    start = (backfill or Backfill(days=30)).start(now)
-    if start is None:
-        return None
-    if cursor.bq_type is BqType.DATE:
-        return start.date()
-    if cursor.bq_type is BqType.DATETIME:
-        return start.replace(tzinfo=None)
-    return start
-
-
 def _processing_mode(job: JobSpec) -> ProcessingMode:
     if job.processing_mode is ProcessingMode.DATAFLOW:
         raise ConfigurationError(
@@ -142,12 +80,45 @@ def _processing_mode(job: JobSpec) -> ProcessingMode:
     return ProcessingMode.STANDARD
 
 
+def _table_names(table: bigquery.Table) -> set[str]:
+    return {field.name.lower() for field in table.schema}
+
+
+def _drift(
+    job: JobSpec, source: list[SourceColumn], table: bigquery.Table
+) -> tuple[JobSpec, list[str]]:
+    """The job as this run loads it, and what drifted: listed columns the source dropped are
+    left out (their table columns get NULL); with `columns: []`, source columns the table does
+    not have yet are not loaded until the job is applied again."""
+    names = {c.name for c in source}
+    in_table = _table_names(table)
+    warnings = []
+    dropped = [c for c in job.columns if c not in names]
+    if dropped:
+        gone = [c for c in dropped if sanitize_column_name(c).lower() in in_table]
+        if len(gone) < len(dropped):
+            return job, []  # a column that never existed: plan_columns says so
+        warnings.append(
+            f"source column(s) {', '.join(dropped)} no longer exist in "
+            f"{job.describe_source()}; written as NULL"
+        )
+        job = job.model_copy(update={"columns": [c for c in job.columns if c in names]})
+    if not job.columns:
+        new = [c.name for c in source if sanitize_column_name(c.name).lower() not in in_table]
+        if new:
+            warnings.append(
+                f"new source column(s) {', '.join(new)} are not loaded until the job lists them "
+                "(or `etl job apply` adds them)"
+            )
+            job = job.model_copy(update={"columns": [c.name for c in source if c.name not in new]})
+    return job, warnings
+
+
 def prepare_target(ctx: RunContext) -> LoadTarget:
     """Every check first, then the only changes (columns added, table labelled): a run that
     fails validation has not touched BigQuery."""
-    job = ctx.job
     client = ctx.bigquery.bigquery
-    plans = plan_source(ctx)
+    source_columns = ctx.reader.describe(ctx.job.source)  # the source first: it is the root
     ref = destination_ref(ctx)
     table = tables.get_table(client, ref)
     if table is None:
@@ -155,54 +126,31 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
             f"Destination table {ref} does not exist; create the job first "
             f"(`etl job apply` with this job's file)."
         )
+    job, warnings = _drift(ctx.job, source_columns, table)
+    plans = plan_source(ctx, job, source_columns)
+    strategy = strategy_for(job.load_type)
     location = table.location or ctx.settings.location
-    proposed = [p.target for p in plans]
-    transactional = job.load_type is LoadType.TRANSACTIONAL
-    if transactional:
-        _require_cursor_column(table, ref, cursor_plan(plans, job).target)
     resolved = tables.check_existing_table(
-        table, ref, proposed, job_name=job.name, load_type=job.load_type
+        table, ref, [p.target for p in plans], job_name=job.name, load_type=job.load_type
     )
-    identity = existing_identity(table, ref) if transactional else None
-    new_identity = identity is None and transactional
-    if new_identity:
-        identity = choose_identity(job, plans, resolved)
+    identity, new_identity = strategy.table_identity(job, plans, table, ref, resolved)
     new_fields = tables.missing_fields(table, resolved, identity if new_identity else None)
-    schema = [*table.schema, *new_fields]
-    columns = table_columns(schema, resolved)
-    loaded = [c for c in columns if c.source_name is not None]
-    by_source = {c.source_name: c for c in loaded}
+    columns = table_columns([*table.schema, *new_fields], resolved)
+    planned = strategy.plan(
+        job, client, table, ref, columns, plans, identity,
+        fingerprinted=not new_identity, location=location, now=ctx.started_at,
+    )  # fmt: skip
+    by_source = {c.source_name: c for c in columns if c.source_name is not None}
     # Read with the table's types (an existing table may hold a compatible, different type).
     read_columns = [replace(p.read_column, bq_type=by_source[p.source.name].bq_type) for p in plans]
-    cursor = None
-    lookback = None
-    lower: CursorValue | None = None
-    if transactional:
-        assert identity is not None
-        require_identity_loaded(identity, columns, ref)
-        cursor = by_source[cursor_plan(plans, job).source.name]
-        lookback = Lookback.for_job(job.lookback, cursor)
-        increment = plan_increment(
-            client,
-            ref,
-            job.name,
-            cursor,
-            lookback,
-            location=location,
-            fingerprinted=not new_identity,
-        )
-        if increment.window_start is not None:
-            lower = increment.window_start  # type: ignore[assignment]
-        else:
-            lower = first_run_bound(job, cursor, ctx.started_at)
-    else:
-        has_run_id = any(f.name == RUN_ID for f in table.schema)
-        increment = plan_snapshot(client, ref, job.name, location=location, has_run_id=has_run_id)
     read_cursor = next(
-        (rc for rc in read_columns if cursor and rc.name == cursor.source_name), None
+        (rc for rc in read_columns if planned.cursor and rc.name == planned.cursor.source_name),
+        None,
     )
     bound = (
-        CursorBound(read_cursor, lower) if read_cursor is not None and lower is not None else None
+        CursorBound(read_cursor, planned.lower_bound)
+        if read_cursor is not None and planned.lower_bound is not None
+        else None
     )
     read_plan = ReadPlan(job.source, read_columns, bound)
     ctx.reader.check_readable(read_plan)
@@ -216,15 +164,16 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
         columns=columns,
         plans=plans,
         read_plan=read_plan,
-        cursor=cursor,
-        increment=increment,
-        lower_bound=lower,
-        job_id=increment.job_id,
+        cursor=planned.cursor,
+        increment=planned.increment,
+        lower_bound=planned.lower_bound,
+        job_id=planned.increment.job_id,
         estimated_rows=estimated,
         processing_mode=mode,
-        identity=identity,
-        lookback=lookback,
+        identity=planned.identity,
+        lookback=planned.lookback,
         known_rejected=rejected_known,
         location=location,
         load_schema=list(table.schema),
+        warnings=warnings,
     )
