@@ -24,6 +24,7 @@ help:
 	@echo "make demo            run the demo jobs on local services (sets everything up first)"
 	@echo "make test            run the whole test suite (sets everything up first)"
 	@echo "make bench           PostgreSQL -> BigQuery benchmark (N=2,000,000; BENCH_ROWS=... to change)"
+	@echo "make bench-mariadb   MariaDB -> BigQuery benchmark (N=1,000,000; BENCH_ROWS=... to change)"
 	@echo "make services-down   stop the local services started by make demo"
 
 setup: $(VENV)/.installed $(EMU_VENV)/.installed $(TOOLS_VENV)/.installed
@@ -70,6 +71,9 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m bench.postgres_to_bigquery --rows $${BENCH_ROWS:-2000000}
+
+bench-mariadb: setup
+	$(BIN)/python -m bench.mariadb_to_bigquery --rows $${BENCH_ROWS:-1000000}
 
 clean: services-down
 	rm -rf .etl
