@@ -170,7 +170,7 @@ def columns(
     """List a table's columns with the proposed BigQuery types; text columns are sampled (1000
     rows) to detect dates, timestamps, integers and booleans stored as text."""
     from blocks import discovery
-    from etl.schema.detect import OVERRIDE_HINT
+    from etl.schema.detect import OVERRIDE_HINT, SAMPLE_ROWS
 
     with user_errors():
         found = quiet_call(lambda: discovery.list_columns(name, table_name, schema))
@@ -192,7 +192,7 @@ def columns(
     headers = ["column", "source type", "nullable", "key", "BigQuery type", "confidence", "notes"]
     typer.echo(table(rows, headers))
     if any(c.detected for c in found):
-        typer.echo(f"detected: {OVERRIDE_HINT}.")
+        typer.echo(f"(detected) from the first {SAMPLE_ROWS} rows' values: {OVERRIDE_HINT}.")
 
 
 def _short(value: object) -> str:

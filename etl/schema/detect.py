@@ -41,8 +41,8 @@ _INTEGER = re.compile(r"-?(0|[1-9]\d*)")
 _BOOLEANS = ({"true", "false"}, {"t", "f"}, {"yes", "no"})
 _TEXT_TYPE = re.compile(r"char|text|clob|string")
 OVERRIDE_HINT = (
-    "detected from sampled text: values that do not fit go to the rejected-rows table; "
-    "override with column_types (e.g. STRING) to keep the text"
+    "values that do not fit go to the rejected-rows table; column_types overrides the type "
+    "(STRING keeps the text)"
 )
 
 
