@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import connection, job, run, services
+from cli import automations, connection, job, pool, run, services
 from cli.environment import load_services_env
 
 app = typer.Typer(
@@ -17,6 +17,8 @@ app = typer.Typer(
 app.add_typer(services.app, name="services")
 app.add_typer(connection.app, name="connection")
 app.add_typer(job.app, name="job")
+app.add_typer(pool.app, name="pool")
+app.add_typer(automations.app, name="automations")
 app.command(name="run")(run.run_command)
 
 

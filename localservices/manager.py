@@ -257,6 +257,11 @@ class Services:
             "PREFECT_UI_API_URL": self.layout.prefect_api_url,
             # The server must not think it is a client of some other server.
             "PREFECT_API_URL": "",
+            # A job applied or resumed gets its scheduled runs within seconds, not a minute.
+            "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "10",
+            # Automations (the failure alerts) are evaluated by these services: keep them on.
+            "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "true",
+            "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "true",
         }
 
     def _prefect_command(self) -> list[str]:

@@ -272,7 +272,9 @@ def parse_schedule(value: Any, timezone: Any = None, where: str = "schedule") ->
             "monthly": '{day: 1, at: "06:00"}',
         }[kind]
         raise ScheduleError(f"{here} needs its settings, e.g. {kind}: {example}.")
-    unknown = sorted(set(settings) - _KEYS[kind])
+    # YAML 1.1 (PyYAML) reads the key `on` as the boolean true.
+    settings = {("on" if key is True else key): item for key, item in settings.items()}
+    unknown = sorted(str(key) for key in set(settings) - _KEYS[kind])
     if unknown:
         raise ScheduleError(
             f"{here} has unknown settings {unknown}; it takes {sorted(_KEYS[kind])}."

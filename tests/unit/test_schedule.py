@@ -90,3 +90,11 @@ def test_next_runs_are_in_the_jobs_time_zone_across_a_clock_change():
 def test_an_unrecognised_cron_stays_a_raw_cron():
     assert from_cron("*/5 * * * *").kind == "cron"
     assert from_cron("0 9 1 * 1").kind == "cron"
+
+
+def test_weekly_on_read_by_pyyaml_as_true_still_means_on():
+    import yaml
+
+    value = yaml.safe_load('weekly: {on: mon, at: "09:00"}')
+    assert True in value["weekly"]
+    assert parse_schedule(value).cron == "0 9 * * 1"
