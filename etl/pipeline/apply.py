@@ -28,7 +28,7 @@ def apply_job(ctx: RunContext) -> Applied:
     job = ctx.job
     client = ctx.bigquery.bigquery
     strategy = strategy_for(job.load_type)
-    plans = plan_source(ctx)
+    plans = plan_source(ctx, detect=True)
     proposed = [p.target for p in plans]
     cursor = None
     if strategy.uses_cursor:

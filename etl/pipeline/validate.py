@@ -23,6 +23,7 @@ from etl.pipeline.context import LoadTarget, RunContext
 from etl.plan import ColumnPlan, plan_columns
 from etl.rejected import rejected_table
 from etl.schema.bqtypes import BqType
+from etl.schema.detect import detect_for_job
 from etl.schema.names import sanitize_column_name
 from etl.sources.base import CursorBound, ReadPlan, SourceColumn
 from etl.strategies import strategy_for
@@ -34,12 +35,23 @@ def destination_ref(ctx: RunContext) -> TableRef:
 
 
 def plan_source(
-    ctx: RunContext, job: JobSpec | None = None, columns: list[SourceColumn] | None = None
+    ctx: RunContext,
+    job: JobSpec | None = None,
+    columns: list[SourceColumn] | None = None,
+    *,
+    detect: bool = False,
+    table: bigquery.Table | None = None,
 ) -> list[ColumnPlan]:
+    """The job's columns with their proposed types. `detect` (when a table is about to be
+    created) samples text columns for dates, timestamps, integers and booleans stored as text;
+    runs instead follow the types the table already has (`_adopt_table_types`)."""
     job = job or ctx.job
     if columns is None:
         columns = ctx.reader.describe(job.source)
-    plans = plan_columns(job, columns, ctx.reader.dialect)
+    detected = detect_for_job(ctx.reader, job, columns) if detect else None
+    plans = plan_columns(job, columns, ctx.reader.dialect, detected=detected)
+    if table is not None:
+        plans = _adopt_table_types(plans, table)
     strategy_for(job.load_type).check_plans(job, plans)
     return plans
 
@@ -69,6 +81,38 @@ def table_columns(
             )
         result.append(TargetColumn(None, "", field.name, bq_type))
     return result
+
+
+# Types a text column may have been given by detection when its table was created.
+_DETECTABLE = (BqType.DATE, BqType.DATETIME, BqType.TIMESTAMP, BqType.INT64, BqType.BOOL)
+
+
+def _adopt_table_types(plans: list[ColumnPlan], table: bigquery.Table) -> list[ColumnPlan]:
+    """A text column the table holds as a detected type (DATE...) keeps loading as that type,
+    each value checked: one that does not fit goes to the rejected rows, it does not fail the
+    run (a new sample may no longer look like dates; the table decides)."""
+    fields = {field.name.lower(): field for field in table.schema}
+    adopted = []
+    for plan in plans:
+        field = fields.get(plan.name.lower())
+        try:
+            table_type = BqType.parse(field.field_type) if field else None
+        except ValueError:
+            table_type = None  # a type no job writes
+        # Only when the source type is the one the table was created from (its description
+        # says so): a source column that turned from integer into text is drift, and fails.
+        same_source = field is not None and (field.description or "").endswith(
+            f"({plan.source.source_type})"
+        )
+        if (
+            table_type in _DETECTABLE
+            and same_source
+            and plan.bq_type is BqType.STRING
+            and not plan.overridden
+        ):
+            plan = replace(plan, bq_type=table_type, overridden=True)
+        adopted.append(plan)
+    return adopted
 
 
 def _processing_mode(job: JobSpec) -> ProcessingMode:
@@ -122,12 +166,13 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
     ref = destination_ref(ctx)
     table = tables.get_table(client, ref)
     if table is None:
+        plan_source(ctx, columns=source_columns)  # a wrong column list is the first thing to fix
         raise ValidationError(
             f"Destination table {ref} does not exist; create the job first "
             f"(`etl job apply` with this job's file)."
         )
     job, warnings = _drift(ctx.job, source_columns, table)
-    plans = plan_source(ctx, job, source_columns)
+    plans = plan_source(ctx, job, source_columns, table=table)
     strategy = strategy_for(job.load_type)
     location = table.location or ctx.settings.location
     resolved = tables.check_existing_table(

@@ -61,3 +61,25 @@ def test_a_type_that_no_longer_fits_fails_naming_the_column_and_types(
     report = run(job)
     assert report["status"] == "failed" and report["error_type"] == "validation"
     assert "id" in report["error"] and "INT64" in report["error"] and "STRING" in report["error"]
+
+
+def test_text_dates_detected_when_the_table_is_created_stay_dates_on_every_run(
+    pg_admin, pg_schema, pg_connection, destination, dataset, bq
+):
+    """Detection proposes DATE for a text column at `apply`; later runs follow the table, and a
+    value that is not a date goes to the rejected rows instead of failing the run."""
+    pg_admin.execute(f'CREATE TABLE "{pg_schema}".people (id int, born text)')
+    pg_admin.execute(
+        f"""INSERT INTO "{pg_schema}".people
+            SELECT g, '2000-01-' || lpad(g::text, 2, '0') FROM generate_series(1, 20) g"""
+    )
+    job = job_spec(
+        pg_connection, destination, dataset, source={"schema": pg_schema, "table": "people"}
+    )
+    apply(job)
+    fields = {f.name: f.field_type for f in bq.get_table(f"local.{dataset}.bq_people").schema}
+    assert fields["born"] == "DATE"
+    pg_admin.execute(f"""INSERT INTO "{pg_schema}".people VALUES (21, 'unknown')""")
+    report = run(job)
+    assert report["status"] == "partial", report
+    assert report["rows_loaded"] == 20 and report["rows_rejected"] == 1
