@@ -62,10 +62,30 @@ class CursorBound:
 
 
 @dataclass(frozen=True)
+class CursorRange:
+    """One unit of a split read: `lower <= cursor < upper` (None: open on that side)."""
+
+    column: ReadColumn
+    lower: CursorValue | None
+    upper: CursorValue | None
+
+
+@dataclass(frozen=True)
+class HashBucket:
+    """One unit of a split read: the rows whose key hashes into `bucket` of `buckets`."""
+
+    columns: tuple[str, ...]
+    buckets: int
+    bucket: int
+
+
+@dataclass(frozen=True)
 class ReadPlan:
     source: TableSource | QuerySource
     columns: list[ReadColumn]
     lower_bound: CursorBound | None = None
+    unit: CursorRange | HashBucket | None = None
+    """Set on the units `SqlReader.split` returns; None reads the whole plan."""
 
 
 class SqlReader(abc.ABC):
@@ -98,6 +118,15 @@ class SqlReader(abc.ABC):
     @abc.abstractmethod
     def read(self, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
         """Stream the rows of `plan`; memory stays bounded whatever the table size."""
+
+    def split(
+        self, plan: ReadPlan, units: int, key_columns: list[str] | None = None
+    ) -> list[ReadPlan]:
+        """Independent units whose union is exactly `plan`, no row in two (the Dataflow path
+        reads them in parallel): ranges of the cursor sized by its distribution, else hash
+        buckets of `key_columns` (the primary key), else of the whole row. A reader that cannot
+        split (capability `splittable` false) returns `[plan]`."""
+        return [plan]
 
     @abc.abstractmethod
     def preview(self, source: TableSource | QuerySource, limit: int = 10) -> pa.Table: ...

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import json
 import re
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from decimal import Decimal
 from typing import Any
@@ -42,6 +43,9 @@ from etl.sources import connection_errors
 from etl.sources.base import (
     DEFAULT_BATCH_BYTES,
     CursorBound,
+    CursorRange,
+    CursorValue,
+    HashBucket,
     ReadColumn,
     ReadPlan,
     SourceColumn,
@@ -179,12 +183,35 @@ def qualified_name(source: TableSource) -> str:
     )
 
 
+def _unit_predicates(unit: CursorRange | HashBucket | None) -> list[str]:
+    if isinstance(unit, CursorRange):
+        column = quote_identifier(unit.column.name)
+        found = []
+        if unit.lower is not None:
+            found.append(f"{column} >= {cursor_literal(CursorBound(unit.column, unit.lower))}")
+        if unit.upper is not None:
+            found.append(f"{column} < {cursor_literal(CursorBound(unit.column, unit.upper))}")
+        return found
+    if isinstance(unit, HashBucket):
+        key = ", ".join(quote_identifier(name) for name in unit.columns)
+        # hashtextextended is stable across sessions; the double modulo keeps it non-negative.
+        hashed = f"hashtextextended(ROW({key}, NULL)::text, 0)"
+        return [f"(({hashed} % {unit.buckets}) + {unit.buckets}) % {unit.buckets} = {unit.bucket}"]
+    return []
+
+
 def build_select(plan: ReadPlan) -> str:
     columns = ", ".join(select_expression(column) for column in plan.columns)
     sql = f"SELECT {columns} FROM {_source_sql(plan.source)}"
+    predicates = []
     if plan.lower_bound is not None:
-        sql += f" WHERE {quote_identifier(plan.lower_bound.column.name)} >= "
-        sql += cursor_literal(plan.lower_bound)
+        predicates.append(
+            f"{quote_identifier(plan.lower_bound.column.name)} >= "
+            + cursor_literal(plan.lower_bound)
+        )
+    predicates += _unit_predicates(plan.unit)
+    if predicates:
+        sql += " WHERE " + " AND ".join(predicates)
     return sql
 
 
@@ -431,6 +458,39 @@ class PostgresReader(SqlReader):
                 ) from None
             finally:
                 cursor.close()
+
+    def split(
+        self, plan: ReadPlan, units: int, key_columns: list[str] | None = None
+    ) -> list[ReadPlan]:
+        if units <= 1:
+            return [plan]
+        bound = plan.lower_bound
+        if bound is not None:
+            cuts = self._cursor_cuts(plan, bound.column, units)
+            if cuts:
+                edges: list[CursorValue | None] = [None, *cuts, None]
+                return [
+                    replace(plan, unit=CursorRange(bound.column, low, high))
+                    for low, high in itertools.pairwise(edges)
+                ]
+        names = tuple(key_columns or [column.name for column in plan.columns])
+        return [replace(plan, unit=HashBucket(names, units, k)) for k in range(units)]
+
+    def _cursor_cuts(self, plan: ReadPlan, column: ReadColumn, units: int) -> list[CursorValue]:
+        """Distinct cursor values splitting the plan's rows into about equal parts."""
+        fractions = ", ".join(str(i / units) for i in range(1, units))
+        quoted = quote_identifier(column.name)
+        sql = (
+            f"SELECT percentile_disc(ARRAY[{fractions}]) WITHIN GROUP (ORDER BY {quoted}) "
+            f"FROM ({build_select(replace(plan, columns=[column]))}) AS _etl_units"
+        )
+        with self._conn.cursor() as cursor:
+            cursor.execute(sql)
+            values = cursor.fetchone()[0] or []
+        cuts = sorted({v for v in values if v is not None})
+        if not all(isinstance(v, dt.datetime | dt.date | int | float | Decimal) for v in cuts):
+            return []  # a type the driver hands over as text: hash buckets instead
+        return cuts
 
     def preview(self, source: TableSource | QuerySource, limit: int = 10) -> pa.Table:
         if isinstance(source, TableSource):

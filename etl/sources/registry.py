@@ -10,7 +10,7 @@ it is used, and then fails with one sentence.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from etl.errors import ConfigurationError
 from etl.sources.base import SqlReader
@@ -79,7 +79,7 @@ SOURCES: dict[str, SourceType] = {
     for source in (
         SourceType(
             "postgresql", "relational", "postgresql", "etl.sources.postgres:open_reader",
-            _RELATIONAL_TYPED, default_port=5432,
+            replace(_RELATIONAL_TYPED, splittable=True), default_port=5432,
         ),
         SourceType(
             "mysql", "relational", "mysql", "etl.sources.mysql:open_reader",
