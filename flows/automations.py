@@ -70,7 +70,10 @@ def load_definitions(folder: Path, prefect_yaml: Path | None) -> list[dict[str, 
     """The automations the files describe, with per-job ones expanded."""
     jobs = PrefectYaml(prefect_yaml).jobs() if prefect_yaml and prefect_yaml.is_file() else []
     definitions = []
-    for file in sorted(folder.glob("*.yaml")):
+    files = sorted(folder.glob("*.yaml"))
+    if not files:
+        raise ConfigurationError(f"No automation files (*.yaml) in {folder}.")
+    for file in files:
         document = yaml.safe_load(file.read_text(encoding="utf-8"))
         if not isinstance(document, dict) or not {"name", "trigger"} <= set(document):
             raise ConfigurationError(f"{file}: an automation needs name, trigger and notify.")
@@ -159,15 +162,11 @@ def apply_automations(
 
 
 def _find_notification_block(client: Any, name: str) -> Any:
-    from prefect.client.schemas.filters import BlockDocumentFilter, BlockDocumentFilterName
-
-    documents = client.read_block_documents(
-        block_document_filter=BlockDocumentFilter(name=BlockDocumentFilterName(any_=[name])),
-        include_secrets=False,
-    )
-    for document in documents:
-        capabilities = document.block_schema.capabilities if document.block_schema else []
-        if "notify" in capabilities:
+    """The id of the notification block (any type that can notify) named `name`."""
+    for document in client.read_block_documents(include_secrets=False):
+        if document.name != name or document.block_schema is None:
+            continue
+        if "notify" in (document.block_schema.capabilities or []):
             return document.id
     return None
 

@@ -141,7 +141,39 @@ class Services:
             echo(f"{service.name}: started at {self._url(service)} (log: {self._log(service)})")
         self._write_env_file()
 
+    def start_worker(self, pool: str, cwd: Path, echo: Callable[[str], None] = print) -> int:
+        """A Prefect process worker of `pool`, detached like the services (`down` stops it);
+        flow runs start in `cwd` (the project). Returns its pid; a running one is kept."""
+        pid_file = self.layout.run_dir / "worker.pid"
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            pid = int(pid_file.read_text().strip())
+            if _pid_alive(pid):
+                echo(f"worker: already running (pid {pid})")
+                return pid
+        log = (self.layout.logs_dir / "worker.log").open("ab")
+        process = subprocess.Popen(
+            [str(self.layout.main_bin / "prefect"), "worker", "start", "--pool", pool,
+             "--type", "process"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd,
+            env={**os.environ, "PREFECT_API_URL": self.layout.prefect_api_url,
+                 "PREFECT_WORKER_QUERY_SECONDS": "5"},
+            start_new_session=True,
+        )  # fmt: skip
+        pid_file.write_text(str(process.pid))
+        echo(f"worker: started for pool {pool} (log: {self.layout.logs_dir / 'worker.log'})")
+        return process.pid
+
+    def _stop_worker(self, echo: Callable[[str], None]) -> None:
+        pid_file = self.layout.run_dir / "worker.pid"
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            pid = int(pid_file.read_text().strip())
+            if _pid_alive(pid):
+                self._terminate(pid)
+                echo("worker: stopped")
+        pid_file.unlink(missing_ok=True)
+
     def down(self, echo: Callable[[str], None] = print) -> None:
+        self._stop_worker(echo)
         for service in reversed(self._services):
             pid = self._read_pid(service)
             if pid is None or not _pid_alive(pid):
@@ -255,6 +287,8 @@ class Services:
             "PREFECT_HOME": str(self.layout.state_dir / "prefect"),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_UI_API_URL": self.layout.prefect_api_url,
+            # Alerts link to the run in the UI (`flow_run|ui_url` in automation templates).
+            "PREFECT_UI_URL": self.layout.prefect_api_url.removesuffix("/api"),
             # The server must not think it is a client of some other server.
             "PREFECT_API_URL": "",
             # A job applied or resumed gets its scheduled runs within seconds, not a minute.
