@@ -5,7 +5,10 @@
 3. apply the connections and the two jobs, run `demo-products` (catalog) and `demo-orders`
    (transactional);
 4. add orders, some sharing the last updated_at, run `demo-orders` again and show that exactly the
-   new rows arrived.
+   new rows arrived;
+5. deploy: `etl job apply` has written both jobs (with their schedules) into prefect.yaml and
+   registered them; a process worker starts, and `demo-products` runs through
+   `prefect deployment run`, so the UI shows deployed, scheduled jobs and a worker run.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import random
 import sqlite3
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 from localservices import Services, ServicesError
@@ -55,6 +59,31 @@ def run_job(job_file: Path) -> dict[str, object]:
     if report.get("load_type") == "transactional":
         print(f"    watermark {report['watermark_before']} -> {report['watermark_after']}")
     return report
+
+
+def deployment_run(name: str) -> str:
+    """`prefect deployment run`, then wait for the worker to finish the run."""
+    import re
+
+    from flows.deployments import wait_for_run
+
+    print(f"$ prefect deployment run '{name}'", flush=True)
+    started = subprocess.run(
+        [str(BIN / "prefect"), "deployment", "run", name], cwd=ROOT, text=True,
+        capture_output=True, check=False,
+    )  # fmt: skip
+    found = re.search(r"flow-run/([0-9a-f-]{36})", started.stdout)
+    if started.returncode != 0 or not found:
+        sys.stderr.write(started.stdout + started.stderr)
+        raise SystemExit(f"`prefect deployment run '{name}'` failed.")
+    report = wait_for_run(uuid.UUID(found.group(1)), timeout=300)
+    summary = (
+        f"{report['state_name']}, {report['rows_loaded']} rows loaded (flow run {found.group(1)})"
+    )
+    print(f"    {summary}")
+    if report["status"] != "completed":
+        raise SystemExit(f"The deployment run of {name} did not complete: {report.get('error')}")
+    return summary
 
 
 def create_shop(path: Path) -> tuple[int, str]:
@@ -147,10 +176,11 @@ def main() -> None:
     print(f"    {shop}: 20 products, {order_count} orders (last updated_at {last_updated_at})")
     os.environ["DEMO_SHOP_DB"] = str(shop)
 
-    say("Applying the connections and the jobs")
+    say("Applying the connections and the jobs (each job becomes a deployment in prefect.yaml)")
     reset_demo_tables()
     etl("connection", "apply", "examples/demo/connections.yaml")
     etl("connection", "test", "demo-shop")
+    etl("pool", "ensure")
     etl("job", "apply", "examples/demo/products.yaml")
     etl("job", "apply", "examples/demo/orders.yaml")
 
@@ -162,6 +192,16 @@ def main() -> None:
     added = add_orders(shop, last_updated_at)
     print(f"    {added} orders added")
     second = run_job(DEMO / "orders.yaml")
+
+    say("Running demo-products through its deployment, on a process worker")
+    services.start_worker("etl-local", ROOT, echo=lambda line: print(f"    {line}"))
+    deployed = deployment_run("etl-job/demo-products")
+    print("$ prefect deploy --name connection-health/connection-health   (hourly connection tests)")
+    subprocess.run(
+        [str(BIN / "prefect"), "--no-prompt", "deploy", "--name",
+         "connection-health/connection-health"], cwd=ROOT, check=True, capture_output=True,
+    )  # fmt: skip
+    etl("job", "list")
 
     rows, distinct = bigquery_counts("bq_orders")
     with sqlite3.connect(shop) as db:
@@ -177,8 +217,10 @@ def main() -> None:
         f"    bq_orders now holds {rows} rows, {distinct} distinct ids; "
         f"the source has {source_rows}"
     )
-    print(f"    Prefect UI: {ui}  (flow runs, artifacts, blocks)")
+    print(f"    demo-products through the worker: {deployed}")
+    print(f"    Prefect UI: {ui}  (deployments with schedules, flow runs, artifacts, blocks)")
     print('    Prefect CLI: eval "$(.venv/bin/etl services env)"  |  stop: make services-down')
+    print("    The worker keeps running: the jobs' schedules (hourly, daily) start runs on it.")
     if second["rows_loaded"] != added or rows != source_rows or distinct != source_rows:
         raise SystemExit("The demo's second orders run did not load exactly the new rows.")
 

@@ -4,10 +4,13 @@ repository's prefect.yaml."""
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -105,3 +108,24 @@ def wait_until(check, timeout: float = 60, every: float = 1):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(every)
+
+
+@pytest.fixture()
+def receiver() -> Iterator[tuple[str, list[dict]]]:
+    received: list[dict] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            received.append(json.loads(self.rfile.read(length) or b"{}"))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/alerts", received
+    server.shutdown()

@@ -3,38 +3,12 @@ on), and a job made to fail on purpose makes a webhook receiver on 127.0.0.1 get
 
 from __future__ import annotations
 
-import http.server
-import json
-import threading
 import time
 import uuid
-from collections.abc import Iterator
 
-import pytest
 from prefect.client.orchestration import get_client
 
 from tests.deployments.conftest import cli, write_job
-
-
-@pytest.fixture()
-def receiver() -> Iterator[tuple[str, list[dict]]]:
-    received: list[dict] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            received.append(json.loads(self.rfile.read(length) or b"{}"))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/alerts", received
-    server.shutdown()
 
 
 def test_applying_twice_changes_nothing(project, receiver, repo_root):

@@ -1,0 +1,65 @@
+"""The `connection-health` flow: test every connection the way `etl connection test` does, record
+the outcome (blocks.health), and raise the event `etl.connection.failed` when a connection that
+last worked now fails; the automation automations/etl-connection-failed.yaml turns that event
+into the same kind of alert as a failed run. Deployed hourly (prefect.yaml)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.events import emit_event
+
+from blocks import health
+from blocks.bigquery import BigQueryDestination
+from blocks.registry import load_block
+from blocks.sql import SqlConnection
+
+FAILED_EVENT = "etl.connection.failed"
+
+
+def _names(block_type: type) -> list[str]:
+    with get_client(sync_client=True) as client:
+        documents = client.read_block_documents_by_type(
+            block_type.get_block_type_slug(), include_secrets=False
+        )
+    return sorted(d.name for d in documents if d.name and not d.is_anonymous)
+
+
+def check_one(name: str, block: Any) -> dict[str, Any]:
+    """Test one connection, record the outcome, and raise the event on success → failed."""
+    previous = health.last_status(name).get("status")
+    if isinstance(block, SqlConnection):
+        outcome = health.check_sql_connection(block)
+    else:
+        outcome = health.check_destination(block)
+    health.record(name, outcome)
+    turned = previous == "success" and outcome.status == "failed"
+    if turned:
+        emit_event(
+            event=FAILED_EVENT,
+            resource={
+                "prefect.resource.id": f"etl.connection.{name}",
+                "prefect.resource.name": name,
+            },
+            payload={"message": outcome.message, "previous": previous},
+        )
+    return {"connection": name, "status": outcome.status, "message": outcome.message,
+            "alerted": turned}  # fmt: skip
+
+
+@flow(name="connection-health", log_prints=False)
+def connection_health() -> list[dict[str, Any]]:
+    """Test every connection (SQL sources and BigQuery destinations) and record the results."""
+    logger = get_run_logger()
+    results = []
+    for block_type in (SqlConnection, BigQueryDestination):
+        for name in _names(block_type):
+            block = load_block(block_type, name)
+            if block is None:
+                continue
+            result = check_one(name, block)
+            logger.info("%s: %s: %s", name, result["status"], result["message"])
+            results.append(result)
+    return results
