@@ -3,6 +3,7 @@ markdown summary at the end. Keys are per job, so the Artifacts page shows each 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 
@@ -114,6 +115,11 @@ def summary_markdown(report: RunReport) -> str:
 def publish_summary(report: RunReport) -> None:
     create_markdown_artifact(
         key=artifact_key(report.job, "summary"),
-        markdown=summary_markdown(report),
+        # The report itself rides along as JSON: results are not persisted, so a caller on
+        # another machine (`etl job run --wait`, the console) reads the run's figures here.
+        markdown=summary_markdown(report)
+        + "\n\n<details><summary>report (JSON)</summary>\n\n```json\n"
+        + json.dumps(report.to_dict(), default=str)
+        + "\n```\n</details>\n",
         description=f"Run summary: {report.state_name}",
     )
