@@ -18,13 +18,14 @@ BIN := $(VENV)/bin
 PIP_FLAGS := --quiet --disable-pip-version-check
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: help setup demo test lint bench bench-small services-up services-down services-status clean
+.PHONY: help setup demo test lint bench bench-small faults services-up services-down services-status clean
 
 help:
 	@echo "make demo            run the demo jobs on local services (sets everything up first)"
 	@echo "make test            run the whole test suite (sets everything up first)"
 	@echo "make bench           PostgreSQL -> BigQuery benchmark (N=2,000,000; BENCH_ROWS=... to change)"
 	@echo "make bench-mariadb   MariaDB -> BigQuery benchmark (N=1,000,000; BENCH_ROWS=... to change)"
+	@echo "make faults          the fault suite, long cases included (kill -9, outages, full disk...), then its table"
 	@echo "make services-down   stop the local services started by make demo"
 
 setup: $(VENV)/.installed $(EMU_VENV)/.installed $(TOOLS_VENV)/.installed
@@ -74,6 +75,9 @@ bench: setup
 
 bench-mariadb: setup
 	$(BIN)/python -m bench.mariadb_to_bigquery --rows $${BENCH_ROWS:-1000000}
+
+faults: setup
+	$(BIN)/python -m pytest -m "faults or not faults" tests/faults; status=$$?; $(BIN)/python -m tests.faults.report; exit $$status
 
 clean: services-down
 	rm -rf .etl
