@@ -18,7 +18,7 @@ BIN := $(VENV)/bin
 PIP_FLAGS := --quiet --disable-pip-version-check
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: help setup demo test lint bench bench-small faults services-up services-down services-status clean
+.PHONY: help setup browser demo test lint bench bench-small services-up services-down services-status clean
 
 help:
 	@echo "make demo            run the demo jobs on local services (sets everything up first)"
@@ -62,7 +62,14 @@ services-status: setup
 demo: setup
 	$(BIN)/python -m examples.demo
 
-test: setup
+# Browser tests (tests/deployments/test_prefect_ui.py) drive Debian's Chromium, never a browser
+# downloaded by a tool. If the install fails, those tests fail in CI (they skip elsewhere).
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { echo "Installing chromium and chromium-driver (apt-get, about a minute)..."; \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium chromium-driver >/dev/null \
+	  || echo "Could not install chromium; the browser tests will fail in CI."; }
+
+test: setup browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest

@@ -9,6 +9,7 @@ from prefect.blocks.core import Block
 from prefect_gcp import GcpCredentials
 from pydantic import Field, field_validator
 
+from blocks.logos import BIGQUERY_DESTINATION
 from etl.bigquery.clients import BigQueryClients, BigQuerySettings
 from etl.jobs.model import DEFAULT_DATASET
 
@@ -22,7 +23,7 @@ class BigQueryDestination(Block):
         "A BigQuery project that ETL jobs load into, with the Cloud Storage location used to "
         "stage files for load jobs."
     )
-    _logo_url: ClassVar[str] = "https://cdn.simpleicons.org/googlebigquery"  # type: ignore[assignment]
+    _logo_url: ClassVar[str] = BIGQUERY_DESTINATION  # type: ignore[assignment]
 
     project: str = Field(description="Google Cloud project that holds the datasets.")
     location: str = Field(

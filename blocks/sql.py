@@ -13,6 +13,7 @@ from typing import ClassVar
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, model_validator
 
+from blocks.logos import SQL_CONNECTION
 from blocks.secrets import resolve_secret
 from etl.sources.base import SqlReader
 from etl.sources.registry import SOURCES, ConnectionSettings, SourceType, source_type
@@ -33,7 +34,7 @@ class SqlConnection(Block):
     _description: ClassVar[str] = (
         "A relational database read by ETL jobs. Tests and runs never change it."
     )
-    _logo_url: ClassVar[str] = "https://cdn.simpleicons.org/postgresql"  # type: ignore[assignment]
+    _logo_url: ClassVar[str] = SQL_CONNECTION  # type: ignore[assignment]
 
     type: SqlType = Field(description="Database engine.")
     host: str | None = Field(default=None, description="Host name or IP (not used for sqlite).")

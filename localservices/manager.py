@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -139,7 +140,21 @@ class Services:
         for service, process in started:
             self._wait_healthy(service, process)
             echo(f"{service.name}: started at {self._url(service)} (log: {self._log(service)})")
+        self._install_block_logos()
         self._write_env_file()
+
+    def _install_block_logos(self) -> None:
+        """The block types' logos, served by the Prefect server itself (offline; see
+        blocks/logos.py): copied into the UI folder the server copied its bundle to."""
+        ui = self._prefect_ui_dir() / "v1"
+        logos = Path(__file__).resolve().parents[1] / "blocks" / "static"
+        if ui.is_dir() and logos.is_dir():
+            (ui / "etl-logos").mkdir(exist_ok=True)
+            for svg in logos.glob("*.svg"):
+                shutil.copyfile(svg, ui / "etl-logos" / svg.name)
+
+    def _prefect_ui_dir(self) -> Path:
+        return self.layout.state_dir / "prefect" / "ui"
 
     def start_worker(self, pool: str, cwd: Path, echo: Callable[[str], None] = print) -> int:
         """A Prefect process worker of `pool`, detached like the services (`down` stops it);
@@ -287,6 +302,8 @@ class Services:
             "PREFECT_HOME": str(self.layout.state_dir / "prefect"),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_UI_API_URL": self.layout.prefect_api_url,
+            # The UI is served from a copy of its own, which also serves the block logos.
+            "PREFECT_UI_STATIC_DIRECTORY": str(self._prefect_ui_dir()),
             # Alerts link to the run in the UI (`flow_run|ui_url` in automation templates).
             "PREFECT_UI_URL": self.layout.prefect_api_url.removesuffix("/api"),
             # The server must not think it is a client of some other server.

@@ -54,24 +54,38 @@ class _Strict(BaseModel):
 class TableSource(_Strict):
     """A table (or view) of the connection's database."""
 
-    kind: Literal["table"] = "table"
+    model_config = ConfigDict(title="Table")
+
+    kind: Literal["table"] = Field(
+        default="table", title="Kind", description="Set by the Query / Table choice above."
+    )
     schema_name: str | None = Field(
         default=None,
         alias="schema",
         description="Schema of the table; empty means the connection's default "
         "(PostgreSQL: public, SQLite: main).",
     )
-    table: str = Field(min_length=1, description="Table or view name, exactly as in the source.")
+    table: str = Field(
+        min_length=1,
+        title="Table",
+        description="Table or view name, exactly as in the source, e.g. orders.",
+    )
 
 
 class QuerySource(_Strict):
     """A read-only SQL query; its result columns are the job's columns."""
 
-    kind: Literal["query"] = "query"
+    model_config = ConfigDict(title="Query")
+
+    kind: Literal["query"] = Field(
+        default="query", title="Kind", description="Set by the Query / Table choice above."
+    )
     query: str = Field(
         min_length=1,
+        title="Query",
         description="One SELECT statement (WITH, UNION and VALUES too), run read-only with a "
-        "statement timeout.",
+        "statement timeout, e.g. SELECT id, total FROM orders WHERE status = 'paid'. A query "
+        "source needs destination.table.",
     )
 
     @field_validator("query")
@@ -100,7 +114,8 @@ class DestinationSpec(_Strict):
         f"default ({DEFAULT_DATASET}).",
     )
     table: str | None = Field(
-        default=None, description="BigQuery table; default bq_<source table>."
+        default=None,
+        description="BigQuery table; empty means bq_ and the source table's name, e.g. bq_orders.",
     )
 
     @field_validator("dataset")
@@ -189,6 +204,15 @@ def _source_kind(value: object) -> str:
     return str(getattr(value, "kind", "table"))
 
 
+def _choice_in_forms(schema: dict) -> None:
+    """Prefect's UI renders `anyOf` as a choice between its members' forms (titled Table and
+    Query) but `oneOf` as a raw JSON box: the schema says anyOf, the tag still picks the member
+    (the members cannot both match: each forbids the other's fields)."""
+    if "oneOf" in schema:
+        schema["anyOf"] = schema.pop("oneOf")
+        schema.pop("discriminator", None)
+
+
 BqTypeName = Annotated[BqType, Field(description="One of the 13 BigQuery types")]
 
 
@@ -199,19 +223,42 @@ class JobSpec(_Strict):
         description="Unique job name: lower case letters, digits, '-' and '_' (it names the "
         "deployment, the concurrency slot and the load jobs)."
     )
-    connection: str = Field(min_length=1, description="Name of the source connection block.")
+    connection: str = Field(
+        min_length=1,
+        title="Connection",
+        description="Name of an ETL SQL Connection block to read from, as on the Blocks page or "
+        "in `etl connection list`, e.g. demo-shop.",
+    )
     source: Annotated[
-        Annotated[TableSource, Tag("table")] | Annotated[QuerySource, Tag("query")],
+        # Query first: Prefect's UI picks the member whose fields match most of the value's
+        # keys, the first on a tie, and a fresh Query is only {kind} (its query has no default).
+        Annotated[QuerySource, Tag("query")] | Annotated[TableSource, Tag("table")],
         Discriminator(_source_kind),
-    ] = Field(description="A table (schema + table) or a read-only query.")
+    ] = Field(
+        title="Source",
+        description="Pick Query to copy the result of one read-only SELECT, or Table to copy a "
+        "table or view (schema + table).",
+        json_schema_extra=_choice_in_forms,
+    )
     columns: list[str] = Field(
         default_factory=list, description="Source columns to load; empty means all of them."
     )
     column_types: dict[str, BqTypeName] = Field(
-        default_factory=dict, description="Override the proposed BigQuery type of a column."
+        default_factory=dict,
+        description="Override the proposed BigQuery type of a column, as JSON: "
+        '{"price": "NUMERIC", "sold_at": "TIMESTAMP"}.',
     )
-    destination: DestinationSpec = Field(default_factory=DestinationSpec)
-    load_type: LoadType = LoadType.CATALOG
+    destination: DestinationSpec = Field(
+        default_factory=DestinationSpec,
+        title="Destination",
+        description="The BigQuery destination block, dataset and table.",
+    )
+    load_type: LoadType = Field(
+        default=LoadType.CATALOG,
+        title="Load type",
+        description="catalog: every run replaces the whole table; transactional: every run "
+        "appends the rows past the cursor (needs cursor_column).",
+    )
     cursor_column: str | None = Field(
         default=None,
         description="Column whose growing value marks new rows (transactional loads): a date, "
@@ -219,8 +266,8 @@ class JobSpec(_Strict):
     )
     backfill_start: str | None = Field(
         default=None,
-        description="First transactional run: 'all', '<N>d' (default 30d for date/time "
-        "cursors, all history for numeric ones) or a date YYYY-MM-DD.",
+        description="First transactional run: 'all', a number of days such as '30d' (the "
+        "default for date/time cursors; numeric ones load all history) or a date YYYY-MM-DD.",
     )
     lookback: str | int | float | None = Field(
         default=None,
@@ -235,7 +282,12 @@ class JobSpec(_Strict):
         "table is created. Default: the primary key plus the cursor when the source has one, "
         "otherwise every loaded column.",
     )
-    processing_mode: ProcessingMode = ProcessingMode.AUTO
+    processing_mode: ProcessingMode = Field(
+        default=ProcessingMode.AUTO,
+        title="Processing mode",
+        description="standard: the worker reads and loads; auto: standard for now (the Dataflow "
+        "subflow is not built yet, so dataflow is refused).",
+    )
     row_threshold: int = Field(
         default=DEFAULT_ROW_THRESHOLD,
         ge=1,

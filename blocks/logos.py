@@ -1,0 +1,29 @@
+"""Block logos served by the local Prefect server, so the Blocks page shows them offline.
+
+Prefect accepts only http(s) logo URLs (no data: URIs) and the UI loads them in the browser: the
+SVGs in `blocks/static/` are copied into the server's UI folder by `etl services up`
+(`localservices`), served at <ui>/etl-logos/. The URL is worked out when the block type is
+registered or saved, for the server this process talks to.
+"""
+
+from __future__ import annotations
+
+URL_PATH = "etl-logos"
+DEFAULT_UI_URL = "http://127.0.0.1:4200"
+
+
+class LogoUrl:
+    """A class attribute whose value is the logo's URL on the current Prefect server."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def __get__(self, instance: object, owner: type | None = None) -> str:
+        from prefect.settings import get_current_settings
+
+        base = (get_current_settings().ui_url or DEFAULT_UI_URL).rstrip("/")
+        return f"{base}/{URL_PATH}/{self.file}"
+
+
+SQL_CONNECTION = LogoUrl("sql-connection.svg")
+BIGQUERY_DESTINATION = LogoUrl("bigquery-destination.svg")

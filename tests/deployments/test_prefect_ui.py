@@ -1,0 +1,144 @@
+"""The Prefect UI as a new user meets it, in headless Chromium against the real local server:
+block logos load offline, the deployment's run form is a form (a Query / Table choice, the
+connection field, drop-downs), and the Deployments page and a worker run show.
+
+Screenshots go to .etl/screenshots/<time>/ on every run; with ETL_DOCS_SCREENSHOTS=1 they also
+replace the README's in docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import unavailable
+from tests.deployments import browser
+from tests.deployments.conftest import ROOT, cli, write_job
+
+DOCS = ROOT / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def driver():
+    if reason := browser.missing():
+        unavailable(f"headless Chromium cannot run: {reason}")
+    with browser.chromium() as chromium:
+        yield chromium
+
+
+@pytest.fixture(scope="module")
+def shots() -> Path:
+    folder = ROOT / ".etl" / "screenshots" / time.strftime("%Y%m%d-%H%M%S")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _save(driver, shots: Path, name: str, height: int | None = None) -> None:
+    if height:
+        driver.set_window_size(1400, height)
+    path = shots / f"{name}.png"
+    driver.save_screenshot(str(path))
+    if os.environ.get("ETL_DOCS_SCREENSHOTS") == "1":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOCS / path.name)
+    driver.set_window_size(1400, 1000)
+
+
+def _texts(elements) -> list[str]:
+    return [e.text.strip() for e in elements]
+
+
+def _source_field(driver):
+    """The form's Source field (looked up afresh: Vue re-renders it on a change)."""
+    from selenium.webdriver.common.by import By
+
+    fields = driver.find_elements(By.CSS_SELECTOR, ".schema-form-property")
+    return next((f for f in fields if f.text.startswith("Source\n")), None)
+
+
+def test_blocks_show_logos_and_the_run_form_is_a_form(project, worker, shop, dataset, services,
+                                                      driver, shots):  # fmt: skip
+    from selenium.webdriver.common.by import By
+
+    from flows.deployments import deployment_id
+
+    ui = services.layout.prefect_api_url.removesuffix("/api")
+    name = f"orders-{uuid.uuid4().hex[:6]}"
+    job_file = write_job(
+        project, name, shop, dataset, 'schedule:\n  daily: {at: "09:00"}\ntimezone: Europe/Warsaw\n'
+    )
+    cli("job", "apply", str(job_file), cwd=project)
+
+    # Blocks page: both logos are served by the local server and load (no CDN, offline).
+    driver.get(f"{ui}/blocks")
+    logos = browser.wait_for(
+        driver,
+        lambda d: (
+            (imgs := d.find_elements(By.CSS_SELECTOR, "img[src*='/etl-logos/']"))
+            and all(d.execute_script("return arguments[0].complete", i) for i in imgs)
+            and {i.get_attribute("src").rsplit("/", 1)[1] for i in imgs}
+            == {"sql-connection.svg", "bigquery-destination.svg"}
+            and imgs
+        ),
+        "the two block logos",
+    )
+    for logo in logos:
+        width = driver.execute_script("return arguments[0].naturalWidth", logo)
+        assert width > 0, f"logo {logo.get_attribute('src')} did not load"
+    _save(driver, shots, "blocks")
+
+    # The deployment's custom run form.
+    driver.get(f"{ui}/deployments/deployment/{deployment_id(name)}/run")
+    source = browser.wait_for(driver, _source_field, "the Source field")
+    # The first button group of the field is its own choice (Schema's str / None comes later).
+    choice = source.find_element(By.CSS_SELECTOR, ".p-button-group").find_elements(
+        By.TAG_NAME, "button"
+    )
+    assert _texts(choice) == ["Query", "Table"], "source is not a Query / Table choice"
+    assert not source.find_elements(By.CSS_SELECTOR, "[class*='json'], [class*='code']"), (
+        "source is still a JSON box"
+    )
+    assert choice[1].get_attribute("aria-selected") == "true"  # the job's source is a table
+    labels = _texts(driver.find_elements(By.CSS_SELECTOR, ".schema-form-property__label"))
+    assert "Connection" in labels and "Table" in labels, labels
+    connection = driver.execute_script(
+        "const label = [...document.querySelectorAll('.schema-form-property__label')]"
+        "  .find(l => l.textContent.trim() === 'Connection');"
+        "const input = label.closest('.schema-form-property').querySelector('textarea, input');"
+        "return input && input.value;"
+    )
+    assert connection == shop["connection"], connection
+    assert "Name of an ETL SQL Connection block" in driver.page_source
+    selects = {
+        tuple(o.get_attribute("value") for o in s.find_elements(By.TAG_NAME, "option"))
+        for s in driver.find_elements(By.CSS_SELECTOR, "select")
+    }
+    assert ("catalog", "transactional") in selects, selects
+    assert ("auto", "standard", "dataflow") in selects, selects
+    _save(driver, shots, "run-form", height=2600)
+
+    choice[0].click()
+    browser.wait_for(
+        driver,
+        lambda d: "One SELECT statement" in getattr(_source_field(d), "text", ""),
+        "the Query field after choosing Query",
+    )
+    _save(driver, shots, "run-form-query")
+
+    # A worker run and the Deployments page with the schedule.
+    ran = cli("job", "run", name, "--wait", "--timeout", "240", cwd=project)
+    assert f"{name}: Completed" in ran, ran
+    run_id = ran.split("flow run ")[1].split()[0].rstrip(";.")
+    driver.get(f"{ui}/runs/flow-run/{run_id}")
+    browser.wait_for(driver, lambda d: "Completed" in d.find_element(By.TAG_NAME, "body").text,
+                     "the Completed run")  # fmt: skip
+    _save(driver, shots, "flow-run")
+    driver.get(f"{ui}/deployments")
+    browser.wait_for(driver, lambda d: name in d.find_element(By.TAG_NAME, "body").text,
+                     "the deployment in the list")  # fmt: skip
+    _save(driver, shots, "deployments")
