@@ -227,5 +227,11 @@ PROPOSERS = {
 }
 
 
+# Redshift and the SQLAlchemy dialects (sqlserver, synapse, oracle, snowflake, db2, teradata).
+from etl.schema.typemap_dialects import DIALECT_PROPOSERS  # noqa: E402
+
+PROPOSERS.update(DIALECT_PROPOSERS)
+
+
 def propose(dialect: str, type_text: str) -> TypeProposal:
     return PROPOSERS[dialect](type_text)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import itertools
 import json
 import re
@@ -95,6 +96,8 @@ class PostgresSettings:
     connect_timeout: int = 10
     batch_bytes: int = DEFAULT_BATCH_BYTES
     query_timeout_seconds: float = DEFAULT_QUERY_TIMEOUT_SECONDS
+    use_copy: bool = True
+    """False fetches result sets as plain queries: Redshift has no `COPY ... TO STDOUT`."""
 
     def uri(self) -> str:
         """The libpq URI, password included: for the driver only, never for a message or log."""
@@ -238,6 +241,10 @@ class PostgresReader(SqlReader):
             self._conn = adbc_pg.connect(settings.uri(), autocommit=True)
         except adbc_driver_manager.Error as error:
             raise connection_errors.connection_error(str(error)) from None
+        if not settings.use_copy:  # every cursor of this connection fetches without COPY
+            self._conn.cursor = functools.partial(  # type: ignore[method-assign]
+                self._conn.cursor, adbc_stmt_kwargs={"adbc.postgresql.use_copy": "false"}
+            )
         try:
             # A test or a run must never change the source.
             self._execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")

@@ -36,6 +36,13 @@ DIALECTS: dict[str, tuple[str, str]] = {
     "postgres": ("postgres", "PostgreSQL"),
     "sqlite": ("sqlite", "SQLite"),
     "mysql": ("mysql", "MySQL"),
+    "redshift": ("redshift", "Redshift"),
+    "sqlserver": ("tsql", "SQL Server"),
+    "synapse": ("tsql", "Azure Synapse"),
+    "oracle": ("oracle", "Oracle"),
+    "snowflake": ("snowflake", "Snowflake"),
+    "teradata": ("teradata", "Teradata"),
+    # db2: sqlglot has no Db2 grammar, so Db2 sources refuse custom queries.
 }
 _FIX = "a source query must be one SELECT (or WITH ... SELECT, UNION, VALUES) and only reads"
 # Tokens a query may start with; anything else is another kind of statement.

@@ -74,6 +74,12 @@ _RELATIONAL_TYPED = Capabilities(
     typed_arrow=True, cursor_pushdown=True, splittable=False, bounded_types=True
 )
 
+# SQLAlchemy dialects (etl.sources.sqlalchemy_reader): values come as driver Python objects put
+# into Arrow by the column's BigQuery type, so not typed Arrow; one streaming statement, no split.
+_SQLALCHEMY = Capabilities(
+    typed_arrow=False, cursor_pushdown=True, splittable=False, bounded_types=True
+)
+
 SOURCES: dict[str, SourceType] = {
     source.key: source
     for source in (
@@ -88,6 +94,16 @@ SOURCES: dict[str, SourceType] = {
         SourceType(
             "mariadb", "relational", "mysql", "etl.sources.mysql:open_reader",
             _RELATIONAL_TYPED, default_port=3306,
+        ),
+        SourceType(
+            "redshift", "relational", "redshift", "etl.sources.redshift:open_reader",
+            _RELATIONAL_TYPED, default_port=5439,
+        ),
+        *(
+            SourceType(key, "relational", key, f"etl.sources.sqlalchemy_reader:open_{key}",
+                       _SQLALCHEMY, default_port=port, needs_host=True)
+            for key, port in (("sqlserver", 1433), ("synapse", 1433), ("oracle", 1521),
+                              ("snowflake", None), ("db2", 50000), ("teradata", 1025))
         ),
         SourceType(
             "sqlite", "relational", "sqlite", "etl.sources.sqlite:open_reader",

@@ -1,0 +1,37 @@
+"""Redshift reader: the PostgreSQL reader over the same protocol, without COPY.
+
+Redshift speaks PostgreSQL's wire protocol but has no `COPY ... TO STDOUT`, which ADBC's PostgreSQL
+driver uses for every result set; `use_copy=False` makes it fetch rows as plain queries. The SQL
+the reader sends (`format_type`, `to_regclass`, `::text` casts, `percentile_disc`) is PostgreSQL's;
+it is verified against the machine's PostgreSQL, not against Redshift, where some catalog queries
+(`to_regclass`, `pg_stat_user_tables`) may differ.
+"""
+
+from __future__ import annotations
+
+from etl.sources.postgres import PostgresReader, PostgresSettings
+from etl.sources.registry import ConnectionSettings
+
+DEFAULT_PORT = 5439
+
+
+class RedshiftReader(PostgresReader):
+    dialect = "redshift"
+    """Type mapping (`etl.schema.typemap.propose_redshift`) knows Redshift's own types."""
+
+
+def open_reader(settings: ConnectionSettings) -> RedshiftReader:
+    """The registry's entry point (`etl.sources.registry`)."""
+    return RedshiftReader(
+        PostgresSettings(
+            host=settings.host or "localhost",
+            port=settings.port or DEFAULT_PORT,
+            database=settings.database,
+            username=settings.username,
+            password=settings.password,
+            sslmode=settings.sslmode,
+            connect_timeout=settings.connect_timeout,
+            query_timeout_seconds=settings.query_timeout_seconds,
+            use_copy=False,
+        )
+    )
