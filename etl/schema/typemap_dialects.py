@@ -111,7 +111,6 @@ ORACLE: dict[str, TypeProposal] = {
 
 def propose_oracle(type_text: str) -> TypeProposal:
     base, numbers, _ = _split(type_text)
-    base = re.sub(r"timestamp\s*(\(\d+\))?", "timestamp", base)
     if base in ("number", "decimal", "numeric"):
         return _decimal(numbers, unbounded=_p(
             S.BIGNUMERIC, M, "NUMBER without precision: values with more than 38 decimal places "

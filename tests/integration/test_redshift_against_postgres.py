@@ -109,9 +109,7 @@ def test_a_redshift_query_job_loads_the_query_rows(
 ):
     _orders(pg_admin, pg_schema, 30)
     query = f'SELECT id, upper(customer) AS customer FROM "{pg_schema}".orders WHERE paid;'
-    job = job_spec(
-        redshift_connection, destination, dataset, table="paid", source={"query": query}
-    )
+    job = job_spec(redshift_connection, destination, dataset, table="paid", source={"query": query})
     apply(job)
     result = run(job)
     assert result["status"] == "completed", result
