@@ -62,6 +62,38 @@ def _run(command: str, var_files: list[Path] | None, auto_approve: bool = False)
     raise typer.Exit(return_code)
 
 
+@app.command("scheduled-jobs")
+def scheduled_jobs(
+    prefect_yaml: Path | None = typer.Option(
+        None,
+        "--prefect-yaml",
+        help="prefect.yaml to read (default: the one in this folder or above).",
+    ),
+    output: Path | None = typer.Option(
+        None,
+        "--output",
+        help="Where to write (default: infra/terraform/scheduled_jobs.auto.tfvars.json).",
+    ),
+) -> None:
+    """Generate the Cloud Scheduler input of infra/terraform from prefect.yaml: one entry per
+    job with `scheduler: cloud-scheduler`, its deployment id read from the Prefect server. Run it
+    after `etl job apply`; never edit the file by hand."""
+    from cli.job import _project
+    from etl.errors import ConfigurationError
+    from etl.infra_inputs import scheduled_jobs_from_prefect_yaml, write_scheduled_jobs_file
+    from flows.deployments import deployment_id
+
+    source = _project(prefect_yaml)
+    try:
+        jobs = scheduled_jobs_from_prefect_yaml(source, deployment_id)
+        written = write_scheduled_jobs_file(jobs, output)
+    except (InfraInputError, ConfigurationError) as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    names = ", ".join(job.name for job in jobs) or "none (Prefect schedules drive every job)"
+    typer.echo(f"{written}: {len(jobs)} Cloud Scheduler job(s) from {source}: {names}.")
+
+
 @app.command()
 def plan(var_file: VarFiles = None) -> None:
     """Show what `apply` would change."""

@@ -38,7 +38,7 @@ import shutil
 import tempfile
 import uuid
 import zoneinfo
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -326,3 +326,42 @@ def prepare_terraform_run(
         auto_approve=auto_approve,
         scheduled_jobs=tuple(jobs),
     )
+
+
+# --- generating the scheduled-jobs file from prefect.yaml ----------------------------------------
+
+
+def scheduled_jobs_from_prefect_yaml(
+    prefect_yaml: Path, deployment_id: Callable[[str], object]
+) -> list[ScheduledJob]:
+    """The Cloud Scheduler jobs prefect.yaml asks for: one per job deployment tagged
+    ``etl-scheduler:cloud-scheduler`` (a job file's ``scheduler: cloud-scheduler``), with its
+    cron, time zone and paused state from the deployment and its id from ``deployment_id(name)``
+    (the Prefect server's, since Cloud Scheduler needs the id, see the module docstring).
+
+    prefect.yaml is the one source: the file is generated from it, never edited by hand.
+    """
+    from etl.jobs.prefect_yaml import FLOW_NAME, PrefectYaml
+
+    jobs = []
+    for deployed in PrefectYaml(prefect_yaml).jobs():
+        settings = deployed.definition.deployment
+        if settings.scheduler != "cloud-scheduler":
+            continue
+        schedule = settings.schedule
+        if schedule.cron is None:  # the job file refuses this; a hand-edited prefect.yaml may not
+            raise InfraInputError(
+                f"{prefect_yaml}: job {deployed.name!r} is driven by Cloud Scheduler but has no "
+                "schedule; give it one or remove scheduler: cloud-scheduler."
+            )
+        jobs.append(
+            ScheduledJob(
+                name=deployed.name,
+                cron=schedule.cron,
+                time_zone=schedule.timezone,
+                paused=deployed.paused,
+                deployment_name=f"{FLOW_NAME}/{deployed.name}",
+                deployment_id=str(deployment_id(deployed.name)),
+            )
+        )
+    return jobs
