@@ -8,6 +8,7 @@ Applying is idempotent: an automation that already matches its file is left alon
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from etl.jobs.files import format_duration
 from etl.jobs.prefect_yaml import PrefectYaml
 
 DEFAULT_CHANNEL = "etl-alerts"
+MIN_STUCK_LIMIT = dt.timedelta(seconds=10)
 OWNED_PREFIX = "etl-"
 _FILE_KEYS = {
     "name", "description", "trigger", "notify", "subject", "body", "for_each_job", "enabled",
@@ -84,7 +86,9 @@ def load_definitions(folder: Path, prefect_yaml: Path | None) -> list[dict[str, 
             definitions.append({**document, "_file": str(file)})
             continue
         for deployed in jobs:
-            limit = deployed.definition.deployment.max_duration
+            # Prefect refuses a proactive trigger's `within` under 10 s: a shorter limit alerts
+            # after 10 s, and the alert says so.
+            limit = max(deployed.definition.deployment.max_duration, MIN_STUCK_LIMIT)
             values = {
                 "job": deployed.name,
                 "max_duration": format_duration(limit),
