@@ -2,14 +2,12 @@
 block logos load offline, the deployment's run form is a form (a Query / Table choice, the
 connection field, drop-downs), and the Deployments page and a worker run show.
 
-Screenshots go to .etl/screenshots/<time>/ on every run; with ETL_DOCS_SCREENSHOTS=1 they also
-replace the README's in docs/screenshots/.
+Screenshots go to .etl/screenshots/<time>/ on every run (the README's, in docs/screenshots/, are
+taken from `make demo` by tests/deployments/demo_screenshots.py).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 import uuid
 from pathlib import Path
@@ -19,8 +17,6 @@ import pytest
 from tests.conftest import unavailable
 from tests.deployments import browser
 from tests.deployments.conftest import ROOT, cli, write_job
-
-DOCS = ROOT / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +37,7 @@ def shots() -> Path:
 def _save(driver, shots: Path, name: str, height: int | None = None) -> None:
     if height:
         driver.set_window_size(1400, height)
-    path = shots / f"{name}.png"
-    driver.save_screenshot(str(path))
-    if os.environ.get("ETL_DOCS_SCREENSHOTS") == "1":
-        DOCS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, DOCS / path.name)
+    driver.save_screenshot(str(shots / f"{name}.png"))
     driver.set_window_size(1400, 1000)
 
 
