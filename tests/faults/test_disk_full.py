@@ -1,8 +1,8 @@
 """The staging disk fills up: extraction writes Parquet files into a local folder
 (`tempfile.mkdtemp`, so under TMPDIR) before uploading them.
 
-The run's TMPDIR is a 512 KB tmpfs mounted for the test (`mount -t tmpfs -o size=512k`, as
-root). Where mounting is not permitted, the child gets `RLIMIT_FSIZE` of 512 KB instead (with
+The run's TMPDIR is a 128 KB tmpfs mounted for the test (`mount -t tmpfs -o size=128k`, as
+root). Where mounting is not permitted, the child gets `RLIMIT_FSIZE` of 128 KB instead (with
 SIGXFSZ ignored, so writes past it fail with EFBIG like a full disk); the result line says which
 was used. The run must fail with a message and load nothing; the re-run (with room) converges.
 """
@@ -23,7 +23,7 @@ from tests.faults.harness import assert_exact, converge, record
 
 pytestmark = pytest.mark.services
 
-LIMIT_BYTES = 512 * 1024
+LIMIT_BYTES = 128 * 1024
 
 
 @contextlib.contextmanager
@@ -53,7 +53,7 @@ def _limit_file_size() -> None:
 def test_staging_disk_full_fails_the_run_and_loads_nothing(
     small_table, make_job, bq, pg_dsn, tmp_path
 ):
-    source = small_table(60_000, per_value=100)
+    source = small_table(20_000, per_value=100)
     job = make_job(source)
     with small_disk(tmp_path / "tmp") as how:
         env = {"TMPDIR": str(tmp_path / "tmp")}
