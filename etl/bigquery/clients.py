@@ -93,7 +93,7 @@ def classify_google_error(error: Exception, stage: Stage, what: str) -> EtlError
     if isinstance(error, EtlError):
         return error
     if isinstance(
-        error, _TRANSIENT | requests.exceptions.ConnectionError | requests.exceptions.Timeout
+        error, (*_TRANSIENT, requests.exceptions.ConnectionError, requests.exceptions.Timeout)
     ):
         return TransientLoadError(
             f"BigQuery is unavailable while {what}; it will be retried.", stage=stage
