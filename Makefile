@@ -18,7 +18,7 @@ BIN := $(VENV)/bin
 PIP_FLAGS := --quiet --disable-pip-version-check
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: help setup browser demo test lint bench bench-small services-up services-down services-status clean
+.PHONY: help setup browser demo test lint bench bench-small faults services-up services-down services-status clean
 
 help:
 	@echo "make demo            run the demo jobs on local services (sets everything up first)"
