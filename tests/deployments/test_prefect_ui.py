@@ -134,3 +134,22 @@ def test_blocks_show_logos_and_the_run_form_is_a_form(project, worker, shop, dat
     browser.wait_for(driver, lambda d: name in d.find_element(By.TAG_NAME, "body").text,
                      "the deployment in the list")  # fmt: skip
     _save(driver, shots, "deployments")
+
+
+def test_logos_come_from_a_local_server_and_are_public_icons_elsewhere():
+    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
+
+    from blocks import BigQueryDestination, SqlConnection
+
+    local = {PREFECT_API_URL: "http://127.0.0.1:4321/api", PREFECT_UI_URL: "http://127.0.0.1:4321"}
+    with temporary_settings(updates=local):
+        assert SqlConnection._to_block_type().logo_url is not None
+        assert str(SqlConnection._logo_url) == "http://127.0.0.1:4321/etl-logos/sql-connection.svg"
+        assert BigQueryDestination._logo_url.endswith("/etl-logos/bigquery-destination.svg")
+    cloud = {PREFECT_API_URL: "https://api.prefect.cloud/api/accounts/a/workspaces/w",
+             PREFECT_UI_URL: "https://app.prefect.cloud/account/a/workspace/w"}  # fmt: skip
+    with temporary_settings(updates=cloud):
+        assert SqlConnection._logo_url.startswith("https://")
+        assert "etl-logos" not in SqlConnection._logo_url
+    for svg in ("sql-connection.svg", "bigquery-destination.svg"):
+        assert (ROOT / "blocks" / "static" / svg).read_text().startswith("<svg ")
