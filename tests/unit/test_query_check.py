@@ -181,9 +181,7 @@ def test_sqlite_has_no_dollar_quoting_so_its_semicolon_separates():
 
 
 def test_a_dialect_without_support_is_refused():
-    assert refusal("SELECT 1", "db2") == (
-        "Custom queries are not supported for db2 sources yet."
-    )
+    assert refusal("SELECT 1", "db2") == ("Custom queries are not supported for db2 sources yet.")
 
 
 def test_every_message_is_one_sentence():
