@@ -203,11 +203,13 @@ def load_job_id(job_name: str, ref: TableRef, key: str, attempt: int) -> str:
 
 
 def _unavailable(error: Exception, ref: TableRef, what: str) -> StateUnavailable:
-    cause = classify_google_error(error, Stage.VALIDATION, f"{what} of {ref}")
+    cause = classify_google_error(error, Stage.VALIDATION, f"reading {what} of {ref}")
     return StateUnavailable(
         f"Could not read {what} of {ref}, so this run loads nothing (it never falls back to a "
         f"full reload): {cause.message}",
-        transient=cause.transient,
+        # A 409 on a read means the client's retry met its own earlier query job (its answer
+        # was lost): reading again is safe, so it is retried like any transient error.
+        transient=cause.transient or isinstance(error, gexc.Conflict),
     )
 
 

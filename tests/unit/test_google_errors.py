@@ -40,3 +40,14 @@ def test_other_errors_say_what_bigquery_refused():
     refused = classify_google_error(gexc.BadRequest("Invalid schema"), Stage.LOAD, "loading")
     assert not refused.transient
     assert refused.message == "BigQuery refused loading: Invalid schema"
+
+
+def test_a_read_that_meets_its_own_earlier_query_job_is_retried():
+    """The client retried a query whose answer was lost and BigQuery answered 409 for its own
+    job: reading the state again is safe, so the run retries instead of failing."""
+    from etl.bigquery.tables import TableRef
+    from etl.incremental import _unavailable
+
+    state = _unavailable(gexc.Conflict("Already Exists: Job p:x"), TableRef("p", "d", "t"), "x")
+    assert state.transient
+    assert "loads nothing" in state.message
