@@ -561,17 +561,23 @@ class PostgresReader(SqlReader):
             self._conn = None
 
 
+def postgres_settings(
+    settings: ConnectionSettings, *, default_port: int = DEFAULT_PORT, use_copy: bool = True
+) -> PostgresSettings:
+    """The reader's settings from the block's (shared with readers of the same protocol)."""
+    return PostgresSettings(
+        host=settings.host or "localhost",
+        port=settings.port or default_port,
+        database=settings.database,
+        username=settings.username,
+        password=settings.password,
+        sslmode=settings.sslmode,
+        connect_timeout=settings.connect_timeout,
+        query_timeout_seconds=settings.query_timeout_seconds,
+        use_copy=use_copy,
+    )
+
+
 def open_reader(settings: ConnectionSettings) -> PostgresReader:
     """The registry's entry point (`etl.sources.registry`)."""
-    return PostgresReader(
-        PostgresSettings(
-            host=settings.host or "localhost",
-            port=settings.port or DEFAULT_PORT,
-            database=settings.database,
-            username=settings.username,
-            password=settings.password,
-            sslmode=settings.sslmode,
-            connect_timeout=settings.connect_timeout,
-            query_timeout_seconds=settings.query_timeout_seconds,
-        )
-    )
+    return PostgresReader(postgres_settings(settings))

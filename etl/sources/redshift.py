@@ -9,7 +9,7 @@ it is verified against the machine's PostgreSQL, not against Redshift, where som
 
 from __future__ import annotations
 
-from etl.sources.postgres import PostgresReader, PostgresSettings
+from etl.sources.postgres import PostgresReader, postgres_settings
 from etl.sources.registry import ConnectionSettings
 
 DEFAULT_PORT = 5439
@@ -22,16 +22,4 @@ class RedshiftReader(PostgresReader):
 
 def open_reader(settings: ConnectionSettings) -> RedshiftReader:
     """The registry's entry point (`etl.sources.registry`)."""
-    return RedshiftReader(
-        PostgresSettings(
-            host=settings.host or "localhost",
-            port=settings.port or DEFAULT_PORT,
-            database=settings.database,
-            username=settings.username,
-            password=settings.password,
-            sslmode=settings.sslmode,
-            connect_timeout=settings.connect_timeout,
-            query_timeout_seconds=settings.query_timeout_seconds,
-            use_copy=False,
-        )
-    )
+    return RedshiftReader(postgres_settings(settings, default_port=DEFAULT_PORT, use_copy=False))
