@@ -12,12 +12,12 @@ from google.cloud import bigquery
 from etl.bigquery.clients import BigQueryClients, BigQuerySettings
 from etl.bigquery.tables import TableRef
 from etl.conform import TargetColumn
-from etl.fingerprint import Identity, KnownRows
-from etl.incremental import IncrementPlan, Lookback
+from etl.fingerprint import KnownRows
+from etl.incremental import Lookback
 from etl.jobs.model import JobSpec, ProcessingMode
 from etl.plan import ColumnPlan
 from etl.rejected import StagedRejects
-from etl.sources.base import CursorValue, ReadPlan, SqlReader
+from etl.sources.base import ReadPlan, SqlReader
 from etl.staging import StagedFiles
 from etl.strategies import Planned
 
@@ -53,30 +53,29 @@ class LoadTarget:
     """Every column of the destination table except the metadata ones, in table order."""
     plans: list[ColumnPlan]
     read_plan: ReadPlan
-    cursor: TargetColumn | None
-    increment: IncrementPlan
-    lower_bound: CursorValue | None
-    job_id: str
+    planned: Planned
+    """What the load strategy decided: state and job id, cursor, lookback, identity."""
     estimated_rows: int | None
     processing_mode: ProcessingMode
-    identity: Identity | None = None
-    """Transactional: the columns whose fingerprint recognises rows already loaded."""
-    lookback: Lookback | None = None
     known_rejected: KnownRows = field(default_factory=KnownRows.empty)
     location: str | None = None
     load_schema: list[bigquery.SchemaField] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    """Schema drift and other things the user should know about this run."""
     """The destination's own schema (descriptions and policy tags included): a load that
     replaces the table keeps them."""
+    warnings: list[str] = field(default_factory=list)
+    """Schema drift and other things the user should know about this run."""
+
+    @property
+    def job_id(self) -> str:
+        return self.planned.increment.job_id
+
+    @property
+    def lookback(self) -> Lookback | None:
+        return self.planned.lookback
 
     @property
     def watermark_before(self) -> object | None:
-        return self.increment.state.watermark if self.increment and self.cursor else None
-
-    @property
-    def planned(self) -> Planned:
-        return Planned(self.increment, self.cursor, self.lookback, self.lower_bound, self.identity)
+        return self.planned.increment.state.watermark if self.planned.cursor else None
 
 
 @dataclass
