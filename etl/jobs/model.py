@@ -8,6 +8,7 @@ time.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -32,6 +33,10 @@ BQ_TABLE = re.compile(r"^[A-Za-z0-9_-]{1,1024}$")
 DEFAULT_DATASET = "raw_data"
 DEFAULT_ROW_THRESHOLD = 1_000_000
 DEFAULT_BACKFILL_DAYS = 30
+# A wrong delimiter, encoding or type override rejects nearly every row, so any sizable source
+# passes this count and the run fails before loading garbage; a few malformed lines in a big
+# export stay far below it. A count rather than a share: one bad row of a ten-row file is 10%.
+DEFAULT_MAX_REJECTED = 1000
 
 
 class LoadType(StrEnum):
@@ -98,6 +103,95 @@ class QuerySource(_Strict):
         if not text.rstrip(";").strip():
             raise ValueError("the query is empty; write one SELECT statement")
         return text
+
+
+class FileFormat(StrEnum):
+    CSV = "csv"
+    PARQUET = "parquet"
+    JSONL = "jsonl"
+    """One JSON object per line (newline-delimited JSON)."""
+    JSON = "json"
+    """A JSON array of objects (streamed element by element)."""
+
+
+class CsvOptions(_Strict):
+    """How CSV files are written; every value of a CSV column is read as text, then typed."""
+
+    model_config = ConfigDict(title="CSV options")
+
+    delimiter: str = Field(
+        default=",", min_length=1, max_length=1, description="e.g. , ; | or a tab."
+    )
+    quote: str | None = Field(
+        default='"', description="Quote character; empty means values are never quoted."
+    )
+    escape: str | None = Field(
+        default=None, description="Escape character inside quoted values (e.g. \\); default none."
+    )
+    encoding: str = Field(
+        default="utf-8",
+        description="utf-8 (a byte-order mark is skipped), latin-1, cp1252 or any Python codec.",
+    )
+    header: bool = Field(default=True, description="The first row names the columns.")
+    skip_rows: int = Field(default=0, ge=0, description="Rows to skip before the header/data.")
+    null_markers: list[str] = Field(
+        default_factory=lambda: [""],
+        description='Values that mean NULL, e.g. ["", "NULL", "\\N"]. Default: empty fields.',
+    )
+    newlines_in_values: bool = Field(
+        default=True, description="Quoted values may span lines (slower to parse when true)."
+    )
+
+    @field_validator("quote", "escape")
+    @classmethod
+    def _one_character(cls, value: str | None) -> str | None:
+        if value is not None and len(value) > 1:
+            raise ValueError("quote and escape are one character each")
+        return value or None
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"encoding {value!r} is not a known text encoding") from None
+        return value
+
+
+class FilesSource(_Strict):
+    """Files under a prefix of an object-store connection (or a local folder)."""
+
+    model_config = ConfigDict(title="Files")
+
+    kind: Literal["files"] = Field(
+        default="files", title="Kind", description="Set by the Query / Table / Files choice above."
+    )
+    prefix: str = Field(
+        default="",
+        description="Folder or key prefix under the connection's bucket and prefix, e.g. exports/.",
+    )
+    glob: str = Field(
+        default="*",
+        min_length=1,
+        description="Which files under the prefix: * and ? stay within a folder, ** crosses "
+        "folders, e.g. *.csv, 2026-*/orders_*.csv.gz, **/*.parquet.",
+    )
+    format: FileFormat = Field(description="csv, parquet, jsonl (one object per line) or json.")
+    compression: Literal["auto", "none", "gzip"] = Field(
+        default="auto", description="auto: files ending in .gz are gunzipped while read."
+    )
+    csv: CsvOptions = Field(default_factory=CsvOptions, title="CSV options")
+
+    @field_validator("prefix")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        return value.lstrip("/")
+
+    def describe(self) -> str:
+        return f"files {self.prefix}{self.glob} ({self.format.value})"
 
 
 class DestinationSpec(_Strict):
@@ -197,10 +291,59 @@ def parse_lookback_text(text: str) -> timedelta | Decimal:
     return timedelta(seconds=float(number) * _UNIT_SECONDS[unit])
 
 
+@dataclass(frozen=True)
+class RejectedLimit:
+    """`max_rejected`: a count of rows, or a share (0..1) of the rows read."""
+
+    count: int | None = None
+    share: float | None = None
+
+    def exceeded(self, rejected: int, read: int) -> bool:
+        if self.count is not None:
+            return rejected > self.count
+        assert self.share is not None
+        return rejected > 0 and rejected > self.share * max(read, 1)
+
+    def describe(self) -> str:
+        if self.count is not None:
+            return f"{self.count:,} rows"
+        assert self.share is not None
+        return f"{self.share * 100:g}% of the rows read"
+
+
+def parse_max_rejected(value: object) -> RejectedLimit:
+    """`1000` → at most 1000 rows; `'1%'` or `'0.5%'` → at most that share of the rows read."""
+    if isinstance(value, bool):
+        raise ValueError(
+            "max_rejected is a count (e.g. 1000) or a share (e.g. '1%'), not a boolean"
+        )
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("max_rejected cannot be negative")
+        return RejectedLimit(count=value)
+    if isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"\d+", text):
+            return RejectedLimit(count=int(text))
+        if match := re.fullmatch(r"(\d+(?:\.\d+)?)\s*%", text):
+            share = float(match.group(1)) / 100
+            if share > 1:
+                raise ValueError(f"max_rejected {value!r} is more than 100%")
+            return RejectedLimit(share=share)
+    raise ValueError(
+        f"max_rejected {value!r} is neither a count of rows (e.g. 1000) nor a share like '1%'"
+    )
+
+
 def _source_kind(value: object) -> str:
-    """`kind` may be left out: a source with a `query` is a query, anything else a table."""
+    """`kind` may be left out: a source with a `query` is a query, one with a `glob` or a
+    `format` is files, anything else a table."""
     if isinstance(value, dict):
-        return str(value.get("kind") or ("query" if "query" in value else "table"))
+        if value.get("kind"):
+            return str(value["kind"])
+        if "query" in value:
+            return "query"
+        return "files" if "glob" in value or "format" in value else "table"
     return str(getattr(value, "kind", "table"))
 
 
@@ -232,7 +375,9 @@ class JobSpec(_Strict):
     source: Annotated[
         # Query first: Prefect's UI picks the member whose fields match most of the value's
         # keys, the first on a tie, and a fresh Query is only {kind} (its query has no default).
-        Annotated[QuerySource, Tag("query")] | Annotated[TableSource, Tag("table")],
+        Annotated[QuerySource, Tag("query")]
+        | Annotated[TableSource, Tag("table")]
+        | Annotated[FilesSource, Tag("files")],
         Discriminator(_source_kind),
     ] = Field(
         title="Source",
@@ -293,6 +438,12 @@ class JobSpec(_Strict):
         ge=1,
         description="In auto mode, estimated rows at or above this use the Dataflow subflow.",
     )
+    max_rejected: int | str = Field(
+        default=DEFAULT_MAX_REJECTED,
+        description="Most malformed rows a run may set aside and still load: a count (1000) or "
+        "a share of the rows read ('1%'). Past it the run fails and loads nothing. "
+        f"Default {DEFAULT_MAX_REJECTED}.",
+    )
     allow_empty_snapshot: bool = Field(
         default=False,
         description="Catalog loads refuse to replace a table with an empty source (a source "
@@ -343,8 +494,21 @@ class JobSpec(_Strict):
             raise ValueError("lookback cannot be negative")
         return value
 
+    @field_validator("max_rejected", mode="before")
+    @classmethod
+    def _max_rejected_text(cls, value: object) -> object:
+        parse_max_rejected(value)  # raises a clear message when malformed
+        return value
+
+    @property
+    def rejected_limit(self) -> RejectedLimit:
+        return parse_max_rejected(self.max_rejected)
+
     @model_validator(mode="after")
     def _consistent(self) -> JobSpec:
+        if isinstance(self.source, FilesSource):
+            self._files_consistent()
+            return self
         if self.load_type is LoadType.TRANSACTIONAL and not self.cursor_column:
             raise ValueError(
                 "a transactional job needs cursor_column (the date, time or number column that "
@@ -368,6 +532,22 @@ class JobSpec(_Strict):
             )
         return self
 
+    def _files_consistent(self) -> None:
+        if not self.destination.table:
+            raise ValueError("a files source needs destination.table (there is no table name)")
+        cursor_fields = {
+            "cursor_column": self.cursor_column,
+            "backfill_start": self.backfill_start,
+            "lookback": self.lookback,
+            "key_columns": self.key_columns,
+        }
+        if used := [name for name, value in cursor_fields.items() if value]:
+            raise ValueError(
+                f"{', '.join(used)} do not apply to a files source: a transactional files job "
+                "loads the files that are new or changed (path, size, last-modified); remove "
+                "them"
+            )
+
     @property
     def backfill(self) -> Backfill | None:
         return Backfill.parse(self.backfill_start)
@@ -383,4 +563,6 @@ class JobSpec(_Strict):
         if isinstance(self.source, TableSource):
             prefix = f"{self.source.schema_name}." if self.source.schema_name else ""
             return f"{prefix}{self.source.table}"
+        if isinstance(self.source, FilesSource):
+            return self.source.describe()
         return "query"
