@@ -59,6 +59,15 @@ def destination_schema(columns: list[TargetColumn]) -> pa.Schema:
     return pa.schema(fields)
 
 
+def _python_value(single: pa.Array) -> object:
+    """The one value of `single` as Python; a date Python cannot hold (year 0 or below, past
+    9999: PostgreSQL has them) as Arrow's text of it, so a rejected row still shows its value."""
+    try:
+        return single[0].as_py()
+    except (OverflowError, ValueError):
+        return pc.cast(single, pa.string())[0].as_py()
+
+
 def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= _MAX_VALUE_TEXT else text[:_MAX_VALUE_TEXT] + "..."
@@ -94,8 +103,17 @@ class Conformer:
         bad = self._find_bad_rows(batch)
         keep = pa.array([i not in bad for i in range(batch.num_rows)])
         good = self._cast_all(batch.filter(keep))
-        rows = batch.to_pylist()
-        return good, [RejectedRow(rows[i], reason) for i, reason in sorted(bad.items())]
+        rejected = [
+            RejectedRow(
+                {
+                    name: _python_value(batch.column(name).slice(i, 1))
+                    for name in batch.schema.names
+                },
+                reason,
+            )
+            for i, reason in sorted(bad.items())
+        ]
+        return good, rejected
 
     def _cast_all(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         size = batch.num_rows
@@ -134,7 +152,7 @@ class Conformer:
                 try:
                     cast_array(single, column.bq_type, trusted=column.trusted)
                 except CastFailed as error:
-                    value = single[0].as_py()
+                    value = _python_value(single)
                     bad[index] = (
                         f"column '{column.source_name}': {_short(value)} is not a valid "
                         f"{column.bq_type.value} ({error})"

@@ -259,4 +259,28 @@ def cast_array(array: pa.Array, bq_type: BqType, *, trusted: bool = False) -> pa
     expected = arrow_type(bq_type)
     if result.type != expected:
         result = result.cast(expected)
+    if bq_type in _RANGES:
+        _check_range(result, bq_type)
     return result
+
+
+# BigQuery's DATE, DATETIME and TIMESTAMP hold years 1 to 9999; a source may hold more
+# (PostgreSQL: BC dates, year 294276, ±infinity, which drivers send as extreme integers). Such a
+# value is refused, so its row is rejected with the reason instead of loading a wrong date.
+_DAY_MIN, _DAY_MAX = -719_162, 2_932_896  # 0001-01-01 and 9999-12-31 as days since 1970
+_US_MIN, _US_MAX = -62_135_596_800_000_000, 253_402_300_799_999_999
+_RANGES = {
+    BqType.DATE: (pa.int32(), _DAY_MIN, _DAY_MAX),
+    BqType.DATETIME: (pa.int64(), _US_MIN, _US_MAX),
+    BqType.TIMESTAMP: (pa.int64(), _US_MIN, _US_MAX),
+}
+
+
+def _check_range(array: pa.Array, bq_type: BqType) -> None:
+    storage, low, high = _RANGES[bq_type]
+    numbers = array.view(storage)
+    outside = pc.or_(pc.less(numbers, low), pc.greater(numbers, high))
+    if pc.any(outside).as_py():
+        raise CastFailed(
+            f"a value is outside BigQuery's {bq_type.value} range (years 0001 to 9999)"
+        )

@@ -13,6 +13,8 @@ import math
 import uuid
 from decimal import Decimal
 
+import pytest
+
 from tests.integration.helpers import apply, data_rows, job_spec, run
 
 COLUMNS = {
@@ -85,3 +87,83 @@ def test_every_common_postgresql_type_loads(
     assert row["ip"] == "10.0.0.1" and row["bits"] == "1010"
     assert row["rng"] == "[1,5)" and row["pt"] == "(1,2)" and row["doc"] == "<a>1</a>"
     assert all(value is None for key, value in empty.items() if key != "id")
+
+
+# Edge values, one row each (SPEC §4): the extremes every type can hold that BigQuery can hold
+# too, value by value. Values BigQuery cannot hold are the next test.
+EDGES = {
+    "i2": ("int2", ["-32768", "32767"]),
+    "i4": ("int4", ["-2147483648", "2147483647"]),
+    "i8": ("int8", ["-9223372036854775808", "9223372036854775807"]),
+    "f8": ("float8", ["'-Infinity'", "'Infinity'"]),
+    "f4": ("float4", ["'-3.4028235e38'", "'1.4e-45'"]),
+    "n": ("numeric(38,9)", ["-99999999999999999999999999999.999999999", "0.000000001"]),
+    "d": ("date", ["'0001-01-01'", "'9999-12-31'"]),
+    "ts": ("timestamp", ["'0001-01-01 00:00:00'", "'9999-12-31 23:59:59.999999'"]),
+    "tz": ("timestamptz", ["'2026-01-01 00:30:00+14'", "'2026-01-01 00:30:00-12'"]),
+    "t": ("time", ["'00:00:00'", "'23:59:59.999999'"]),
+    "txt": ("text", ["repeat('ab', 100000)", "'🎉 漢字 Ωμέγα ''quoted'' \\ back'"]),
+}
+
+
+def test_edge_values_of_postgresql_types_survive_value_by_value(
+    pg_admin, pg_schema, pg_connection, destination, dataset, bq
+):
+    definition = ", ".join(f"{name} {type_}" for name, (type_, _) in EDGES.items())
+    for row_id, position in ((1, 0), (2, 1)):
+        values = ", ".join(values[position] for _, values in EDGES.values())
+        pg_admin.execute(
+            f'INSERT INTO "{pg_schema}".edges VALUES ({row_id}, {values})'
+            if row_id > 1
+            else f'CREATE TABLE "{pg_schema}".edges (id int, {definition}); '
+            f'INSERT INTO "{pg_schema}".edges VALUES ({row_id}, {values})'
+        )
+
+    job = job_spec(
+        pg_connection, destination, dataset, source={"schema": pg_schema, "table": "edges"}
+    )
+    apply(job)
+    report = run(job)
+    assert report["status"] == "completed" and report["rows_rejected"] == 0, report
+    low, high = data_rows(bq, dataset, "bq_edges")
+    assert (low["i2"], high["i2"]) == (-32768, 32767)
+    assert (low["i4"], high["i4"]) == (-2147483648, 2147483647)
+    assert (low["i8"], high["i8"]) == (-9223372036854775808, 9223372036854775807)
+    assert low["f8"] == -math.inf and high["f8"] == math.inf
+    assert low["f4"] == pytest.approx(-3.4028235e38, rel=1e-7) and high["f4"] > 0
+    assert low["n"] == Decimal("-99999999999999999999999999999.999999999")
+    assert high["n"] == Decimal("0.000000001")
+    assert (low["d"], high["d"]) == (dt.date(1, 1, 1), dt.date(9999, 12, 31))
+    assert low["ts"] == dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+    assert high["ts"] == dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC)
+    assert low["tz"] == dt.datetime(2025, 12, 31, 10, 30, tzinfo=dt.UTC)
+    assert high["tz"] == dt.datetime(2026, 1, 1, 12, 30, tzinfo=dt.UTC)
+    assert (low["t"], high["t"]) == (dt.time(0, 0), dt.time(23, 59, 59, 999999))
+    assert low["txt"] == "ab" * 100000
+    assert high["txt"] == "🎉 漢字 Ωμέγα 'quoted' \\ back"
+
+
+def test_values_bigquery_cannot_hold_are_rejected_with_the_reason(
+    pg_admin, pg_schema, pg_connection, destination, dataset, bq
+):
+    """PostgreSQL holds dates BigQuery has no room for (BC, past 9999, ±infinity): the row is
+    kept in the rejected-rows table with the reason and the run ends Partial; nothing is cut."""
+    pg_admin.execute(
+        f'CREATE TABLE "{pg_schema}".far (id int, d date, ts timestamptz);'
+        f"INSERT INTO \"{pg_schema}\".far VALUES (1, '2026-01-01', '2026-01-01 00:00:00+00'),"
+        f" (2, '0044-03-15 BC', NULL), (3, '10000-01-01', NULL), (4, 'infinity', NULL),"
+        f" (5, NULL, '-infinity')"
+    )
+    job = job_spec(
+        pg_connection, destination, dataset, source={"schema": pg_schema, "table": "far"}
+    )
+    apply(job)
+    report = run(job)
+    assert report["status"] == "partial", report
+    assert report["rows_loaded"] == 1 and report["rows_rejected"] == 4, report
+    assert [row["id"] for row in data_rows(bq, dataset, "bq_far")] == [1]
+    rejected = bq.query_and_wait(f"SELECT * FROM `local.{dataset}.bq_far__rejected`")
+    reasons = [dict(row.items()) for row in rejected]
+    assert len(reasons) == 4, reasons
+    assert all("range (years 0001 to 9999)" in row["reason"] for row in reasons), reasons
+    assert any("-0043-03-15" in row["record"] for row in reasons), reasons  # 44 BC, as text
