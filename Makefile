@@ -23,7 +23,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 help:
 	@echo "make demo            run the demo jobs on local services (sets everything up first)"
 	@echo "make test            run the whole test suite (sets everything up first)"
-	@echo "make bench           PostgreSQL -> BigQuery benchmark (N=2,000,000; BENCH_ROWS=... to change)"
+	@echo "make bench           PostgreSQL and MariaDB -> BigQuery benchmarks (N=2,000,000 and 1,000,000; BENCH_ROWS / BENCH_MARIADB_ROWS)"
 	@echo "make bench-mariadb   MariaDB -> BigQuery benchmark (N=1,000,000; BENCH_ROWS=... to change)"
 	@echo "make faults          the fault suite, long cases included (kill -9, outages, full disk...), then its table"
 	@echo "make services-down   stop the local services started by make demo"
@@ -77,8 +77,10 @@ test: setup browser
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
+# Both relational benchmarks, each beside its own ceiling (the fastest raw read of its table).
 bench: setup
 	$(BIN)/python -m bench.postgres_to_bigquery --rows $${BENCH_ROWS:-2000000}
+	$(BIN)/python -m bench.mariadb_to_bigquery --rows $${BENCH_MARIADB_ROWS:-1000000}
 
 bench-mariadb: setup
 	$(BIN)/python -m bench.mariadb_to_bigquery --rows $${BENCH_ROWS:-1000000}
