@@ -38,6 +38,7 @@ from etl.sources.base import (
     TableInfo,
 )
 from etl.sources.registry import ConnectionSettings
+from etl.sources.sqlalchemy_counts import catalog_counts
 from etl.sources.sqlalchemy_dialects import SPECS, DialectSpec, compile_dialect, connection_error
 from etl.sources.sqlalchemy_sql import build_select, compile_sql, query_source, to_arrow
 
@@ -135,16 +136,18 @@ class SqlAlchemyReader(SqlReader):
             return sorted(sa.inspect(self._conn).get_schema_names())
 
     def list_tables(self, schema: str | None = None) -> list[TableInfo]:
-        """Names from the Inspector; counting is not cheap everywhere, so no row counts."""
+        """Names from the Inspector; row counts from the catalog (`sqlalchemy_counts`)."""
         inspector = sa.inspect(self._conn)
         with self._errors():
-            schemas = [schema] if schema else [inspector.default_schema_name]
-            found = []
-            for name_schema in schemas:
-                names = inspector.get_table_names(schema=name_schema)
-                names += inspector.get_view_names(schema=name_schema)
-                found += [TableInfo(name_schema or "", name, None) for name in sorted(names)]
-        return found
+            name_schema = schema or inspector.default_schema_name
+            names = inspector.get_table_names(schema=name_schema)
+            names += inspector.get_view_names(schema=name_schema)
+            counted = catalog_counts(self._conn, self.dialect, name_schema or "")
+        counts, exact = counted if counted is not None else ({}, False)
+        return [
+            TableInfo(name_schema or "", name, counts.get(name), estimated=not exact)
+            for name in sorted(names)
+        ]
 
     def describe(self, source: TableSource | QuerySource) -> list[SourceColumn]:
         if isinstance(source, QuerySource):
@@ -167,7 +170,13 @@ class SqlAlchemyReader(SqlReader):
         return [SourceColumn(d[0], description_type_name(d[1])) for d in description]
 
     def estimate_rows(self, source: TableSource | QuerySource) -> int | None:
-        return None  # no cheap estimate common to these databases
+        """The catalog's count of a table; None for queries (only running them would tell)."""
+        if isinstance(source, QuerySource):
+            return None
+        with self._errors():
+            schema = source.schema_name or sa.inspect(self._conn).default_schema_name or ""
+            counted = catalog_counts(self._conn, self.dialect, schema)
+        return counted[0].get(source.table) if counted is not None else None
 
     def _statement(self, plan: ReadPlan) -> sa.Select[Any]:
         source = self._from(plan.source, [c.name for c in plan.columns])

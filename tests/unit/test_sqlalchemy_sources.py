@@ -269,3 +269,28 @@ def test_an_unreachable_sql_server_fails_with_the_refused_sentence():
     with pytest.raises(Exception) as failed:
         source_type("sqlserver").open(settings)
     assert str(failed.value) in (connection_errors.REFUSED, connection_errors.TIMEOUT)
+
+
+def test_row_counts_come_from_the_catalog_with_missing_statistics_left_out():
+    """No Db2 server here: its catalog query runs against a stand-in `syscat.tables` (SQLite,
+    attached under that name), which checks the SQL's shape and the handling of the answer:
+    names in the Inspector's lower case, -1 (no statistics) left out, estimates marked."""
+    from sqlalchemy.engine import URL
+
+    from etl.sources.sqlalchemy_counts import COUNTS, catalog_counts
+
+    engine = sa.create_engine("sqlite://")
+    with engine.connect() as connection:
+        connection.exec_driver_sql("ATTACH ':memory:' AS syscat")
+        connection.exec_driver_sql("CREATE TABLE syscat.tables (tabschema, tabname, card)")
+        connection.exec_driver_sql(
+            "INSERT INTO syscat.tables VALUES ('SHOP', 'ORDERS', 1200), ('SHOP', 'FRESH', -1),"
+            " ('OTHER', 'X', 5)"
+        )
+        assert catalog_counts(connection, "db2", "SHOP") == ({"orders": 1200}, False)
+        # A catalog the login cannot read (here: absent) gives no counts, not a failure.
+        assert catalog_counts(connection, "oracle", "SHOP") is None
+    assert catalog_counts(connection, "teradata", "SHOP") is None  # keeps no row counts
+    assert COUNTS["snowflake"].exact and not COUNTS["sqlserver"].exact
+    oracle = URL.create("oracle+oracledb").get_dialect()()
+    assert oracle.denormalize_name("shop") == "SHOP"  # what the catalog is queried with
