@@ -4,6 +4,7 @@
 """
 
 from blocks.bigquery import BigQueryDestination
+from blocks.bigquery_source import BigQuerySource
 from blocks.sql import SqlConnection
 
-__all__ = ["BigQueryDestination", "SqlConnection"]
+__all__ = ["BigQueryDestination", "BigQuerySource", "SqlConnection"]

@@ -1,6 +1,6 @@
 """Connections from YAML documents (`etl connection apply`), saved as blocks.
 
-    kind: sql                      # or bigquery-destination
+    kind: sql                      # or bigquery (a BigQuery source), bigquery-destination
     name: shop-db
     type: postgresql
     host: db.internal
@@ -24,13 +24,18 @@ from prefect.blocks.core import Block
 from prefect_gcp import GcpCredentials
 
 from blocks.bigquery import BigQueryDestination
+from blocks.bigquery_source import BigQuerySource
 from blocks.registry import CONNECTION_TYPES, load_block
 from blocks.sql import SqlConnection
 from etl.errors import ConfigurationError
 from etl.jobs.files import describe_validation_error, expand_environment
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-KINDS: dict[str, type[Block]] = {"sql": SqlConnection, "bigquery-destination": BigQueryDestination}
+KINDS: dict[str, type[Block]] = {
+    "sql": SqlConnection,
+    "bigquery": BigQuerySource,
+    "bigquery-destination": BigQueryDestination,
+}
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ def build_block(document: dict[str, Any], where: str) -> tuple[str, str, Block]:
             f"{where}: name must be lower-case letters, digits and '-' (a block name), "
             f"got {name!r}."
         )
-    if kind == "bigquery-destination" and "gcp_credentials_block" in data:
+    if kind in ("bigquery", "bigquery-destination") and "gcp_credentials_block" in data:
         # A service account held in a prefect-gcp GcpCredentials block, referred to by name.
         credentials_name = data.pop("gcp_credentials_block")
         credentials = load_block(GcpCredentials, credentials_name)

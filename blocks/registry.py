@@ -5,12 +5,13 @@ from __future__ import annotations
 from prefect.blocks.core import Block
 
 from blocks.bigquery import BigQueryDestination
+from blocks.bigquery_source import BigQuerySource
 from blocks.sql import SqlConnection
 from etl.errors import ConfigurationError
 
 # Every connection family; names are unique across all of them.
-CONNECTION_TYPES: tuple[type[Block], ...] = (SqlConnection,)
-Connection = SqlConnection
+CONNECTION_TYPES: tuple[type[Block], ...] = (SqlConnection, BigQuerySource)
+Connection = SqlConnection | BigQuerySource
 
 
 def load_block(block_type: type[Block], name: str) -> Block | None:

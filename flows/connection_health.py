@@ -13,8 +13,7 @@ from prefect.events import emit_event
 
 from blocks import health
 from blocks.bigquery import BigQueryDestination
-from blocks.registry import load_block
-from blocks.sql import SqlConnection
+from blocks.registry import CONNECTION_TYPES, load_block
 
 FAILED_EVENT = "etl.connection.failed"
 
@@ -30,10 +29,10 @@ def _names(block_type: type) -> list[str]:
 def check_one(name: str, block: Any) -> dict[str, Any]:
     """Test one connection, record the outcome, and raise the event on success → failed."""
     previous = health.last_status(name).get("status")
-    if isinstance(block, SqlConnection):
-        outcome = health.check_sql_connection(block)
-    else:
+    if isinstance(block, BigQueryDestination):
         outcome = health.check_destination(block)
+    else:  # every source family: a reader's ping and table list
+        outcome = health.check_sql_connection(block)
     health.record(name, outcome)
     turned = previous == "success" and outcome.status == "failed"
     if turned:
@@ -54,7 +53,7 @@ def connection_health() -> list[dict[str, Any]]:
     """Test every connection (SQL sources and BigQuery destinations) and record the results."""
     logger = get_run_logger()
     results = []
-    for block_type in (SqlConnection, BigQueryDestination):
+    for block_type in (*CONNECTION_TYPES, BigQueryDestination):
         for name in _names(block_type):
             block = load_block(block_type, name)
             if block is None:

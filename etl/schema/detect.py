@@ -146,6 +146,9 @@ def sample(
 ) -> pa.Table:
     """The first `limit` rows of `columns` only (wide tables stay cheap), read as a checked
     read-only query under the reader's validation timeout."""
+    own = getattr(reader, "sample_columns", None)
+    if own is not None:  # readers that read columns without SQL (BigQuery: free tabledata.list)
+        return own(source, columns, limit)
     dialect = reader.dialect
     schema = source.schema_name or ("public" if dialect == "postgresql" else None)
     table = _quote(dialect, source.table)

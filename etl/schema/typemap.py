@@ -232,6 +232,11 @@ from etl.schema.typemap_dialects import DIALECT_PROPOSERS  # noqa: E402
 
 PROPOSERS.update(DIALECT_PROPOSERS)
 
+# BigQuery as a source: each type becomes itself (nested and range values as JSON).
+from etl.schema.typemap_bigquery import propose_bigquery  # noqa: E402
+
+PROPOSERS["bigquery"] = propose_bigquery
+
 
 def propose(dialect: str, type_text: str) -> TypeProposal:
     return PROPOSERS[dialect](type_text)

@@ -42,6 +42,7 @@ DIALECTS: dict[str, tuple[str, str]] = {
     "oracle": ("oracle", "Oracle"),
     "snowflake": ("snowflake", "Snowflake"),
     "teradata": ("teradata", "Teradata"),
+    "bigquery": ("bigquery", "BigQuery"),
     # db2: sqlglot has no Db2 grammar, so Db2 sources refuse custom queries.
 }
 _FIX = "a source query must be one SELECT (or WITH ... SELECT, UNION, VALUES) and only reads"

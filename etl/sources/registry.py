@@ -105,6 +105,12 @@ SOURCES: dict[str, SourceType] = {
             for key, port in (("sqlserver", 1433), ("synapse", 1433), ("oracle", 1521),
                               ("snowflake", None), ("db2", 50000), ("teradata", 1025))
         ),
+        # A warehouse, not a database server: its own block (blocks.bigquery_source) builds
+        # the reader's settings (project, credentials, bytes limit), so it is no SqlConnection type.
+        SourceType(
+            "bigquery", "warehouse", "bigquery", "etl.sources.bigquery_source:open_reader",
+            _RELATIONAL_TYPED, needs_host=False,
+        ),
         SourceType(
             "sqlite", "relational", "sqlite", "etl.sources.sqlite:open_reader",
             Capabilities(typed_arrow=False, cursor_pushdown=True, splittable=False,
