@@ -5,6 +5,7 @@
 
 from blocks.bigquery import BigQueryDestination
 from blocks.bigquery_source import BigQuerySource
+from blocks.nosql import NoSqlConnection
 from blocks.sql import SqlConnection
 
-__all__ = ["BigQueryDestination", "BigQuerySource", "SqlConnection"]
+__all__ = ["BigQueryDestination", "BigQuerySource", "NoSqlConnection", "SqlConnection"]

@@ -33,6 +33,7 @@ class LogoUrl:
 
 
 SQL_CONNECTION = LogoUrl("sql-connection.svg", "https://cdn.simpleicons.org/postgresql")
+NOSQL_CONNECTION = LogoUrl("nosql-connection.svg", "https://cdn.simpleicons.org/mongodb")
 BIGQUERY_DESTINATION = LogoUrl(
     "bigquery-destination.svg", "https://cdn.simpleicons.org/googlebigquery"
 )

@@ -232,6 +232,11 @@ from etl.schema.typemap_dialects import DIALECT_PROPOSERS  # noqa: E402
 
 PROPOSERS.update(DIALECT_PROPOSERS)
 
+# NoSQL sources (firestore, mongodb, dynamodb, redis, cassandra): Python value kinds, CQL types.
+from etl.schema.typemap_document import propose_document  # noqa: E402
+
+PROPOSERS["document"] = propose_document
+
 # BigQuery as a source: each type becomes itself (nested and range values as JSON).
 from etl.schema.typemap_bigquery import propose_bigquery  # noqa: E402
 

@@ -80,6 +80,13 @@ _SQLALCHEMY = Capabilities(
     typed_arrow=False, cursor_pushdown=True, splittable=False, bounded_types=True
 )
 
+# NoSQL (etl.sources.nosql): values come as Python objects put into Arrow by the column's
+# BigQuery type and checked one by one (a document's field can hold anything); the reader pushes
+# `cursor >= bound` into the store where it can (not Redis: the engine filters).
+_DOCUMENTS = Capabilities(
+    typed_arrow=False, cursor_pushdown=True, splittable=False, bounded_types=False
+)
+
 SOURCES: dict[str, SourceType] = {
     source.key: source
     for source in (
@@ -116,6 +123,20 @@ SOURCES: dict[str, SourceType] = {
             Capabilities(typed_arrow=False, cursor_pushdown=True, splittable=False,
                          bounded_types=False),
             needs_host=False,
+        ),
+        # NoSQL: settings are `NoSqlSettings` (etl.sources.nosql.documents), built by
+        # blocks.nosql; `document` is their type-mapping dialect.
+        *(
+            SourceType(key, "documents", "document", f"etl.sources.nosql.{module}:open_reader",
+                       _DOCUMENTS if pushdown else replace(_DOCUMENTS, cursor_pushdown=False),
+                       default_port=port, needs_host=host)
+            for key, module, port, host, pushdown in (
+                ("firestore", "firestore", None, False, True),
+                ("mongodb", "mongodb", 27017, False, True),
+                ("dynamodb", "dynamodb", None, False, True),
+                ("redis", "redis_source", 6379, True, False),
+                ("cassandra", "cassandra", 9042, True, True),
+            )
         ),
     )
 }  # fmt: skip
