@@ -25,6 +25,7 @@ from prefect_gcp import GcpCredentials
 
 from blocks.bigquery import BigQueryDestination
 from blocks.bigquery_source import BigQuerySource
+from blocks.nosql import NoSqlConnection
 from blocks.registry import CONNECTION_TYPES, load_block
 from blocks.sql import SqlConnection
 from etl.errors import ConfigurationError
@@ -35,7 +36,12 @@ KINDS: dict[str, type[Block]] = {
     "sql": SqlConnection,
     "bigquery": BigQuerySource,
     "bigquery-destination": BigQueryDestination,
+    "nosql": NoSqlConnection,
 }
+
+
+# Secret fields come back masked from the server; identities never depend on them.
+_SECRET_FIELDS = ("password", "connection_string", "aws_secret_access_key")
 
 
 @dataclass(frozen=True)
@@ -85,18 +91,19 @@ def _check_unique(name: str, block: Block) -> None:
                 f"{block_type.get_block_type_name()}; "
                 "choose another name."
             )
-    if not isinstance(block, SqlConnection):
+    if not isinstance(block, SqlConnection | NoSqlConnection):
         return
+    block_type = type(block)
     with get_client(sync_client=True) as client:
         documents = client.read_block_documents_by_type(
-            SqlConnection.get_block_type_slug(), include_secrets=False
+            block_type.get_block_type_slug(), include_secrets=False
         )
     for document in documents:
         if document.name == name:
             continue
         try:
-            other = SqlConnection.model_validate(
-                {k: v for k, v in document.data.items() if k not in ("password",)}
+            other = block_type.model_validate(
+                {k: v for k, v in document.data.items() if k not in _SECRET_FIELDS}
             )
         except pydantic.ValidationError:
             continue
