@@ -96,16 +96,21 @@ class SqlConnection(Block):
 
     def open_reader(self) -> SqlReader:
         """A Prefect-free reader with secrets resolved, connected and read-only."""
-        password = resolve_secret(self.password, self.password_secret, "password")
-        return self.source.open(
-            ConnectionSettings(
-                host=self.host,
-                port=self.effective_port,
-                database=self.database,
-                username=self.username,
-                password=password,
-                sslmode=self.sslmode,
-                connect_timeout=self.connect_timeout,
-                query_timeout_seconds=self.query_timeout_seconds,
-            )
+        return self.source.open(self.connection_settings())
+
+    def connection_settings(self, *, resolve: bool = True) -> ConnectionSettings:
+        """The reader's settings; `resolve=False` leaves the password out (Dataflow workers read
+        it from Secret Manager themselves, `password_secret`)."""
+        password = (
+            resolve_secret(self.password, self.password_secret, "password") if resolve else None
+        )
+        return ConnectionSettings(
+            host=self.host,
+            port=self.effective_port,
+            database=self.database,
+            username=self.username,
+            password=password,
+            sslmode=self.sslmode,
+            connect_timeout=self.connect_timeout,
+            query_timeout_seconds=self.query_timeout_seconds,
         )

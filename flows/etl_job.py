@@ -110,23 +110,13 @@ def validate(ctx: RunContext) -> LoadTarget:
         logger.warning("Type mapping: %s", warning)
     for warning in target.warnings:
         logger.warning("Schema drift: %s", warning)
-    job = ctx.job
-    if (
-        job.processing_mode is ProcessingMode.AUTO
-        and (target.estimated_rows or 0) >= job.row_threshold
-    ):
-        logger.warning(
-            "About %s rows, at or above the Dataflow threshold (%s); the Dataflow subflow is not "
-            "available in this version, so the run uses standard mode.",
-            f"{target.estimated_rows:,}",
-            f"{job.row_threshold:,}",
-        )
+    logger.info("Processing mode: %s", target.processing_reason)
     artifacts.publish_rows(
         ctx.job.name,
         "validate",
         [p.as_row() for p in target.plans],
         f"Column mapping into {target.ref}; watermark before: {target.watermark_before}; "
-        f"estimated rows: {target.estimated_rows}"
+        f"estimated rows: {target.estimated_rows}; processing mode: {target.processing_reason}"
         + "".join(f"; warning: {warning}" for warning in target.warnings),
     )
     return target
@@ -138,13 +128,20 @@ def extract(ctx: RunContext, target: LoadTarget) -> Extracted:
     """Stream the source into staged Parquet files."""
     if _attempt() > 1:
         ctx.reopen_reader()  # the previous attempt may have broken the connection
-    progress = artifacts.ExtractionProgress(ctx.job.name)
-    extracted = extract_to_staging(ctx, target, progress, attempt=_attempt())
-    progress.done()
+    if target.processing_mode is ProcessingMode.DATAFLOW:
+        from flows.dataflow import DataflowRequest, dataflow_extract
+
+        extracted = dataflow_extract(DataflowRequest.of(ctx, target, _attempt()))
+    else:
+        progress = artifacts.ExtractionProgress(ctx.job.name)
+        extracted = extract_to_staging(ctx, target, progress, attempt=_attempt())
+        progress.done()
+    pipeline = extracted.pipeline
     artifacts.publish_stage(
         ctx.job.name,
         "extract",
         {
+            "processing mode": target.processing_reason,
             "rows read": extracted.rows_read,
             "rows extracted": extracted.rows_extracted,
             "rows rejected": extracted.rows_rejected,
@@ -156,6 +153,17 @@ def extract(ctx: RunContext, target: LoadTarget) -> Extracted:
             "watermark before": target.watermark_before,
             "watermark after": extracted.watermark_after,
             "lookback": target.lookback.describe() if target.lookback else "",
+            **(
+                {
+                    "runner": pipeline.get("runner"),
+                    "units": pipeline.get("units"),
+                    "pipeline seconds": pipeline.get("seconds"),
+                    "pipeline counters": pipeline.get("counters"),
+                    "Dataflow job id": extracted.dataflow_job_id or "(none: not on Dataflow)",
+                }
+                if pipeline
+                else {}
+            ),
         },
         "Extraction figures",
     )
@@ -248,6 +256,7 @@ def _run_stages(job: JobSpec, run_id: str, report: RunReport, slot: Slot) -> Sta
         report.watermark_before = target.watermark_before
         report.estimated_rows = target.estimated_rows
         report.processing_mode = target.processing_mode.value
+        report.processing_reason = target.processing_reason
         report.lookback = target.lookback.describe() if target.lookback else None
         report.warnings = list(target.warnings)
 
@@ -263,6 +272,7 @@ def _run_stages(job: JobSpec, run_id: str, report: RunReport, slot: Slot) -> Sta
         report.bytes_processed = extracted.staged.bytes
         report.files_staged = len(extracted.staged.uris)
         report.watermark_after = extracted.watermark_after
+        report.dataflow_job_id = extracted.dataflow_job_id
 
         stage, current = Stage.LOAD, "load"
         report.stages["load"].start = _now()

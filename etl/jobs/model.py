@@ -227,6 +227,51 @@ class DestinationSpec(_Strict):
         return value
 
 
+class DataflowRunner(StrEnum):
+    DIRECT = "direct"
+    """Beam's DirectRunner on the machine that runs the flow (N worker processes)."""
+    DATAFLOW = "dataflow"
+    """Google Cloud Dataflow (workers read the source password from Secret Manager)."""
+
+
+class DataflowSpec(_Strict):
+    """How the Dataflow subflow runs a job's extraction (processing mode dataflow, or auto at or
+    above the threshold)."""
+
+    runner: DataflowRunner = Field(
+        default=DataflowRunner.DIRECT,
+        description="direct: Beam's DirectRunner on the flow's own machine; dataflow: Google "
+        "Cloud Dataflow in `region` (needs a gs:// staging location and a connection whose "
+        "password is a Secret Manager reference).",
+    )
+    rows_per_unit: int = Field(
+        default=250_000, ge=1000, description="Target rows per unit of work (a cursor range or "
+        "a hash bucket of the key); units = estimated rows / this, at least one per worker.",
+    )  # fmt: skip
+    max_units: int = Field(default=2000, ge=1, description="Upper bound on the number of units.")
+    direct_workers: int = Field(
+        default=2, ge=1, le=64, description="DirectRunner: worker processes (1 runs in-process)."
+    )
+    region: str | None = Field(default=None, description="Dataflow region, e.g. europe-west1.")
+    machine_type: str = Field(default="n1-standard-2", description="Dataflow worker machine type.")
+    min_workers: int = Field(default=1, ge=1, description="Dataflow workers at start.")
+    max_workers: int = Field(default=10, ge=1, description="Dataflow autoscaling ceiling.")
+    service_account: str | None = Field(
+        default=None, description="Service account e-mail the Dataflow workers run as."
+    )
+    temp_location: str | None = Field(
+        default=None, description="gs:// temp location; default <staging_uri>/dataflow/temp."
+    )
+    subnetwork: str | None = Field(default=None, description="Dataflow worker subnetwork.")
+    no_public_ips: bool = Field(default=False, description="Dataflow workers without public IPs.")
+
+    @model_validator(mode="after")
+    def _workers(self) -> DataflowSpec:
+        if self.max_workers < self.min_workers:
+            raise ValueError("dataflow.max_workers must be at least dataflow.min_workers")
+        return self
+
+
 class Backfill(_Strict):
     """Where the first transactional run starts: all history, the last N days, or a date."""
 
@@ -430,13 +475,19 @@ class JobSpec(_Strict):
     processing_mode: ProcessingMode = Field(
         default=ProcessingMode.AUTO,
         title="Processing mode",
-        description="standard: the worker reads and loads; auto: standard for now (the Dataflow "
-        "subflow is not built yet, so dataflow is refused).",
+        description="standard: the flow's worker reads and loads; dataflow: the extraction runs "
+        "as an Apache Beam pipeline (the Dataflow subflow); auto: dataflow when the estimated "
+        "rows reach row_threshold and the source can be split, standard otherwise.",
     )
     row_threshold: int = Field(
         default=DEFAULT_ROW_THRESHOLD,
         ge=1,
         description="In auto mode, estimated rows at or above this use the Dataflow subflow.",
+    )
+    dataflow: DataflowSpec = Field(
+        default_factory=DataflowSpec,
+        title="Dataflow",
+        description="Runner, units and workers of the Dataflow subflow.",
     )
     max_rejected: int | str = Field(
         default=DEFAULT_MAX_REJECTED,

@@ -64,6 +64,8 @@ class LoadTarget:
     replaces the table keeps them."""
     warnings: list[str] = field(default_factory=list)
     """Schema drift and other things the user should know about this run."""
+    processing_reason: str = ""
+    """Why this run uses its processing mode (the estimate against the job's threshold)."""
 
     @property
     def job_id(self) -> str:
@@ -88,6 +90,12 @@ class Extracted:
     rejected: StagedRejects = field(default_factory=StagedRejects)
     numeric_nan_nulled: int = 0
     watermark_after: object | None = None
+    dataflow_job_id: str | None = None
+    """Set when the Dataflow subflow ran on Google Cloud Dataflow."""
+    units: list[dict[str, object]] = field(default_factory=list)
+    """Per unit of the Dataflow subflow: its range, rows, files, seconds, attempts."""
+    pipeline: dict[str, object] = field(default_factory=dict)
+    """The Dataflow subflow's runner, counters and duration (empty in standard mode)."""
 
     @property
     def rows_rejected(self) -> int:

@@ -57,6 +57,8 @@ class RunReport:
     warnings: list[str] = field(default_factory=list)
     """Schema drift and other things to know about this run (also in the summary)."""
     processing_mode: str = "standard"
+    processing_reason: str | None = None
+    """Why: the estimated rows against the job's threshold, or the job's own setting."""
     load_job_id: str | None = None
     dataflow_job_id: str | None = None
     rejected_table: str | None = None

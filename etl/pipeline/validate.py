@@ -26,6 +26,7 @@ from etl.schema.bqtypes import BqType
 from etl.schema.detect import detect_for_job
 from etl.schema.names import sanitize_column_name
 from etl.sources.base import CursorBound, ReadPlan, SourceColumn
+from etl.sources.registry import by_dialect
 from etl.strategies import strategy_for
 
 
@@ -115,13 +116,29 @@ def _adopt_table_types(plans: list[ColumnPlan], table: bigquery.Table) -> list[C
     return adopted
 
 
-def _processing_mode(job: JobSpec) -> ProcessingMode:
+def choose_processing_mode(
+    job: JobSpec, estimated: int | None, source_key: str, splittable: bool
+) -> tuple[ProcessingMode, str]:
+    """The mode this run uses and why (shown in the validate artifact and the run report)."""
+    about = "unknown" if estimated is None else f"{estimated:,}"
+    if job.processing_mode is ProcessingMode.STANDARD:
+        return ProcessingMode.STANDARD, "standard (set by the job)"
     if job.processing_mode is ProcessingMode.DATAFLOW:
-        raise ConfigurationError(
-            "processing_mode 'dataflow' is not available yet in this version; use auto or standard."
+        if not splittable:
+            raise ConfigurationError(
+                f"processing_mode 'dataflow' needs a source that can be split into units, and "
+                f"{source_key} sources cannot be split yet; use processing_mode auto or standard."
+            )
+        return ProcessingMode.DATAFLOW, f"dataflow (set by the job; about {about} rows)"
+    threshold = f"{job.row_threshold:,}"
+    if estimated is None or estimated < job.row_threshold:
+        return ProcessingMode.STANDARD, f"standard (auto: about {about} rows < {threshold})"
+    if not splittable:
+        return ProcessingMode.STANDARD, (
+            f"standard (auto: about {about} rows >= {threshold}, but {source_key} sources "
+            "cannot be split into units)"
         )
-    # The Dataflow subflow is not built yet: auto runs every job in standard mode for now.
-    return ProcessingMode.STANDARD
+    return ProcessingMode.DATAFLOW, f"dataflow (auto: about {about} rows >= {threshold})"
 
 
 def _table_names(table: bigquery.Table) -> set[str]:
@@ -200,7 +217,12 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
     read_plan = ReadPlan(job.source, read_columns, bound)
     ctx.reader.check_readable(read_plan)
     estimated = ctx.reader.estimate_rows(job.source)
-    mode = _processing_mode(job)
+    try:
+        source = by_dialect(ctx.reader.dialect)
+        source_key, splittable = source.key, source.capabilities.splittable
+    except ConfigurationError:  # a reader the registry does not know by dialect
+        source_key, splittable = ctx.reader.dialect, False
+    mode, reason = choose_processing_mode(job, estimated, source_key, splittable)
     rejected_known = read_known_rejected(client, rejected_table(ref), location=location)
     # Every check passed: now, and only now, change the table.
     table = tables.apply_table_changes(client, table, ref, new_fields, job.name, job.load_type)
@@ -212,6 +234,7 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
         planned=planned,
         estimated_rows=estimated,
         processing_mode=mode,
+        processing_reason=reason,
         known_rejected=rejected_known,
         location=location,
         load_schema=list(table.schema),
