@@ -127,6 +127,15 @@ class MySqlTableInfo(TableInfo):
     """InnoDB's TABLE_ROWS is an estimate; MyISAM/Aria keep an exact count."""
 
 
+def _preview_column(values: list[object]) -> pa.Array:
+    """A preview column in the driver's own types (ints stay ints, decimals decimals), as the
+    other sources show them; a column Arrow cannot type (a `set`, mixed values) as text."""
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return to_arrow(values, BqType.STRING)
+
+
 class MySqlReader(SqlReader):
     dialect = "mysql"
 
@@ -487,9 +496,8 @@ class MySqlReader(SqlReader):
         except pymysql.MySQLError as error:
             raise self._classify(error, Stage.VALIDATION) from None
         return pa.table(
-            {name: to_arrow([row[i] for row in rows], BqType.STRING)
-             for i, name in enumerate(names)}
-        )  # fmt: skip
+            {name: _preview_column([row[i] for row in rows]) for i, name in enumerate(names)}
+        )
 
     def write_access_warning(self) -> str | None:
         """One sentence when this login may change data or definitions: a write privilege
