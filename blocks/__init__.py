@@ -5,7 +5,14 @@
 
 from blocks.bigquery import BigQueryDestination
 from blocks.bigquery_source import BigQuerySource
+from blocks.files import FileConnection
 from blocks.nosql import NoSqlConnection
 from blocks.sql import SqlConnection
 
-__all__ = ["BigQueryDestination", "BigQuerySource", "NoSqlConnection", "SqlConnection"]
+__all__ = [
+    "BigQueryDestination",
+    "BigQuerySource",
+    "FileConnection",
+    "NoSqlConnection",
+    "SqlConnection",
+]

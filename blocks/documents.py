@@ -25,6 +25,7 @@ from prefect_gcp import GcpCredentials
 
 from blocks.bigquery import BigQueryDestination
 from blocks.bigquery_source import BigQuerySource
+from blocks.files import FileConnection
 from blocks.nosql import NoSqlConnection
 from blocks.registry import CONNECTION_TYPES, load_block
 from blocks.sql import SqlConnection
@@ -37,6 +38,7 @@ KINDS: dict[str, type[Block]] = {
     "bigquery": BigQuerySource,
     "bigquery-destination": BigQueryDestination,
     "nosql": NoSqlConnection,
+    "files": FileConnection,
 }
 
 
@@ -63,7 +65,7 @@ def build_block(document: dict[str, Any], where: str) -> tuple[str, str, Block]:
             f"{where}: name must be lower-case letters, digits and '-' (a block name), "
             f"got {name!r}."
         )
-    if kind in ("bigquery", "bigquery-destination") and "gcp_credentials_block" in data:
+    if kind in ("bigquery", "bigquery-destination", "files") and "gcp_credentials_block" in data:
         # A service account held in a prefect-gcp GcpCredentials block, referred to by name.
         credentials_name = data.pop("gcp_credentials_block")
         credentials = load_block(GcpCredentials, credentials_name)

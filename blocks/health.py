@@ -33,6 +33,8 @@ class CheckOutcome:
     tables: list[TableInfo] = field(default_factory=list)
     warning: str | None = None
     """Set when the login could change the database (e.g. a superuser)."""
+    files: list[dict[str, Any]] = field(default_factory=list)
+    """File connections: up to 100 objects with name, size and last-modified."""
     tested_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
@@ -48,6 +50,9 @@ def _is_system_error(error: EtlError) -> bool:
 
 
 def check_sql_connection(block: SqlConnection) -> CheckOutcome:
+    own_check = getattr(block, "health_check", None)
+    if own_check is not None:  # a family with its own test (file connections list objects)
+        return own_check()
     try:
         with block.open_reader() as reader:
             reader.ping()

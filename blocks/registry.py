@@ -6,13 +6,19 @@ from prefect.blocks.core import Block
 
 from blocks.bigquery import BigQueryDestination
 from blocks.bigquery_source import BigQuerySource
+from blocks.files import FileConnection
 from blocks.nosql import NoSqlConnection
 from blocks.sql import SqlConnection
 from etl.errors import ConfigurationError
 
 # Every connection family; names are unique across all of them.
-CONNECTION_TYPES: tuple[type[Block], ...] = (SqlConnection, BigQuerySource, NoSqlConnection)
-Connection = SqlConnection | BigQuerySource | NoSqlConnection
+CONNECTION_TYPES: tuple[type[Block], ...] = (
+    SqlConnection,
+    BigQuerySource,
+    FileConnection,
+    NoSqlConnection,
+)
+Connection = SqlConnection | BigQuerySource | FileConnection | NoSqlConnection
 
 
 def load_block(block_type: type[Block], name: str) -> Block | None:

@@ -19,6 +19,7 @@ from etl.sources.base import ReadColumn, SourceColumn
 from etl.sources.registry import by_dialect
 
 _JSON_SOURCES = ("json", "jsonb")
+ALWAYS_LOADED = ("_etl_source_file", "_etl_source_version", "_etl_source_row")
 
 
 @dataclass(frozen=True)
@@ -93,12 +94,20 @@ def plan_columns(
             f"{job.describe_source()} does not have; available: {_names(available)}."
         )
     selected = [by_name[name] for name in job.columns] if job.columns else list(source_columns)
+    # A file source's trace columns are loaded whatever `columns` lists: the table's record of
+    # which file versions it holds (etl.file_strategies) and the way to trace a row to its file.
+    selected += [c for c in source_columns if c.name in ALWAYS_LOADED and c not in selected]
     if job.cursor_column and job.cursor_column not in by_name:
         raise ValidationError(
             f"Cursor column '{job.cursor_column}' does not exist in {job.describe_source()}; "
             f"available: {_names(available)}."
         )
-    mapping = map_column_names([c.name for c in selected], taken=METADATA_COLUMNS)
+    trace = [c.name for c in selected if c.name in ALWAYS_LOADED]
+    mapping = map_column_names(
+        [c.name for c in selected if c.name not in ALWAYS_LOADED],
+        taken=[*METADATA_COLUMNS, *trace],
+    )
+    mapping.update({name: name for name in trace})  # our own names, kept as they are
     plans = []
     for column in selected:
         proposal = propose(dialect, column.source_type)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pyarrow as pa
 from google.cloud import bigquery
@@ -26,7 +26,7 @@ from etl.incremental import IncrementPlan, Lookback, plan_increment, plan_snapsh
 from etl.jobs.model import Backfill, JobSpec, LoadType
 from etl.plan import ColumnPlan, cursor_plan
 from etl.schema.bqtypes import CURSOR_TYPES, TIME_TYPES, BqType
-from etl.sources.base import CursorValue
+from etl.sources.base import CursorValue, SqlReader
 
 ROW_HASH_FIELD = pa.field(ROW_HASH, pa.string())
 
@@ -40,6 +40,8 @@ class Planned:
     lookback: Lookback | None = None
     lower_bound: CursorValue | None = None
     identity: Identity | None = None
+    files: tuple[Any, ...] | None = None
+    """File sources: the files this run reads (`etl.file_strategies`)."""
 
 
 class RowFilter(abc.ABC):
@@ -83,6 +85,7 @@ class LoadStrategy(abc.ABC):
         self, job: JobSpec, client: bigquery.Client, table: bigquery.Table, ref: TableRef,
         columns: list[TargetColumn], plans: list[ColumnPlan], identity: Identity | None,
         *, fingerprinted: bool, location: str | None, now: dt.datetime,
+        reader: SqlReader | None = None,
     ) -> Planned: ...  # fmt: skip
 
     @abc.abstractmethod
@@ -91,6 +94,18 @@ class LoadStrategy(abc.ABC):
     def check_extracted(self, job: JobSpec, ref: TableRef, rows: int, rejected: int) -> None:
         """What an extraction's outcome means before anything is loaded."""
         return None
+
+    def check_rejected(self, job: JobSpec, ref: TableRef, read: int, rejected: int) -> None:
+        """The job's `max_rejected`, for every source: past it the run fails before anything
+        is loaded (a wrong delimiter, encoding or type override rejects nearly every row)."""
+        limit = job.rejected_limit
+        if limit.exceeded(rejected, read):
+            raise ExtractionError(
+                f"{rejected:,} of {read:,} rows read from {job.describe_source()} were malformed, "
+                f"more than max_rejected ({limit.describe()}), so nothing was loaded into {ref}; "
+                "fix the source or the job's format options and types (a few malformed rows "
+                "are kept in the __rejected table when under the limit), or raise max_rejected."
+            )
 
 
 class _PassThrough(RowFilter):
@@ -109,6 +124,7 @@ class Catalog(LoadStrategy):
         self, job: JobSpec, client: bigquery.Client, table: bigquery.Table, ref: TableRef,
         columns: list[TargetColumn], plans: list[ColumnPlan], identity: Identity | None,
         *, fingerprinted: bool, location: str | None, now: dt.datetime,
+        reader: SqlReader | None = None,
     ) -> Planned:  # fmt: skip
         has_run_id = any(f.name == RUN_ID for f in table.schema)
         return Planned(
@@ -277,6 +293,7 @@ class Transactional(LoadStrategy):
         self, job: JobSpec, client: bigquery.Client, table: bigquery.Table, ref: TableRef,
         columns: list[TargetColumn], plans: list[ColumnPlan], identity: Identity | None,
         *, fingerprinted: bool, location: str | None, now: dt.datetime,
+        reader: SqlReader | None = None,
     ) -> Planned:  # fmt: skip
         assert identity is not None
         require_identity_loaded(identity, columns, ref)
@@ -302,5 +319,13 @@ STRATEGIES: dict[LoadType, LoadStrategy] = {
 }
 
 
-def strategy_for(load_type: LoadType) -> LoadStrategy:
-    return STRATEGIES[load_type]
+def strategy_for(job: JobSpec | LoadType) -> LoadStrategy:
+    """The strategy of a job (file sources have their own: `etl.file_strategies`), or of a
+    load type for table and query sources."""
+    if isinstance(job, LoadType):
+        return STRATEGIES[job]
+    if getattr(job.source, "kind", None) == "files":
+        from etl.file_strategies import FILE_STRATEGIES
+
+        return FILE_STRATEGIES[job.load_type]
+    return STRATEGIES[job.load_type]

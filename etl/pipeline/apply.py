@@ -27,7 +27,7 @@ class Applied:
 def apply_job(ctx: RunContext) -> Applied:
     job = ctx.job
     client = ctx.bigquery.bigquery
-    strategy = strategy_for(job.load_type)
+    strategy = strategy_for(job)
     plans = plan_source(ctx, detect=True)
     proposed = [p.target for p in plans]
     cursor = None

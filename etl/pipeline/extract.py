@@ -40,7 +40,7 @@ def extract_to_staging(
     attempt: int = 1,
 ) -> Extracted:
     conformer = Conformer(target.columns, RunStamp(ctx.run_id, ctx.started_at))
-    strategy = strategy_for(ctx.job.load_type)
+    strategy = strategy_for(ctx.job)
     rows_filter = strategy.row_filter(target.planned)
     schema = conformer.schema
     for extra in rows_filter.extra_fields if rows_filter is not None else []:
@@ -54,11 +54,27 @@ def extract_to_staging(
     )
     result = Extracted(staged=stager.result, watermark_after=target.watermark_before)
     last_report = time.monotonic()
+    # Records a reader could not read at all (a ragged CSV row, bytes that are not text) are
+    # rejected rows too, kept with the file, record number and reason (file sources).
+    unreadable = getattr(ctx.reader, "take_rejected", None)
+    limit = ctx.job.rejected_limit
+
+    def keep_unreadable() -> None:
+        if unreadable is not None and (bad := unreadable()):
+            result.rows_read += len(bad)
+            rejects.write(bad)
+
+    def rejected_so_far() -> int:
+        return rejects.result.rows + rejects.result.already_kept
+
     try:
         for batch in read_ahead(ctx.reader.read(target.read_plan)):
             result.rows_read += batch.num_rows
             good, rejected = conformer.conform(batch)
             rejects.write(rejected)
+            keep_unreadable()
+            if limit.count is not None:  # a share can only be judged at the end
+                strategy.check_rejected(ctx.job, target.ref, result.rows_read, rejected_so_far())
             if rows_filter is not None:
                 good = rows_filter.apply(good)
                 if rows_filter.cursor is not None:
@@ -70,6 +86,8 @@ def extract_to_staging(
             if progress is not None and time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
                 progress(result.rows_read, target.estimated_rows)
                 last_report = time.monotonic()
+        keep_unreadable()
+        strategy.check_rejected(ctx.job, target.ref, result.rows_read, rejected_so_far())
         result.staged = stager.finish()
         result.rejected = rejects.finish()
     except BaseException:

@@ -62,7 +62,7 @@ def load_extracted(
         target.ref,
         extracted.staged.uris,
         schema=target.load_schema,
-        write_disposition=strategy_for(ctx.job.load_type).write_disposition,
+        write_disposition=strategy_for(ctx.job).write_disposition,
         job_id=target.job_id,
         job_name=ctx.job.name,
         run_id=ctx.run_id,

@@ -20,7 +20,7 @@ from etl.fingerprint import ROW_HASH
 from etl.incremental import read_known_rejected
 from etl.jobs.model import JobSpec, ProcessingMode
 from etl.pipeline.context import LoadTarget, RunContext
-from etl.plan import ColumnPlan, plan_columns
+from etl.plan import ALWAYS_LOADED, ColumnPlan, plan_columns
 from etl.rejected import rejected_table
 from etl.schema.bqtypes import BqType
 from etl.schema.detect import detect_for_job
@@ -53,7 +53,7 @@ def plan_source(
     plans = plan_columns(job, columns, ctx.reader.dialect, detected=detected)
     if table is not None:
         plans = _adopt_table_types(plans, table)
-    strategy_for(job.load_type).check_plans(job, plans)
+    strategy_for(job).check_plans(job, plans)
     return plans
 
 
@@ -112,6 +112,10 @@ def _adopt_table_types(plans: list[ColumnPlan], table: bigquery.Table) -> list[C
             and not plan.overridden
         ):
             plan = replace(plan, bq_type=table_type, overridden=True)
+        elif plan.dialect == "files" and table_type is not None and not plan.overridden:
+            # File columns have no declared type: each run's sample only guesses (a JSON key
+            # that is null in today's sample), so the table's type decides, value by value.
+            plan = replace(plan, bq_type=table_type, overridden=True)
         adopted.append(plan)
     return adopted
 
@@ -165,7 +169,12 @@ def _drift(
         )
         job = job.model_copy(update={"columns": [c for c in job.columns if c in names]})
     if not job.columns:
-        new = [c.name for c in source if sanitize_column_name(c.name).lower() not in in_table]
+        new = [
+            c.name
+            for c in source
+            if c.name not in ALWAYS_LOADED  # file trace columns keep their own names
+            and sanitize_column_name(c.name).lower() not in in_table
+        ]
         if new:
             warnings.append(
                 f"new source column(s) {', '.join(new)} are not loaded until the job lists them "
@@ -190,7 +199,7 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
         )
     job, warnings = _drift(ctx.job, source_columns, table)
     plans = plan_source(ctx, job, source_columns, table=table)
-    strategy = strategy_for(job.load_type)
+    strategy = strategy_for(job)
     location = table.location or ctx.settings.location
     resolved = tables.check_existing_table(
         table, ref, [p.target for p in plans], job_name=job.name, load_type=job.load_type
@@ -200,7 +209,7 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
     columns = table_columns([*table.schema, *new_fields], resolved)
     planned = strategy.plan(
         job, client, table, ref, columns, plans, identity,
-        fingerprinted=not new_identity, location=location, now=ctx.started_at,
+        fingerprinted=not new_identity, location=location, now=ctx.started_at, reader=ctx.reader,
     )  # fmt: skip
     by_source = {c.source_name: c for c in columns if c.source_name is not None}
     # Read with the table's types (an existing table may hold a compatible, different type).
@@ -214,7 +223,7 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
         if read_cursor is not None and planned.lower_bound is not None
         else None
     )
-    read_plan = ReadPlan(job.source, read_columns, bound)
+    read_plan = ReadPlan(job.source, read_columns, bound, files=planned.files)
     ctx.reader.check_readable(read_plan)
     estimated = ctx.reader.estimate_rows(job.source)
     try:

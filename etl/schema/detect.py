@@ -171,7 +171,8 @@ def detect_source_columns(
     Detection is advice: a sample that cannot be read (a login without SELECT on every column,
     a query source, whose sampling would run the query) gives no proposals rather than an error.
     """
-    if not isinstance(source, TableSource):
+    files = getattr(source, "kind", None) == "files"
+    if not isinstance(source, TableSource) and not files:
         return {}
     candidates = [
         c.name for c in columns if c.name not in (skip or {}) and is_text_column(reader.dialect, c)
@@ -181,7 +182,8 @@ def detect_source_columns(
     from etl.errors import EtlError
 
     try:
-        rows = sample(reader, source, candidates, limit)
+        # A file source samples the first rows of its newest file (at most 5 MB of it).
+        rows = reader.preview(source, limit) if files else sample(reader, source, candidates, limit)
     except EtlError:
         return {}
     return detect_columns(rows, candidates)

@@ -232,6 +232,11 @@ from etl.schema.typemap_dialects import DIALECT_PROPOSERS  # noqa: E402
 
 PROPOSERS.update(DIALECT_PROPOSERS)
 
+# File sources (CSV text, JSON kinds, Parquet's Arrow types).
+from etl.schema.typemap_files import propose_files  # noqa: E402
+
+PROPOSERS["files"] = propose_files
+
 # NoSQL sources (firestore, mongodb, dynamodb, redis, cassandra): Python value kinds, CQL types.
 from etl.schema.typemap_document import propose_document  # noqa: E402
 

@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import pyarrow as pa
 
@@ -86,6 +87,9 @@ class ReadPlan:
     lower_bound: CursorBound | None = None
     unit: CursorRange | HashBucket | None = None
     """Set on the units `SqlReader.split` returns; None reads the whole plan."""
+    files: tuple[Any, ...] | None = None
+    """File sources: the files this run reads (`etl.sources.files.store.StoredFile`), chosen by
+    the load strategy; None reads every matching file."""
 
 
 class SqlReader(abc.ABC):

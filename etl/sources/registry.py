@@ -80,6 +80,9 @@ _SQLALCHEMY = Capabilities(
     typed_arrow=False, cursor_pushdown=True, splittable=False, bounded_types=True
 )
 
+_FILES = Capabilities(typed_arrow=False, cursor_pushdown=False, splittable=False,
+                      bounded_types=False)  # fmt: skip
+
 # NoSQL (etl.sources.nosql): values come as Python objects put into Arrow by the column's
 # BigQuery type and checked one by one (a document's field can hold anything); the reader pushes
 # `cursor >= bound` into the store where it can (not Redis: the engine filters).
@@ -137,6 +140,13 @@ SOURCES: dict[str, SourceType] = {
                 ("redis", "redis_source", 6379, True, False),
                 ("cassandra", "cassandra", 9042, True, True),
             )
+        ),
+        # Object stores and local folders (etl.sources.files): one reader for the four, built
+        # from the `ETL File Connection` block; values typed by the conformer, row by row.
+        *(
+            SourceType(key, "files", "files", "etl.sources.files.reader:open_reader",
+                       _FILES, needs_host=False)
+            for key in ("gcs", "s3", "azure_blob", "local")
         ),
     )
 }  # fmt: skip
