@@ -379,9 +379,11 @@ class BigQuerySourceReader(SqlReader):
                 session = None
             if session is not None:
                 self.read_path = STORAGE
+                log.info("Reading %s through the BigQuery Storage Read API.", ref)
                 yield from self._read_session(session, names)
                 return
         self.read_path = REST
+        log.info("Reading %s through the BigQuery REST API (tabledata.list).", ref)
         if restriction and plan is not None:
             # tabledata.list cannot filter: run the filtered SELECT and page its result table.
             sql = select_sql(plan.source, columns, plan.lower_bound, self.settings.project)
@@ -421,12 +423,19 @@ class BigQuerySourceReader(SqlReader):
     def _read_session(self, session: Any, names: list[str]) -> Iterator[pa.RecordBatch]:
         if not session.streams:
             return  # no rows
+        # Each response holds one serialized Arrow record batch; decoding it here (rather than
+        # through the library's deprecated `to_arrow`) keeps one response in memory at a time.
+        # The stream object resumes at its offset after a transient error by itself.
+        schema = pa.ipc.read_schema(pa.py_buffer(session.arrow_schema.serialized_schema))
         stream = self._storage_client().read_rows(session.streams[0].name)
         try:
-            for page in stream.rows(session).pages:
-                batch = page.to_arrow()
-                if batch.num_rows:
-                    yield batch.select(names)
+            for response in stream:
+                if not response.row_count:
+                    continue
+                batch = pa.ipc.read_record_batch(
+                    pa.py_buffer(response.arrow_record_batch.serialized_record_batch), schema
+                )
+                yield batch.select(names)
         except Exception as error:
             raise classify(error, Stage.EXTRACTION, "reading rows (Storage Read API)") from None
 
