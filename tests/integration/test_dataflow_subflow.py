@@ -1,0 +1,230 @@
+"""The Dataflow subflow on Beam's DirectRunner, against the machine's PostgreSQL and the BigQuery
+emulator: `auto` sends a large table to the Beam path and the result equals the standard path's,
+row for row (checksums computed in BigQuery); an incremental run after new rows loads only those,
+exactly once across units; a read without a cursor bound uses hash units; a unit that fails fails
+the run in `extraction` and loads nothing, and the re-run loads everything once.
+
+The large table is generated once per session with generate_series (DATAFLOW_TEST_ROWS, default
+200,000 rows; the issue's 1,500,000-row case is `test_auto_large_table_matches_standard_1_5m`,
+marked `faults` as a long scenario: `pytest -m faults tests/integration/test_dataflow_subflow.py`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+
+import pytest
+
+from etl import checkpoints
+from etl.errors import ExtractionError, TransientExtractionError
+from tests.integration.helpers import apply, job_spec, run
+
+ROWS = int(os.environ.get("DATAFLOW_TEST_ROWS", "200000"))
+LARGE_ROWS = 1_500_000
+DATA_COLUMNS = ["id", "at", "amount", "price", "note", "flag", "payload"]
+
+
+def _create(pg_admin, schema: str, table: str, rows: int, start: int = 1) -> None:
+    pg_admin.execute(
+        f"""CREATE TABLE IF NOT EXISTS "{schema}".{table} (
+              id bigint PRIMARY KEY, at timestamptz NOT NULL, amount numeric(12,2),
+              price double precision, note text, flag boolean, payload jsonb)"""
+    )
+    _insert(pg_admin, schema, table, start, start + rows - 1)
+
+
+def _insert(
+    pg_admin, schema: str, table: str, first: int, last: int, at: str | None = None
+) -> None:
+    stamp = (
+        f"timestamptz '{at}'"
+        if at
+        else "timestamptz '2026-01-01 00:00:00+00' + g * interval '1 second'"
+    )
+    pg_admin.execute(
+        f"""INSERT INTO "{schema}".{table}
+            SELECT g, {stamp}, (g % 100000) / 100.0,
+                   CASE WHEN g % 97 = 0 THEN 'NaN'::float8 ELSE g * 0.5 END,
+                   CASE WHEN g % 13 = 0 THEN NULL ELSE 'note ' || g END, g % 3 = 0,
+                   jsonb_build_object('g', g, 'tags', jsonb_build_array('a', g % 5))
+            FROM generate_series({first}, {last}) g"""
+    )
+    pg_admin.execute(f'ANALYZE "{schema}".{table}')
+
+
+@pytest.fixture(scope="session")
+def big_schema(pg_admin):
+    """One schema for the session's large tables, generated once and dropped at the end."""
+    name = f"etl_dataflow_{uuid.uuid4().hex[:8]}"
+    pg_admin.execute(f'CREATE SCHEMA "{name}"')
+    yield name
+    pg_admin.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def big_table(pg_admin, big_schema) -> str:
+    _create(pg_admin, big_schema, "events", ROWS)
+    return "events"
+
+
+def checksum(bq, dataset: str, table: str) -> dict[str, object]:
+    """Order-independent fingerprint of the data columns, computed by BigQuery itself."""
+    row = next(
+        iter(
+            bq.query_and_wait(
+                f"""SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS ids,
+                       BIT_XOR(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT({", ".join(DATA_COLUMNS)}))))
+                         AS x
+                    FROM `local.{dataset}.{table}`"""
+            )
+        )
+    )
+    return dict(row.items())
+
+
+def units_artifact(job_name: str) -> list[dict[str, object]]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from flows.artifacts import artifact_key
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[artifact_key(job_name, "dataflow-units")])
+            )
+        )
+    assert found, "the Dataflow subflow published no units artifact"
+    data = found[0].data
+    return json.loads(data) if isinstance(data, str) else data
+
+
+def _auto_equals_standard(pg_connection, destination, dataset, bq, schema, table, rows, threshold):
+    source = {"schema": schema, "table": table}
+    standard = job_spec(pg_connection, destination, dataset, source=source,
+                        table="by_standard", processing_mode="standard")  # fmt: skip
+    beam = job_spec(
+        pg_connection, destination, dataset, source=source, table="by_beam",
+        row_threshold=threshold, dataflow={"direct_workers": 2, "rows_per_unit": 50_000},
+    )  # fmt: skip
+    apply(standard)
+    apply(beam)
+    by_standard = run(standard)
+    by_beam = run(beam)
+    assert by_standard["status"] == "completed", by_standard
+    assert by_beam["status"] == "completed", by_beam
+    assert by_standard["processing_mode"] == "standard"
+    assert by_beam["processing_mode"] == "dataflow", by_beam["processing_reason"]
+    assert "auto" in by_beam["processing_reason"]
+    assert by_beam["rows_read"] == by_beam["rows_loaded"] == rows
+    assert by_beam["files_staged"] >= 2
+    expected = checksum(bq, dataset, "by_standard")
+    assert expected["n"] == expected["ids"] == rows
+    assert checksum(bq, dataset, "by_beam") == expected
+    # No cursor bound (a catalog read): hash buckets of the primary key, one file or more each.
+    units = units_artifact(beam.name)
+    assert len(units) >= 2
+    assert all(str(u["range"]).startswith("hash(id) bucket") for u in units)
+    assert sum(int(u["rows_read"]) for u in units) == rows
+
+
+def test_auto_sends_a_large_table_to_beam_and_it_equals_the_standard_result(
+    pg_connection, destination, dataset, bq, big_schema, big_table
+):
+    # The threshold is the job's: at or above it, auto chooses the Beam path.
+    _auto_equals_standard(
+        pg_connection, destination, dataset, bq, big_schema, big_table, ROWS, threshold=ROWS // 2
+    )
+
+
+@pytest.mark.faults
+def test_auto_large_table_matches_standard_1_5m(
+    pg_admin, pg_connection, destination, dataset, bq, big_schema
+):
+    """The issue's case: 1,500,000 rows with the default threshold (1,000,000)."""
+    _create(pg_admin, big_schema, "events_large", LARGE_ROWS)
+    _auto_equals_standard(
+        pg_connection, destination, dataset, bq, big_schema, "events_large", LARGE_ROWS,
+        threshold=1_000_000,
+    )  # fmt: skip
+
+
+def test_incremental_run_through_beam_loads_only_new_rows_once_across_units(
+    pg_admin, pg_schema, pg_connection, destination, dataset, bq
+):
+    _create(pg_admin, pg_schema, "events", 40_000)
+    job = job_spec(
+        pg_connection, destination, dataset, source={"schema": pg_schema, "table": "events"},
+        load_type="transactional", cursor_column="at", backfill_start="all",
+        processing_mode="dataflow", dataflow={"direct_workers": 2, "rows_per_unit": 10_000},
+    )  # fmt: skip
+    apply(job)
+    first = run(job)
+    assert first["status"] == "completed", first
+    assert first["rows_loaded"] == 40_000
+    last = first["watermark_after"]
+    # Rows at the last loaded cursor value (the boundary), and later ones; the 10-minute lookback
+    # re-reads 600 loaded rows, spread over several units: none may come back.
+    _insert(pg_admin, pg_schema, "events", 40_001, 40_005, at=last)
+    _insert(pg_admin, pg_schema, "events", 40_006, 40_500)
+    second = run(job)
+    assert second["status"] == "completed", second
+    assert second["processing_mode"] == "dataflow"
+    assert second["rows_loaded"] == 500
+    assert second["rows_already_loaded"] >= 600
+    result = checksum(bq, dataset, "bq_events")
+    assert result["n"] == result["ids"] == 40_500
+    third = run(job)
+    assert third["rows_loaded"] == 0, third
+
+
+def test_a_failing_unit_fails_the_run_in_extraction_and_the_rerun_loads_everything_once(
+    pg_admin, pg_schema, pg_connection, destination, dataset, bq
+):
+    _create(pg_admin, pg_schema, "events", 30_000)
+    job = job_spec(
+        pg_connection, destination, dataset, source={"schema": pg_schema, "table": "events"},
+        load_type="transactional", cursor_column="at", backfill_start="all",
+        processing_mode="dataflow", dataflow={"direct_workers": 1, "rows_per_unit": 10_000},
+    )  # fmt: skip
+    apply(job)
+    # In-process workers (direct_workers: 1) reach the engine's checkpoints: the third batch a
+    # unit stages fails, for good (not transient: retrying the unit cannot help).
+    reached = {"batches": 0}
+
+    def fail_third() -> None:
+        reached["batches"] += 1
+        if reached["batches"] == 3:
+            raise ExtractionError("injected: the source row cannot be read")
+
+    remove = checkpoints.on(checkpoints.EXTRACT_BATCH_STAGED, fail_third)
+    try:
+        failed = run(job)
+    finally:
+        remove()
+    assert failed["status"] == "failed", failed
+    assert failed["error_type"] == "extraction"
+    assert "Dataflow unit" in failed["error"] and "injected" in failed["error"]
+    assert failed["rows_loaded"] == 0
+    assert checksum(bq, dataset, "bq_events")["n"] == 0
+
+    # A transient failure of one unit is retried inside the worker, from the unit's start.
+    reached["batches"] = 0
+
+    def fail_once() -> None:
+        reached["batches"] += 1
+        if reached["batches"] == 2:
+            raise TransientExtractionError("injected: connection dropped")
+
+    remove = checkpoints.on(checkpoints.EXTRACT_BATCH_STAGED, fail_once)
+    try:
+        rerun = run(job)
+    finally:
+        remove()
+    assert rerun["status"] == "completed", rerun
+    assert rerun["rows_loaded"] == 30_000
+    result = checksum(bq, dataset, "bq_events")
+    assert result["n"] == result["ids"] == 30_000
+    assert max(int(u["attempts"]) for u in units_artifact(job.name)) == 2
