@@ -18,13 +18,14 @@ BIN := $(VENV)/bin
 PIP_FLAGS := --quiet --disable-pip-version-check
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: help setup browser demo test lint bench bench-small faults services-up services-down services-status clean
+.PHONY: help setup browser demo test lint bench bench-small bench-dataflow faults services-up services-down services-status clean
 
 help:
 	@echo "make demo            run the demo jobs on local services (sets everything up first)"
 	@echo "make test            run the whole test suite (sets everything up first)"
 	@echo "make bench           PostgreSQL and MariaDB -> BigQuery benchmarks (N=2,000,000 and 1,000,000; BENCH_ROWS / BENCH_MARIADB_ROWS)"
 	@echo "make bench-mariadb   MariaDB -> BigQuery benchmark (N=1,000,000; BENCH_ROWS=... to change)"
+	@echo "make bench-dataflow  standard vs the Beam subflow (DirectRunner, 1 and 2 workers; N=1,000,000)"
 	@echo "make faults          the fault suite, long cases included (kill -9, outages, full disk...), then its table"
 	@echo "make services-down   stop the local services started by make demo"
 
@@ -84,6 +85,9 @@ bench: setup
 
 bench-mariadb: setup
 	$(BIN)/python -m bench.mariadb_to_bigquery --rows $${BENCH_ROWS:-1000000}
+
+bench-dataflow: setup
+	$(BIN)/python -m bench.dataflow --rows $${BENCH_ROWS:-1000000}
 
 faults: setup
 	$(BIN)/python -m pytest -m "faults or not faults" tests/faults; status=$$?; $(BIN)/python -m tests.faults.report; exit $$status
