@@ -62,9 +62,10 @@ def _classify(error: Exception, stage: Stage = Stage.INIT) -> Exception:
 
 
 def _row(row: Any) -> dict[str, Any]:
-    if isinstance(row, Mapping):
+    if isinstance(row, Mapping):  # the session's dict_factory
         return dict(row)
-    return dict(row._asdict())
+    as_dict = getattr(row, "_asdict", None) or row.as_dict  # a named tuple, or mockylla's Row
+    return dict(as_dict())
 
 
 class CassandraReader(DocumentReader):

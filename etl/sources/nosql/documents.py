@@ -440,7 +440,7 @@ class DocumentReader(SqlReader):
         if not self._exists(table):
             raise ValidationError(
                 f"Collection '{self._where(table)}' does not exist in this {self.key} "
-                "connection (or holds nothing); `etl connection tables` lists them."
+                "connection; `etl connection tables` lists them."
             )
         return table
 

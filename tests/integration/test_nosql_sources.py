@@ -1,0 +1,417 @@
+"""NoSQL sources end to end: connection test, discovery, catalog and transactional jobs through
+the real `etl-job` flow into the BigQuery emulator.
+
+How each store is reached here (no server of its own can run for three of them):
+- **Redis**: live, the machine's Redis 7 (127.0.0.1:6379), database 11, keys under a prefix of
+  this test's own, deleted afterwards.
+- **DynamoDB**: live HTTP against moto's server (`moto.server.ThreadedMotoServer` on a free
+  port), through boto3 like real DynamoDB.
+- **MongoDB**: FAKE. mongomock (an in-process imitation of pymongo) is handed to the reader
+  through `etl.sources.nosql.documents.register_client_factory`, the only injection point; no
+  MongoDB server can be installed here.
+- **Firestore**: FAKE. fake-firestore (an in-process imitation of google-cloud-firestore), same
+  injection point; Google's emulator needs Java jars downloaded at run time.
+- **Cassandra**: FAKE. mockylla patches the driver's `Cluster.connect` in this process (no
+  injection point needed: the reader runs its real driver calls); no Cassandra runs here.
+
+Transactional runs check the exactly-once boundary: the second run's new documents include one
+whose cursor equals the first run's watermark, and exactly the new documents arrive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import free_port, unavailable
+from tests.integration.helpers import apply, data_rows, job_spec, run
+
+UTC = dt.UTC
+
+
+def _json(value: Any) -> Any:
+    """A JSON column's value: the BigQuery client parses it (the emulator may hand back text)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _connection(name: str, **fields: Any) -> str:
+    from blocks import NoSqlConnection
+
+    NoSqlConnection(**fields).save(name, overwrite=True)
+    return name
+
+
+def _discovery(name: str, table: str, schema: str | None = None) -> dict[str, Any]:
+    """Everything `etl connection test/schemas/tables/columns/preview` shows, as data."""
+    from blocks import discovery, health
+    from blocks.registry import load_connection
+
+    outcome = health.check_sql_connection(load_connection(name))
+    assert outcome.status == "success", outcome.message
+    return {
+        "test": outcome,
+        "schemas": discovery.list_schemas(name),
+        "tables": {t.name: t for t in discovery.list_tables(name, schema)},
+        "columns": {c.name: c for c in discovery.list_columns(name, table, schema)},
+        "preview": discovery.preview(name, table, schema, limit=2),
+    }
+
+
+def _transactional(
+    connection: str, destination: str, dataset: str, table: str, cursor: str, **more: Any
+) -> Any:
+    return job_spec(
+        connection, destination, dataset, table=f"t_{uuid.uuid4().hex[:8]}",
+        source={"table": table, **({"schema": more.pop("schema")} if "schema" in more else {})},
+        load_type="transactional", cursor_column=cursor, backfill_start="all", **more,
+    )  # fmt: skip
+
+
+# -- Redis (live) --------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def redis_db() -> Iterator[Any]:
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=6379, db=11, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as error:
+        unavailable(f"Redis is not reachable at 127.0.0.1:6379: {error}")
+    prefix = f"etl{uuid.uuid4().hex[:8]}"
+    yield client, prefix
+    keys = list(client.scan_iter(match=f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def test_redis_hashes_under_a_prefix_load_as_rows(redis_db, services, destination, dataset, bq):
+    client, prefix = redis_db
+    for i in range(1, 5):
+        client.hset(f"{prefix}:{i}", mapping={
+            "name": f"user {i}", "visits": str(i * 10),
+            "updated_at": f"2026-11-0{i}T10:00:00Z",
+        })  # fmt: skip
+    client.set(f"{prefix}:5", json.dumps({"name": "json user", "visits": 50,
+                                           "updated_at": "2026-11-04T10:00:00Z",
+                                           "tags": ["a", "b"]}))  # fmt: skip
+    name = _connection(f"redis-{prefix}", type="redis", host="127.0.0.1", database="11")
+
+    found = _discovery(name, prefix, "db11")
+    assert "db11" in found["schemas"]
+    assert found["tables"][prefix].row_count == 5
+    columns = found["columns"]
+    assert columns["document_id"].primary_key
+    # Redis keeps text: timestamps in hash fields are detected from the sampled values.
+    assert columns["updated_at"].bq_type == "TIMESTAMP" and columns["updated_at"].detected
+    assert columns["tags"].bq_type == "JSON"
+    assert len(found["preview"].rows) == 2
+
+    job = _transactional(name, destination, dataset, prefix, "updated_at", schema="db11")
+    apply(job)
+    first = run(job)
+    assert first["rows_loaded"] == 5, first
+    # Two more: one at the watermark itself (2026-11-04T10:00Z), one after it.
+    client.hset(f"{prefix}:6", mapping={"name": "same instant", "visits": "1",
+                                        "updated_at": "2026-11-04T10:00:00+00:00"})  # fmt: skip
+    client.hset(f"{prefix}:7", mapping={"name": "later", "visits": "2",
+                                        "updated_at": "2026-11-05T00:00:00Z"})  # fmt: skip
+    second = run(job)
+    assert second["rows_loaded"] == 2, second
+    rows = data_rows(bq, dataset, job.destination.table, order_by="document_id")
+    assert [r["document_id"] for r in rows] == [f"{prefix}:{i}" for i in range(1, 8)]
+    assert rows[0]["visits"] == 10  # text in Redis, integers in every sampled value: INT64
+    assert _json(rows[4]["tags"]) == ["a", "b"]
+
+    catalog = job_spec(name, destination, dataset, table="snapshot",
+                       source={"schema": "db11", "table": prefix})  # fmt: skip
+    apply(catalog)
+    assert run(catalog)["rows_loaded"] == 7
+
+
+# -- DynamoDB (moto's server) ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dynamodb_endpoint() -> Iterator[str]:
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as error:
+        unavailable(f"moto[server] is not installed: {error}")
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def test_dynamodb_items_with_sets_decimals_and_maps(
+    dynamodb_endpoint, services, destination, dataset, bq
+):
+    import boto3
+
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    client = boto3.client("dynamodb", region_name="eu-west-1", endpoint_url=dynamodb_endpoint,
+                          **keys)  # fmt: skip
+    table_name = f"orders_{uuid.uuid4().hex[:8]}"
+    client.create_table(
+        TableName=table_name,
+        KeySchema=[{"AttributeName": "customer", "KeyType": "HASH"},
+                   {"AttributeName": "order_no", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "customer", "AttributeType": "S"},
+                              {"AttributeName": "order_no", "AttributeType": "N"}],
+        BillingMode="PAY_PER_REQUEST",
+    )  # fmt: skip
+    table = boto3.resource("dynamodb", region_name="eu-west-1", endpoint_url=dynamodb_endpoint,
+                           **keys).Table(table_name)  # fmt: skip
+
+    def put(order_no: int, stamp: int) -> None:
+        table.put_item(Item={
+            "customer": f"c{order_no % 2}", "order_no": order_no, "qty": order_no * 2,
+            "price": decimal.Decimal("19.99"), "tags": {"gift", "express"},
+            "address": {"city": "Kraków", "lines": ["a", decimal.Decimal("1")]},
+            "updated": stamp,
+        })  # fmt: skip
+
+    for order_no in range(1, 5):
+        put(order_no, 1_700_000_000 + order_no)
+    name = _connection(
+        f"dynamo-{uuid.uuid4().hex[:8]}", type="dynamodb", region="eu-west-1",
+        endpoint_url=dynamodb_endpoint, aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )  # fmt: skip
+
+    found = _discovery(name, table_name)
+    assert found["schemas"] == ["eu-west-1"]
+    assert found["tables"][table_name].row_count == 4
+    columns = found["columns"]
+    assert (columns["qty"].bq_type, columns["price"].bq_type) == ("INT64", "NUMERIC")
+    assert (columns["tags"].bq_type, columns["address"].bq_type) == ("JSON", "JSON")
+
+    job = _transactional(name, destination, dataset, table_name, "updated")
+    apply(job)
+    assert run(job)["rows_loaded"] == 4
+    put(5, 1_700_000_004)  # the watermark's own value, a new item
+    put(6, 1_700_000_010)
+    second = run(job)
+    assert second["rows_loaded"] == 2, second
+    rows = data_rows(bq, dataset, job.destination.table, order_by="order_no")
+    assert [r["order_no"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert rows[0]["document_id"] == '["c1", 1]'
+    assert rows[0]["price"] == decimal.Decimal("19.99")
+    assert _json(rows[0]["tags"]) == ["express", "gift"]
+    assert _json(rows[0]["address"]) == {"city": "Kraków", "lines": ["a", 1]}
+
+    catalog = job_spec(name, destination, dataset, table="snapshot", source={"table": table_name})
+    apply(catalog)
+    assert run(catalog)["rows_loaded"] == 6
+
+
+# -- MongoDB (FAKE: mongomock through the client factory) -----------------------------------------
+
+
+class _SharedClient:
+    """One in-memory mongomock store for every reader the flow opens; `close` keeps it."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def __getitem__(self, name: str) -> Any:
+        return self._client[name]
+
+    def close(self) -> None:
+        return None
+
+
+@pytest.fixture()
+def mongo() -> Iterator[Any]:
+    import mongomock
+
+    from etl.sources.nosql.documents import register_client_factory
+
+    client = mongomock.MongoClient(tz_aware=True)
+    register_client_factory("mongodb", lambda settings: _SharedClient(client))
+    yield client
+    register_client_factory("mongodb", None)
+
+
+def test_mongodb_collection_catalog_transactional_and_rejected_values(
+    mongo, services, destination, dataset, bq
+):
+    from bson import Decimal128, ObjectId
+
+    orders = mongo.shop.orders
+    base = dt.datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+    ids = [ObjectId() for _ in range(5)]
+    orders.insert_many([
+        {"_id": ids[i], "qty": i + 1, "total": Decimal128(f"{i}.25"),
+         "at": base + dt.timedelta(hours=i), "customer": {"name": f"c{i}", "vip": i % 2 == 0},
+         "items": [{"sku": "x", "n": i}]}
+        for i in range(4)
+    ])  # fmt: skip
+    # Past the schema sample (sample_size 4): qty is INT64 by the sample, and this one does not fit.
+    orders.insert_one({"_id": ids[4], "qty": "many", "at": base + dt.timedelta(hours=4)})
+    name = _connection(f"mongo-{uuid.uuid4().hex[:8]}", type="mongodb", host="mongo.invalid",
+                       database="shop", sample_size=4)  # fmt: skip
+
+    found = _discovery(name, "orders")
+    assert "shop" in found["schemas"] and found["tables"]["orders"].row_count == 5
+    columns = found["columns"]
+    assert [c for c in columns] == ["document_id", "qty", "total", "at", "customer", "items"]
+    assert (columns["qty"].bq_type, columns["total"].bq_type, columns["at"].bq_type) == (
+        "INT64", "NUMERIC", "TIMESTAMP")  # fmt: skip
+    assert columns["customer"].bq_type == "JSON"
+
+    catalog = job_spec(name, destination, dataset, table="orders_snapshot",
+                       source={"table": "orders"})  # fmt: skip
+    apply(catalog)
+    report = run(catalog)
+    assert report["state_name"] == "Partial", report
+    assert (report["rows_loaded"], report["rows_rejected"]) == (4, 1)
+    rows = data_rows(bq, dataset, "orders_snapshot", order_by="document_id")
+    assert [r["document_id"] for r in rows] == [str(i) for i in ids[:4]]
+    assert rows[1]["total"] == decimal.Decimal("1.25")
+    assert _json(rows[0]["customer"]) == {"name": "c0", "vip": True}
+
+    orders.delete_one({"_id": ids[4]})
+    job = _transactional(name, destination, dataset, "orders", "at")
+    apply(job)
+    assert run(job)["rows_loaded"] == 4
+    orders.insert_many([{"qty": 9, "at": base + dt.timedelta(hours=3)},  # the watermark itself
+                        {"qty": 10, "at": base + dt.timedelta(days=1)}])  # fmt: skip
+    second = run(job)
+    assert second["rows_loaded"] == 2, second
+    assert sorted(r["qty"] for r in data_rows(bq, dataset, job.destination.table, "qty")) == [
+        1, 2, 3, 4, 9, 10]  # fmt: skip
+
+
+# -- Firestore (FAKE: fake-firestore through the client factory) ----------------------------------
+
+
+@pytest.fixture()
+def firestore() -> Iterator[Any]:
+    import fake_firestore
+
+    from etl.sources.nosql.documents import register_client_factory
+
+    client = fake_firestore.FakeFirestoreClient()
+    register_client_factory("firestore", lambda settings: client)
+    yield client
+    register_client_factory("firestore", None)
+
+
+def test_firestore_collection_with_timestamps_and_nested_values(
+    firestore, services, destination, dataset, bq
+):
+    from google.api_core.datetime_helpers import DatetimeWithNanoseconds
+
+    def stamp(day: int, nanos: int = 0) -> DatetimeWithNanoseconds:
+        return DatetimeWithNanoseconds(2026, 11, day, 9, 30, tzinfo=UTC, nanosecond=nanos)
+
+    users = firestore.collection("users")
+    for i in range(1, 4):
+        users.document(f"user-{i}").set({
+            "name": f"User {i}", "score": i * 1.5, "updated": stamp(i, 123_456_789),
+            "profile": {"langs": ["pl", "en"], "age": 30 + i},
+        })  # fmt: skip
+    name = _connection(f"fs-{uuid.uuid4().hex[:8]}", type="firestore", project="demo-project")
+
+    found = _discovery(name, "users")
+    assert found["test"].message.startswith("Connection successful. Found 1 table")
+    assert list(found["tables"]) == ["users"]
+    columns = found["columns"]
+    assert columns["updated"].bq_type == "TIMESTAMP" and columns["profile"].bq_type == "JSON"
+    assert columns["score"].bq_type == "FLOAT64"
+
+    job = _transactional(name, destination, dataset, "users", "updated")
+    apply(job)
+    assert run(job)["rows_loaded"] == 3
+    users.document("user-4").set({"name": "Same instant", "score": 0.5,
+                                  "updated": stamp(3, 123_456_789)})  # fmt: skip
+    users.document("user-5").set({"name": "Later", "score": 1.0, "updated": stamp(4)})
+    second = run(job)
+    assert second["rows_loaded"] == 2, second
+    rows = data_rows(bq, dataset, job.destination.table, order_by="document_id")
+    assert [r["document_id"] for r in rows] == [f"user-{i}" for i in range(1, 6)]
+    # Nanoseconds are truncated to BigQuery's microseconds.
+    assert rows[0]["updated"] == dt.datetime(2026, 11, 1, 9, 30, 0, 123456, tzinfo=UTC)
+    assert _json(rows[0]["profile"]) == {"langs": ["pl", "en"], "age": 31}
+
+    catalog = job_spec(name, destination, dataset, table="users_snapshot",
+                       source={"table": "users"})  # fmt: skip
+    apply(catalog)
+    assert run(catalog)["rows_loaded"] == 5
+
+
+# -- Cassandra (FAKE: mockylla patches the driver in this process) --------------------------------
+
+
+@pytest.fixture()
+def cassandra() -> Iterator[Any]:
+    from mockylla import MockScyllaDB
+
+    with MockScyllaDB():
+        from cassandra.cluster import Cluster
+
+        session = Cluster(["127.0.0.1"]).connect()
+        session.execute(
+            "CREATE KEYSPACE shop WITH REPLICATION = "
+            "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+        )
+        session.execute(
+            "CREATE TABLE shop.events (id int PRIMARY KEY, kind text, amount decimal, "
+            "at timestamp, tags set<text>, attrs map<text, int>)"
+        )
+        yield session
+
+
+def test_cassandra_table_catalog_and_transactional(cassandra, services, destination, dataset, bq):
+    insert = (
+        "INSERT INTO shop.events (id, kind, amount, at, tags, attrs) "
+        "VALUES (%s, %s, %s, %s, %s, %s)"
+    )
+
+    def add(i: int, at: dt.datetime) -> None:
+        cassandra.execute(insert, (i, f"k{i}", decimal.Decimal(f"{i}.50"), at, {"x", "y"},
+                                   {"n": i}))  # fmt: skip
+
+    base = dt.datetime(2026, 11, 1, 12, 0)  # the driver's timestamps are naive UTC
+    for i in range(1, 4):
+        add(i, base + dt.timedelta(hours=i))
+    name = _connection(f"cass-{uuid.uuid4().hex[:8]}", type="cassandra", host="127.0.0.1",
+                       database="shop")  # fmt: skip
+
+    found = _discovery(name, "events", "shop")
+    assert found["schemas"] == ["shop"] and list(found["tables"]) == ["events"]
+    columns = found["columns"]
+    assert columns["id"].primary_key and columns["id"].source_type == "int"
+    assert (columns["amount"].bq_type, columns["at"].bq_type, columns["attrs"].bq_type) == (
+        "NUMERIC", "TIMESTAMP", "JSON")  # fmt: skip
+
+    job = _transactional(name, destination, dataset, "events", "at", schema="shop")
+    apply(job)
+    assert run(job)["rows_loaded"] == 3
+    add(4, base + dt.timedelta(hours=3))  # at the watermark
+    add(5, base + dt.timedelta(hours=9))
+    second = run(job)
+    assert second["rows_loaded"] == 2, second
+    rows = data_rows(bq, dataset, job.destination.table)
+    assert [r["id"] for r in rows] == [1, 2, 3, 4, 5]
+    assert rows[0]["at"] == dt.datetime(2026, 11, 1, 13, 0, tzinfo=UTC)
+    assert _json(rows[0]["tags"]) == ["x", "y"] and rows[0]["amount"] == decimal.Decimal("1.5")
+
+    catalog = job_spec(name, destination, dataset, table="events_snapshot",
+                       source={"schema": "shop", "table": "events"})  # fmt: skip
+    apply(catalog)
+    assert run(catalog)["rows_loaded"] == 5
