@@ -17,6 +17,8 @@ A job's `query:` is checked first (one SELECT, no writes: sqlglot's BigQuery gra
 estimate in the sentence, before it costs anything; otherwise it runs with `maximum_bytes_billed`
 set to the same limit (BigQuery itself stops a query the estimate under-counted) and its
 destination table (BigQuery's temporary result table) is read by the same paths as a table.
+Views, materialized views and external tables, which neither direct path serves, are read the
+same way, as `SELECT <columns> FROM <view> WHERE <cursor> >= <bound>`.
 
 Against the local emulator (local-bigquery 0.3.2) the tests exercise the Storage Read API over
 its gRPC port (sessions with selected fields and row restrictions, also on a query's result
@@ -75,6 +77,10 @@ log = logging.getLogger(__name__)
 CHECK_TIMEOUT_SECONDS = 60
 STORAGE = "storage"
 REST = "rest"
+# Table types read directly (Storage Read API or tabledata.list); views, materialized views and
+# external tables are read through `SELECT ... FROM` them as a query job (dry run and bytes limit
+# included), since neither direct path serves them.
+_STORED = ("TABLE", "SNAPSHOT", "CLONE")
 
 
 @dataclass(frozen=True)
@@ -338,6 +344,10 @@ class BigQuerySourceReader(SqlReader):
             return
         ref = self._ref(plan.source)
         table = self._table(ref)
+        if table.table_type not in _STORED:  # read through a query, within the bytes limit
+            self._dry_run(select_sql(plan.source, plan.columns, plan.lower_bound,
+                                     self.settings.project))  # fmt: skip
+            return
         if self._storage_client() is not None:
             try:
                 self._session(
@@ -354,7 +364,10 @@ class BigQuerySourceReader(SqlReader):
 
     def read(self, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
         names = [c.name for c in plan.columns]
-        if isinstance(plan.source, QuerySource):
+        is_view = isinstance(plan.source, TableSource) and (
+            self._table(self._ref(plan.source), Stage.EXTRACTION).table_type not in _STORED
+        )
+        if isinstance(plan.source, QuerySource) or is_view:
             sql = select_sql(plan.source, plan.columns, plan.lower_bound, self.settings.project)
             job = self._run_query(sql, Stage.EXTRACTION, self.settings.query_timeout_seconds)
             ref = _destination(job)
