@@ -121,7 +121,8 @@ def dataflow_extract(request: DataflowRequest) -> Extracted:
         min_units=spec.direct_workers if spec.runner is DataflowRunner.DIRECT else spec.min_workers,
     )
     logger.info("Beam pipeline options: %s", " ".join(args))  # settings only, never a secret
-    outcome = run_extract(run, target, ctx.reader, job)
+    storage = ctx.bigquery.storage if ctx.settings.staging_uri.startswith("gs://") else None
+    outcome = run_extract(run, target, ctx.reader, job, storage)
     extracted = outcome.extracted
     extracted.units = outcome.units
     extracted.dataflow_job_id = outcome.dataflow_job_id

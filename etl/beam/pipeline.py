@@ -167,8 +167,11 @@ def _runner_error(error: BaseException) -> EtlError:
     )
 
 
-def run_extract(run: BeamRun, target: LoadTarget, reader: SqlReader, job: JobSpec) -> BeamOutcome:
-    """Split with the driver's reader, run the pipeline, and read back its figures."""
+def run_extract(
+    run: BeamRun, target: LoadTarget, reader: SqlReader, job: JobSpec, storage: Any = None
+) -> BeamOutcome:
+    """Split with the driver's reader, run the pipeline, and read back its figures (with the
+    driver's own storage client when given: the destination's credentials)."""
     started = time.monotonic()
     count = unit_count(
         target.estimated_rows, run.rows_per_unit, min_units=run.min_units, max_units=run.max_units
@@ -206,7 +209,7 @@ def run_extract(run: BeamRun, target: LoadTarget, reader: SqlReader, job: JobSpe
             job_id = result.job_id()
         except Exception:
             job_id = None
-    parts = json.loads(run.staging.read_text(f"{run.run_path}/{MANIFEST}"))
+    parts = json.loads(run.staging.read_text(f"{run.run_path}/{MANIFEST}", storage))
     outcome = _outcome(parts, target)
     outcome.counters = _counters(result)
     outcome.runner = str(run.options.view_as(StandardOptions).runner)

@@ -131,13 +131,14 @@ class StagingSpec:
         target.write_text(text, encoding="utf-8")
         return target.resolve().as_uri()
 
-    def read_text(self, path: str) -> str:
+    def read_text(self, path: str, client: Any = None) -> str:
         from etl.staging import split_gs_uri
 
         if self.remote:
             bucket, prefix = split_gs_uri(self.staging_uri)
             name = f"{prefix}/{path}".strip("/")
-            return self.storage_client().bucket(bucket).blob(name).download_as_text()
+            storage = client or self.storage_client()
+            return storage.bucket(bucket).blob(name).download_as_text()
         return (Path(self.staging_uri.removeprefix("file://")) / path).read_text(encoding="utf-8")
 
 
