@@ -81,6 +81,12 @@ REST = "rest"
 # external tables are read through `SELECT ... FROM` them as a query job (dry run and bytes limit
 # included), since neither direct path serves them.
 _STORED = ("TABLE", "SNAPSHOT", "CLONE")
+# Metadata calls (connection tests, discovery, validation) give up after a minute of retries
+# rather than the client's default ten: an unreachable endpoint is reported, not waited on.
+_METADATA: dict[str, Any] = {
+    "retry": bigquery.DEFAULT_RETRY.with_deadline(60),
+    "timeout": 30,
+}
 
 
 @dataclass(frozen=True)
@@ -230,7 +236,7 @@ class BigQuerySourceReader(SqlReader):
 
     def _table(self, ref: TableRef, stage: Stage = Stage.VALIDATION) -> bigquery.Table:
         try:
-            return self.client.get_table(ref.api_id)
+            return self.client.get_table(ref.api_id, **_METADATA)
         except gexc.NotFound:
             raise ValidationError(
                 f"Table '{ref}' does not exist (or the credentials cannot see it); check the "
@@ -242,7 +248,7 @@ class BigQuerySourceReader(SqlReader):
 
     def ping(self) -> None:
         try:
-            list(self.client.list_datasets(self.settings.project, max_results=1))
+            list(self.client.list_datasets(self.settings.project, max_results=1, **_METADATA))
         except Exception as error:
             raise classify(
                 error, Stage.INIT, f"listing datasets of {self.settings.project}"
@@ -250,7 +256,8 @@ class BigQuerySourceReader(SqlReader):
 
     def list_schemas(self) -> list[str]:
         try:
-            return sorted(d.dataset_id for d in self.client.list_datasets(self.settings.project))
+            datasets = self.client.list_datasets(self.settings.project, **_METADATA)
+            return sorted(d.dataset_id for d in datasets)
         except Exception as error:
             raise classify(error, Stage.VALIDATION, "listing datasets") from None
 
@@ -261,10 +268,13 @@ class BigQuerySourceReader(SqlReader):
         for dataset in datasets:
             project, _, name = dataset.rpartition(".")
             try:
-                for item in self.client.list_tables(f"{project or self.settings.project}.{name}"):
+                listed = self.client.list_tables(
+                    f"{project or self.settings.project}.{name}", **_METADATA
+                )
+                for item in listed:
                     rows = None
                     if item.table_type in ("TABLE", "MATERIALIZED_VIEW", "SNAPSHOT"):
-                        rows = self.client.get_table(item.reference).num_rows
+                        rows = self.client.get_table(item.reference, **_METADATA).num_rows
                     found.append(TableInfo(dataset, item.table_id, rows))
             except gexc.NotFound:
                 raise ValidationError(f"Dataset '{dataset}' does not exist.") from None

@@ -99,6 +99,20 @@ def own_src_dataset(src_client) -> Iterator[str]:
     src_client.delete_dataset(name, delete_contents=True, not_found_ok=True)
 
 
+_SAVED: list[str] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _delete_blocks() -> Iterator[None]:
+    """Source blocks go when the module ends (the hourly health flow tests every block, and one
+    here points at a proxy that is gone by then)."""
+    yield
+    from blocks import BigQuerySource
+
+    for name in _SAVED:
+        BigQuerySource.delete(name)
+
+
 def _source_block(services, **fields):
     from blocks import BigQuerySource
 
@@ -111,6 +125,7 @@ def _source_block(services, **fields):
     } | fields
     name = f"bqsrc-{uuid.uuid4().hex[:8]}"
     BigQuerySource(**settings).save(name, overwrite=True)
+    _SAVED.append(name)
     return name
 
 
@@ -358,6 +373,7 @@ def _cli(*args: str, code: int = 0) -> str:
 
 def test_discovery_commands_on_a_bigquery_source(services, src_dataset, tmp_path):
     name = f"bqsrc-{uuid.uuid4().hex[:8]}"
+    _SAVED.append(name)
     (tmp_path / "conn.yaml").write_text(
         f"kind: bigquery\nname: {name}\nproject: {SOURCE_PROJECT}\nbilling_project: local\n"
         f"location: US\napi_endpoint: {services.layout.bigquery_endpoint}\n"
