@@ -415,3 +415,39 @@ def test_cassandra_table_catalog_and_transactional(cassandra, services, destinat
                        source={"schema": "shop", "table": "events"})  # fmt: skip
     apply(catalog)
     assert run(catalog)["rows_loaded"] == 5
+
+
+# -- the command line, as a user runs it (Redis: the store another process can reach) -----------
+
+
+def test_etl_connection_commands_on_a_nosql_connection(redis_db, services, tmp_path):
+    from tests.integration.cli_helpers import etl
+
+    client, prefix = redis_db
+    client.hset(f"{prefix}:1", mapping={"name": "Ann", "joined": "2026-01-02"})
+    client.hset(f"{prefix}:2", mapping={"name": "Bob", "joined": "2026-02-03"})
+    name = f"redis-cli-{prefix}"
+    (tmp_path / "conn.yaml").write_text(
+        f"kind: nosql\nname: {name}\ntype: redis\nhost: 127.0.0.1\ndatabase: '11'\n"
+    )
+    applied = etl("connection", "apply", str(tmp_path / "conn.yaml"))
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert f"created nosql connection '{name}'" in applied.stdout
+
+    tested = etl("connection", "test", name)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert tested.stdout.startswith("success: Connection successful.")
+    assert prefix in tested.stdout
+
+    columns = json.loads(etl("connection", "columns", name, prefix, "-s", "db11", "--json").stdout)
+    assert {c["name"]: c["bq_type"] for c in columns} == {
+        "document_id": "STRING", "name": "STRING", "joined": "DATE"}  # fmt: skip
+    wrong = etl("connection", "apply", str(_write(tmp_path / "bad.yaml",
+                f"kind: nosql\nname: {name}-bad\ntype: redis\n")))  # fmt: skip
+    assert wrong.returncode != 0 and "needs a host" in wrong.stdout + wrong.stderr
+    assert etl("connection", "delete", name).returncode == 0
+
+
+def _write(path: Any, text: str) -> Any:
+    path.write_text(text)
+    return path

@@ -1,0 +1,207 @@
+"""NoSQL values without a server: kinds and the schema from a sample, the `document` type map,
+driver values into Arrow and through the conformer, cursor pushdown rules, the block's fields.
+Driver types are the real ones (bson, google-cloud-firestore, cassandra, boto3)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import uuid
+
+import pyarrow as pa
+import pytest
+
+from etl.conform.casts import cast_array
+from etl.schema.bqtypes import BqType
+from etl.schema.typemap import Confidence, propose
+from etl.sources.base import CursorBound, ReadColumn
+from etl.sources.nosql.documents import (
+    column_array,
+    infer_columns,
+    plain,
+    pushable,
+    union_kind,
+    value_kind,
+)
+
+UTC = dt.UTC
+
+
+def test_value_kinds_of_every_driver_type():
+    from bson import Binary, Decimal128, ObjectId
+    from cassandra.util import Date, SortedSet
+    from google.api_core.datetime_helpers import DatetimeWithNanoseconds
+    from google.cloud.firestore_v1 import GeoPoint
+
+    kinds = [
+        ("text", "string"), (1, "integer"), (1.5, "double"), (True, "boolean"),
+        (decimal.Decimal("5"), "integer"), (decimal.Decimal("5.10"), "decimal"),
+        (Decimal128("1.25"), "decimal"), (ObjectId(), "objectid"), (Binary(b"\x00"), "bytes"),
+        (DatetimeWithNanoseconds(2026, 1, 1, tzinfo=UTC, nanosecond=5), "timestamp"),
+        (dt.datetime(2026, 1, 1), "timestamp"), (dt.date(2026, 1, 1), "date"),
+        (Date(dt.date(2026, 1, 1)), "date"), (GeoPoint(50.06, 19.94), "geopoint"),
+        (uuid.uuid4(), "uuid"), (SortedSet([1, 2]), "set"), (frozenset({1}), "set"),
+    ]  # fmt: skip
+    for value, kind in kinds:
+        assert value_kind(value) == kind, value
+    assert value_kind({"a": 1}) == "map" and value_kind([1]) == "list"
+    assert value_kind(None) is None
+
+
+def test_the_schema_is_the_union_of_the_sampled_fields_in_order_of_appearance():
+    columns = infer_columns([
+        ("a", {"n": 1, "name": "x"}),
+        ("b", {"n": 2.5, "tags": ["t"], "document_id": "a field of that name"}),
+        ("c", {"n": None, "name": 7, "born": dt.date(2000, 1, 1)}),
+    ])  # fmt: skip
+    assert [(c.name, c.source_type) for c in columns] == [
+        ("document_id", "string"), ("n", "double"), ("name", "mixed(string,integer)"),
+        ("tags", "list"), ("born", "date"),
+    ]  # fmt: skip
+    assert columns[0].primary_key and not columns[0].nullable
+    assert union_kind([]) == "null" and union_kind(["integer", "decimal"]) == "decimal"
+
+
+@pytest.mark.parametrize(
+    ("source_type", "bq_type", "confidence"),
+    [
+        ("string", BqType.STRING, Confidence.HIGH),
+        ("integer", BqType.INT64, Confidence.HIGH),
+        ("timestamp", BqType.TIMESTAMP, Confidence.HIGH),
+        ("map", BqType.JSON, Confidence.MEDIUM),
+        ("geopoint", BqType.GEOGRAPHY, Confidence.MEDIUM),
+        ("mixed(integer,double)", BqType.FLOAT64, Confidence.MEDIUM),
+        ("mixed(string,integer)", BqType.STRING, Confidence.LOW),
+        ("mixed(string,map)", BqType.JSON, Confidence.LOW),
+        ("null", BqType.STRING, Confidence.LOW),
+        # Cassandra's declared CQL types
+        ("bigint", BqType.INT64, Confidence.HIGH),
+        ("map<text, frozen<list<int>>>", BqType.JSON, Confidence.MEDIUM),
+        ("timeuuid", BqType.STRING, Confidence.HIGH),
+        ("varint", BqType.NUMERIC, Confidence.MEDIUM),
+        ("something new", BqType.STRING, Confidence.LOW),
+    ],
+)
+def test_document_type_map(source_type, bq_type, confidence):
+    proposal = propose("document", source_type)
+    assert (proposal.bq_type, proposal.confidence) == (bq_type, confidence)
+
+
+def test_driver_values_reach_the_column_types_unchanged():
+    from bson import Decimal128
+    from google.api_core.datetime_helpers import DatetimeWithNanoseconds
+    from google.cloud.firestore_v1 import GeoPoint
+
+    stamp = DatetimeWithNanoseconds(2026, 11, 1, 9, 30, tzinfo=UTC, nanosecond=123_456_789)
+    naive = dt.datetime(2026, 11, 1, 9, 30)  # pymongo and Cassandra: naive UTC
+    cases = [
+        ([stamp, naive, None], BqType.TIMESTAMP,
+         [dt.datetime(2026, 11, 1, 9, 30, 0, 123456, tzinfo=UTC),
+          dt.datetime(2026, 11, 1, 9, 30, tzinfo=UTC), None]),
+        ([plain(Decimal128("12.345")), decimal.Decimal("1E+2")], BqType.NUMERIC,
+         [decimal.Decimal("12.345"), decimal.Decimal("100")]),
+        ([decimal.Decimal("7"), 8], BqType.INT64, [7, 8]),
+        ([plain({"b", "a"}), plain({"k": decimal.Decimal("1.5"), "t": stamp})], BqType.JSON,
+         ['["a", "b"]', '{"k": 1.5, "t": "2026-11-01T09:30:00.123456+00:00"}']),
+        ([plain(GeoPoint(50.06, 19.94))], BqType.GEOGRAPHY, ["POINT(19.94 50.06)"]),
+        ([b"\x00\xff"], BqType.BYTES, [b"\x00\xff"]),
+        ([b"\x00\xff", {"a": [1]}], BqType.STRING, ["AP8=", '{"a": [1]}']),
+    ]  # fmt: skip
+    for values, bq_type, expected in cases:
+        converted = cast_array(column_array(values, bq_type), bq_type)
+        if bq_type is BqType.JSON:
+            converted = converted.storage
+        assert converted.to_pylist() == expected, bq_type
+
+
+def test_a_value_of_another_kind_goes_as_text_and_the_conformer_rejects_its_row():
+    from etl.conform import Conformer, RunStamp, TargetColumn
+
+    array = column_array([1, "many", True], BqType.INT64)
+    assert array.type == pa.string()  # bools are never silently integers
+    conformer = Conformer(
+        [TargetColumn("qty", "integer", "qty", BqType.INT64)], RunStamp("r", dt.datetime.now(UTC))
+    )
+    good, rejected = conformer.conform(pa.RecordBatch.from_arrays([array], names=["qty"]))
+    assert good.column("qty").to_pylist() == [1]
+    assert [r.record for r in rejected] == [{"qty": "many"}, {"qty": "true"}]
+
+
+def _bound(source_type: str, bq_type: BqType) -> CursorBound:
+    return CursorBound(ReadColumn("c", source_type, bq_type), 0)
+
+
+def test_the_cursor_is_pushed_down_only_where_the_store_holds_that_kind():
+    assert pushable(_bound("timestamp", BqType.TIMESTAMP))
+    assert pushable(_bound("integer", BqType.INT64))
+    assert pushable(_bound("bigint", BqType.INT64))  # Cassandra
+    # Text that the job reads as a time: the store would compare text with a time and miss rows.
+    assert not pushable(_bound("string", BqType.TIMESTAMP))
+    assert not pushable(_bound("mixed(string,timestamp)", BqType.TIMESTAMP))
+    assert not pushable(None)
+
+
+def test_the_block_asks_for_what_each_store_needs_and_hides_secrets():
+    from pydantic import ValidationError
+
+    from blocks.nosql import NoSqlConnection
+
+    for fields, message in [
+        ({"type": "redis"}, "needs a host"),
+        ({"type": "firestore"}, "needs a project"),
+        ({"type": "dynamodb"}, "needs a region"),
+        ({"type": "mongodb"}, "needs a host or a connection_string"),
+        ({"type": "redis", "host": "h", "connection_string": "redis://x"}, "mongodb connections"),
+        ({"type": "mongodb", "host": "h", "password": "p",
+          "password_secret": "projects/p/secrets/s"}, "either password or password_secret"),
+    ]:  # fmt: skip
+        with pytest.raises(ValidationError, match=message):
+            NoSqlConnection(**fields)
+    uri = "mongodb://etl:hunter2@db.internal/shop"
+    block = NoSqlConnection(type="mongodb", connection_string=uri, database="shop")
+    assert "hunter2" not in repr(block) and "hunter2" not in block.describe()
+    settings = block.settings()
+    assert settings.connection_string == uri and "hunter2" not in repr(settings)
+    assert NoSqlConnection(type="redis", host="cache").effective_port == 6379
+    assert NoSqlConnection(type="dynamodb", region="eu-west-1").describe() == "dynamodb:eu-west-1"
+
+
+def test_connection_documents_of_kind_nosql():
+    from blocks.documents import build_block
+    from blocks.nosql import NoSqlConnection
+    from etl.errors import ConfigurationError
+
+    name, kind, block = build_block(
+        {"kind": "nosql", "name": "events", "type": "cassandra", "host": "a,b",
+         "database": "shop"}, "conn.yaml",
+    )  # fmt: skip
+    assert (name, kind, isinstance(block, NoSqlConnection)) == ("events", "nosql", True)
+    with pytest.raises(ConfigurationError, match="type"):
+        build_block({"kind": "nosql", "name": "x", "type": "couchdb", "host": "h"}, "conn.yaml")
+
+
+def test_a_store_that_is_not_there_is_one_sentence():
+    from etl.errors import ConnectionFailed
+    from etl.sources.nosql.documents import NoSqlSettings
+    from etl.sources.registry import source_type
+    from tests.conftest import free_port
+
+    port = free_port()  # nothing listens there
+    for kind in ("mongodb", "redis"):
+        settings = NoSqlSettings(type=kind, host="127.0.0.1", port=port, connect_timeout=1)
+        with pytest.raises(ConnectionFailed, match=r"^Connection refused\. Check host/port\.$"):
+            reader = source_type(kind).open(settings)
+            try:
+                reader.ping()
+            finally:
+                reader.close()
+
+
+def test_redis_values_become_fields():
+    from etl.sources.nosql.redis_source import _fields
+
+    assert _fields("hash", {b"a": b"1", b"b": b"\xff"}) == {"a": "1", "b": b"\xff"}
+    assert _fields("string", json.dumps({"x": 1}).encode()) == {"x": 1}
+    assert _fields("string", b"plain") == {"value": "plain"}
+    assert _fields("zset", [(b"m", 2.0)]) == {"value": [["m", 2.0]]}
