@@ -119,6 +119,8 @@ def _run_sampled(job: Path) -> tuple[dict, dict[str, float], float]:
 
 def _label(proc: psutil.Process) -> str:
     line = " ".join(proc.cmdline())
+    if proc.name() in ("sh", "bash", "dash"):
+        return "shell"  # Beam starts each worker process through a shell
     if "sdk_worker_main" in line or "apache_beam" in line:
         return "beam worker"
     return proc.name()
@@ -169,6 +171,7 @@ def dataflow_estimate(results: list[dict], target_rows: int = 100_000_000) -> di
         "units": units,
         "rows_per_unit": ROWS_PER_UNIT,
         "rows_per_s_per_worker_measured": round(per_worker),
+        "hours_on_one_worker": round(target_rows / per_worker / 3600, 2),
     }
     for minutes in (60, 30, 15):
         out[f"workers_for_{minutes}_min"] = math.ceil(target_rows / (per_worker * minutes * 60))
