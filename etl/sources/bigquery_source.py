@@ -65,7 +65,7 @@ from etl.sources.bigquery_sql import (
     select_sql,
     table_ref,
 )
-from etl.sources.bigquery_types import type_text
+from etl.sources.bigquery_types import intervals_as_text, type_text
 
 if TYPE_CHECKING:
     import google.auth.credentials
@@ -458,7 +458,7 @@ class BigQuerySourceReader(SqlReader):
                 batch = pa.ipc.read_record_batch(
                     pa.py_buffer(response.arrow_record_batch.serialized_record_batch), schema
                 )
-                yield batch.select(names)
+                yield intervals_as_text(batch.select(names))
         except Exception as error:
             raise classify(error, Stage.EXTRACTION, "reading rows (Storage Read API)") from None
 

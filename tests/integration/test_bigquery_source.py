@@ -61,7 +61,8 @@ def _create_source(src_client) -> str:
         CREATE TABLE `{SOURCE_PROJECT}.{name}.orders` (
             id INT64 NOT NULL, customer STRING, amount NUMERIC, big BIGNUMERIC, ratio FLOAT64,
             paid BOOL, day DATE, local_time DATETIME, updated_at TIMESTAMP, at_time TIME,
-            doc JSON, tags ARRAY<STRING>, address STRUCT<city STRING, zip INT64>)
+            doc JSON, tags ARRAY<STRING>, address STRUCT<city STRING, zip INT64>,
+            place GEOGRAPHY)
         """
     )
     # Row 30 holds the NULLs (set in the INSERT: the emulator counts an UPDATE's rows into
@@ -76,7 +77,7 @@ def _create_source(src_client) -> str:
                TIMESTAMP_ADD(TIMESTAMP '{T0:%Y-%m-%d %H:%M:%S}+00', INTERVAL DIV(g, 3) MINUTE),
                TIME '12:34:56', IF(g = 30, NULL, JSON_OBJECT('n', g)),
                ['a', CAST(g AS STRING)],
-               IF(g = 30, NULL, STRUCT('Kraków' AS city, g AS zip))
+               IF(g = 30, NULL, STRUCT('Kraków' AS city, g AS zip)), ST_GEOGPOINT(g, 50)
         FROM UNNEST(GENERATE_ARRAY(1, 30)) AS g
         """
     )
@@ -150,6 +151,7 @@ def _expected(row_id: int) -> dict:
         "doc": None if last else {"n": row_id},
         "tags": ["a", str(row_id)],
         "address": None if last else {"city": "Kraków", "zip": row_id},
+        "place": f"POINT({row_id} 50)",
     }
 
 
@@ -165,7 +167,7 @@ def test_a_catalog_job_copies_a_table_of_another_project_value_by_value(
         "id": "INT64", "customer": "STRING", "amount": "NUMERIC", "big": "BIGNUMERIC",
         "ratio": "FLOAT64", "paid": "BOOL", "day": "DATE", "local_time": "DATETIME",
         "updated_at": "TIMESTAMP", "at_time": "TIME", "doc": "JSON", "tags": "JSON",
-        "address": "JSON",
+        "address": "JSON", "place": "GEOGRAPHY",
     }  # fmt: skip
 
     report = run(job)

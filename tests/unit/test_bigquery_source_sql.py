@@ -187,3 +187,22 @@ def test_the_registry_and_the_block() -> None:
     assert block.type.value == "bigquery" and block.use_storage_api
     with pytest.raises(ConfigurationError, match="max_query_bytes"):
         build_block({"kind": "bigquery", "name": "x", "project": "p", "max_query_bytes": 0}, "f")
+
+
+def test_intervals_from_the_storage_read_api_load_as_bigquery_interval_text() -> None:
+    import pyarrow as pa
+
+    from etl.sources.bigquery_types import interval_text, intervals_as_text
+
+    assert interval_text(14, 3, 3_723_000_000_000) == "1-2 3 1:02:03"
+    assert interval_text(-14, -3, -3_723_500_000_000) == "-1-2 -3 -1:02:03.5"
+    kind = pa.month_day_nano_interval()
+    batch = pa.RecordBatch.from_arrays(
+        [pa.array([1, 2]), pa.array([pa.MonthDayNano([0, 1, 0]), None], type=kind)],
+        names=["id", "wait"],
+    )
+    converted = intervals_as_text(batch)
+    assert converted.schema.field("wait").type == pa.string()
+    assert converted.to_pylist() == [{"id": 1, "wait": "0-0 1 0:00:00"}, {"id": 2, "wait": None}]
+    plain = batch.select(["id"])
+    assert intervals_as_text(plain) is plain
