@@ -358,6 +358,9 @@ def test_the_storage_read_api_and_the_rest_fallback_read_the_same_rows(
                 reader.check_readable(plan)
                 rows = sorted(r["id"] for b in reader.read(plan) for r in b.to_pylist())
                 results[(reader.read_path, label)] = rows
+            missing = ReadPlan(TableSource(schema=own_src_dataset, table="gone"), columns)
+            with pytest.raises(ValidationError, match=f"Table '{src}.gone' does not exist"):
+                reader.check_readable(missing)
     every, paid = list(range(27, 31)), [28, 30]
     assert results == {
         ("storage", "table"): every, ("storage", "view"): paid, ("storage", "query"): every,
