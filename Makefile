@@ -18,13 +18,14 @@ BIN := $(VENV)/bin
 PIP_FLAGS := --quiet --disable-pip-version-check
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: help setup browser demo test lint bench bench-small bench-dataflow faults services-up services-down services-status clean
+.PHONY: help setup browser azurite bench-files demo test lint bench bench-small bench-dataflow faults services-up services-down services-status clean
 
 help:
 	@echo "make demo            run the demo jobs on local services (sets everything up first)"
 	@echo "make test            run the whole test suite (sets everything up first)"
 	@echo "make bench           PostgreSQL and MariaDB -> BigQuery benchmarks (N=2,000,000 and 1,000,000; BENCH_ROWS / BENCH_MARIADB_ROWS)"
 	@echo "make bench-mariadb   MariaDB -> BigQuery benchmark (N=1,000,000; BENCH_ROWS=... to change)"
+	@echo "make bench-files     peak memory reading a 2 GB CSV through the file reader (BENCH_GB=... to change)"
 	@echo "make bench-dataflow  standard vs the Beam subflow (DirectRunner, 1 and 2 workers; N=1,000,000)"
 	@echo "make faults          the fault suite, long cases included (kill -9, outages, full disk...), then its table"
 	@echo "make services-down   stop the local services started by make demo"
@@ -63,6 +64,14 @@ services-status: setup
 demo: setup
 	$(BIN)/python -m examples.demo
 
+# Azure Blob Storage emulator for the file-source tests (tests/integration/test_files_stores.py),
+# from the npm registry into a repo-local folder; without it those tests fail in CI.
+AZURITE := .tools/azurite/node_modules/.bin/azurite-blob
+azurite: $(AZURITE)
+$(AZURITE):
+	@command -v npm >/dev/null || { echo "npm is needed to install Azurite (Node 20)."; exit 1; }
+	mkdir -p .tools/azurite && cd .tools/azurite && npm install --no-audit --no-fund --silent azurite@3.35.0 >/dev/null
+
 # Browser tests (tests/deployments/test_prefect_ui.py) drive Debian's Chromium, never a browser
 # downloaded by a tool. If the install fails, those tests fail in CI (they skip elsewhere).
 browser:
@@ -70,7 +79,7 @@ browser:
 	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium chromium-driver >/dev/null \
 	  || echo "Could not install chromium; the browser tests will fail in CI."; }
 
-test: setup browser
+test: setup browser azurite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
@@ -82,6 +91,9 @@ lint: setup
 bench: setup
 	$(BIN)/python -m bench.postgres_to_bigquery --rows $${BENCH_ROWS:-2000000}
 	$(BIN)/python -m bench.mariadb_to_bigquery --rows $${BENCH_MARIADB_ROWS:-1000000}
+
+bench-files: setup
+	$(BIN)/python -m bench.files_memory --gigabytes $${BENCH_GB:-2}
 
 bench-mariadb: setup
 	$(BIN)/python -m bench.mariadb_to_bigquery --rows $${BENCH_ROWS:-1000000}

@@ -59,6 +59,9 @@ def test(name: str = typer.Argument(..., help="Connection name.")) -> None:
             for t in outcome.tables
         ]
         typer.echo(table(rows, ["schema", "table", "rows"]))
+    if getattr(outcome, "files", None):  # file connections: up to 100 objects
+        rows = [(f["name"], f"{f['size']:,}", f["modified"]) for f in outcome.files]
+        typer.echo(table(rows, ["file", "bytes", "last modified (UTC)"]))
     if outcome.status != "success":
         raise typer.Exit(1)
 
@@ -232,3 +235,7 @@ def delete(name: str = typer.Argument(..., help="Connection name."), as_json: bo
         _print_json({"deleted": name})
         return
     typer.echo(f"deleted connection '{name}'")
+
+
+# File connections: `etl connection files` and `etl connection detect`.
+from cli import connection_files as _files  # noqa: E402, F401

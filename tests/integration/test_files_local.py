@@ -191,3 +191,40 @@ def test_too_many_bad_rows_fail_the_run_and_load_nothing(
     assert report["status"] == "failed" and report["error_type"] == "extraction", report
     assert "more than max_rejected (10% of the rows read)" in report["error"]
     assert _rows(bq, dataset, "limited") == []
+
+
+def test_cli_applies_tests_lists_and_detects_file_connections(services, tmp_path: Path):
+    """`etl connection apply|test|files|detect` as a user runs them (JSON and tables)."""
+    import json
+
+    from tests.integration.cli_helpers import etl
+
+    folder = tmp_path / "exports"
+    _write(folder / "2026" / "a.csv", "id;name;born\n1;Zoë;2026-01-01\n2;b;2026-01-02\n")
+    _write(folder / "2026" / "b.jsonl", '{"id": 1, "tags": ["a"]}\n')
+    _write(folder / "old.csv", "x\n1\n", "latin-1")
+    name = f"cli-files-{uuid.uuid4().hex[:6]}"
+    document = tmp_path / "connections.yaml"
+    document.write_text(f"kind: files\nname: {name}\ntype: local\nbucket: {folder}\n")
+    applied = etl("connection", "apply", str(document))
+    assert applied.returncode == 0 and "created files connection" in applied.stdout, applied
+
+    tested = etl("connection", "test", name)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "Connection successful. Found 3 files." in tested.stdout
+    assert "2026/a.csv" in tested.stdout and "last modified" in tested.stdout
+
+    listed = etl("connection", "files", name, "--prefix", "2026/", "--glob", "*.csv", "--json")
+    assert [f["name"] for f in json.loads(listed.stdout)] == ["2026/a.csv"], listed.stderr
+    everything = etl("connection", "files", name, "--glob", "**/*.csv")
+    assert "2026/a.csv" in everything.stdout and "old.csv" in everything.stdout
+
+    detected = json.loads(etl("connection", "detect", name, "2026/a.csv", "--json").stdout)
+    assert detected["source"]["format"] == "csv" and detected["source"]["csv"]["delimiter"] == ";"
+    assert {c["name"]: c["bq_type"] for c in detected["columns"]} == {
+        "id": "INT64", "name": "STRING", "born": "DATE"
+    }  # fmt: skip
+    shown = etl("connection", "detect", name, "2026/b.jsonl")
+    assert "format: jsonl" in shown.stdout and "JSON" in shown.stdout, shown.stdout
+    missing = etl("connection", "detect", name, "nope.csv")
+    assert missing.returncode != 0 and "does not exist" in missing.stderr + missing.stdout
