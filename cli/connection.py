@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from cli.output import fail, quiet_call, table, user_errors
+from cli.output import quiet_call, table, user_errors
 
 app = typer.Typer(
     help="Connections (Prefect blocks): create or update, test, list, discover, delete.",
@@ -33,23 +33,10 @@ def apply(file: Path = typer.Argument(..., help="YAML file with one or more conn
 def test(name: str = typer.Argument(..., help="Connection name.")) -> None:
     """Connect, run SELECT 1 and list tables with row counts; warn when the login could write.
     Changes nothing."""
-    from blocks import health
-    from blocks.bigquery import BigQueryDestination
-    from blocks.registry import find_connection, load_block
+    from blocks.catalog import test_connection
 
     with user_errors():
-        block = find_connection(name)
-        if block is not None:
-            outcome = health.check_sql_connection(block)
-        else:
-            destination = load_block(BigQueryDestination, name)
-            if destination is None:
-                fail(
-                    f"Connection '{name}' does not exist; "
-                    "`etl connection list` shows the existing ones."
-                )
-            outcome = health.check_destination(destination)  # type: ignore[arg-type]
-        health.record(name, outcome)
+        outcome = test_connection(name)
     typer.echo(f"{outcome.status}: {outcome.message}")
     if outcome.warning:
         typer.echo(f"warning: {outcome.warning}")
@@ -69,36 +56,14 @@ def test(name: str = typer.Argument(..., help="Connection name.")) -> None:
 @app.command(name="list")
 def list_connections() -> None:
     """Every connection and destination, with its last test."""
-    from prefect.client.orchestration import get_client
+    from blocks.catalog import list_connections
 
-    from blocks import health
-    from blocks.bigquery import BigQueryDestination
-    from blocks.registry import CONNECTION_TYPES
-
-    rows = []
-    with get_client(sync_client=True) as client:
-        for block_type in (*CONNECTION_TYPES, BigQueryDestination):
-            documents = client.read_block_documents_by_type(
-                block_type.get_block_type_slug(), include_secrets=False
-            )
-            for document in documents:
-                if document.is_anonymous:
-                    continue
-                data = document.data
-                target = data.get("database") or data.get("project") or ""
-                if data.get("host"):
-                    target = f"{data['host']}:{data.get('port') or ''}/{target}"
-                status = health.last_status(document.name or "")
-                rows.append(
-                    (
-                        document.name,
-                        block_type.get_block_type_slug().removeprefix("etl-"),
-                        data.get("type", "bigquery"),
-                        target,
-                        status.get("status", "unknown"),
-                        status.get("tested_at", ""),
-                    )
-                )
+    with user_errors():
+        rows = [
+            (c.name, c.kind, c.type, c.target, c.health.get("status", "unknown"),
+             c.health.get("tested_at", ""))
+            for c in list_connections()
+        ]  # fmt: skip
     if not rows:
         typer.echo("No connections yet; create one with `etl connection apply FILE.yaml`.")
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import automations, connection, job, pool, run, services
+from cli import automations, connection, console, job, pool, run, services
 from cli.environment import load_services_env
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app.add_typer(job.app, name="job")
 app.add_typer(pool.app, name="pool")
 app.add_typer(automations.app, name="automations")
 app.command(name="run")(run.run_command)
+app.command(name="console")(console.console)
 
 
 def _mount_infra() -> None:

@@ -1,0 +1,363 @@
+"""The console's ASGI app: server-rendered pages (Jinja2), a few JSON endpoints for the job
+wizard, and forms whose actions call the same functions as the `etl` command.
+
+Blocking calls (the job lifecycle in flows.deployments, discovery, connection tests) run in
+Starlette's thread pool; reads of runs use Prefect's async client (ui_extension.prefect_data).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import yaml
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from prefect.exceptions import ObjectNotFound
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import ImmutableMultiDict
+
+from etl.errors import EtlError
+from ui_extension import charts, prefect_data
+from ui_extension.runs import (
+    STAGES,
+    ScheduledJob,
+    compute_kpis,
+    filter_runs,
+    format_bytes,
+    format_duration,
+    order_scheduled,
+)
+from ui_extension.wizard import definition_from_form, job_fields_from_form
+
+HERE = Path(__file__).resolve().parent
+WINDOWS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7),
+           "30d": dt.timedelta(days=30), "all": None}  # fmt: skip
+STATUSES = ("completed", "partial", "failed", "running", "skipped", "cancelled")
+
+
+async def _form(request: Request) -> ImmutableMultiDict:
+    """The posted form (URL-encoded: the pages' forms and the wizard's fetch calls send it so),
+    parsed without python-multipart, which the console does not need otherwise."""
+    body = (await request.body()).decode("utf-8")
+    return ImmutableMultiDict(parse_qsl(body, keep_blank_values=True))
+
+
+def _prefect_ui_url() -> str:
+    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
+
+    return (PREFECT_UI_URL.value() or (PREFECT_API_URL.value() or "").removesuffix("/api")).rstrip(
+        "/"
+    )
+
+
+def create_app(prefect_yaml: Path, prefect_ui_url: str | None = None) -> FastAPI:
+    """`prefect_yaml`: the project file the job lifecycle writes (`etl job --prefect-yaml`)."""
+    app = FastAPI(title="ETL console", docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    templates = Jinja2Templates(directory=HERE / "templates")
+    ui = prefect_ui_url or _prefect_ui_url()
+    templates.env.globals.update(
+        prefect_ui=ui, stages=STAGES, duration=format_duration, size=format_bytes,
+        statuses=STATUSES,
+    )  # fmt: skip
+    templates.env.filters["number"] = lambda v: "—" if v is None else f"{int(v):,}"
+
+    def page(request: Request, name: str, **context: Any) -> HTMLResponse:
+        context.setdefault("notice", request.query_params.get("notice"))
+        context.setdefault("error", request.query_params.get("error"))
+        return templates.TemplateResponse(request, name, context)
+
+    def back(path: str, **message: str) -> RedirectResponse:
+        query = urlencode({k: v for k, v in message.items() if v})
+        return RedirectResponse(f"{path}?{query}" if query else path, status_code=303)
+
+    async def call(function: Any, *args: Any, **kwargs: Any) -> Any:
+        return await run_in_threadpool(function, *args, **kwargs)
+
+    # -- runs dashboard ---------------------------------------------------------------------------
+
+    @app.get("/", response_class=HTMLResponse)
+    async def dashboard(request: Request) -> HTMLResponse:
+        from flows.deployments import list_jobs
+
+        params = request.query_params
+        window = params.get("window") if params.get("window") in WINDOWS else "7d"
+        now = dt.datetime.now(dt.UTC)
+        span = WINDOWS[window]
+        since = now - span if span else None
+        # One read serves the KPIs (the window), the 5-day and the 30-day charts.
+        read_since = None if since is None else min(since, now - dt.timedelta(days=30))
+        runs = await prefect_data.read_runs(read_since)
+        in_window = [r for r in runs if since is None or (r.start_time and r.start_time >= since)]
+        query, status = params.get("q", ""), params.get("status", "")
+        connection = params.get("connection", "")
+        recent = filter_runs(in_window, query, status, connection)
+        jobs = await call(list_jobs)
+        scheduled = order_scheduled(
+            ScheduledJob(j.name, j.schedule, j.next_run, j.state, j.deployment_id) for j in jobs
+        )
+        return page(
+            request, "dashboard.html",
+            window=window, windows=list(WINDOWS), kpis=compute_kpis(in_window),
+            capped=len(runs) >= prefect_data.MAX_RUNS, scheduled=scheduled,
+            bubbles=charts.bubble_chart(runs, now), durations=charts.duration_chart(runs, now),
+            recent=recent[:30], matching=len(recent), query=query, status=status,
+            connection=connection, connections=sorted({r.connection for r in runs if r.connection}),
+            live=any(r.live for r in recent[:30]),
+        )  # fmt: skip
+
+    @app.get("/runs/{run_id}", response_class=HTMLResponse)
+    async def run_page(request: Request, run_id: str) -> HTMLResponse:
+        detail = await prefect_data.read_run(run_id)
+        job_yaml = yaml.safe_dump(detail.parameters.get("job") or {}, sort_keys=False)
+        return page(request, "run.html", run=detail.view, detail=detail, job_yaml=job_yaml)
+
+    @app.post("/runs/{run_id}/rerun")
+    async def rerun(run_id: str) -> Response:
+        from flows.deployments import start_run
+
+        detail = await prefect_data.read_run(run_id)
+        try:
+            new = await call(start_run, detail.view.job)
+        except EtlError as error:
+            return back(f"/runs/{run_id}", error=error.message)
+        return back(f"/runs/{new}", notice=f"Run of '{detail.view.job}' started.")
+
+    # -- connections ------------------------------------------------------------------------------
+
+    @app.get("/connections", response_class=HTMLResponse)
+    async def connections(request: Request) -> HTMLResponse:
+        from blocks.catalog import list_connections
+        from blocks.discovery import jobs_using
+
+        rows = await call(list_connections)
+        used = {r.name: await call(jobs_using, r.name, prefect_yaml) for r in rows}
+        return page(request, "connections.html", connections=rows, used=used)
+
+    @app.post("/connections/{name}/test")
+    async def test_connection(name: str) -> Response:
+        from blocks.catalog import test_connection
+
+        try:
+            outcome = await call(test_connection, name)
+        except EtlError as error:
+            return back("/connections", error=error.message)
+        message = f"{name}: {outcome.status}: {outcome.message}"
+        return back("/connections", **({"notice": message} if outcome.status == "success"
+                                       else {"error": message}))  # fmt: skip
+
+    @app.post("/connections/{name}/delete")
+    async def delete_connection(name: str) -> Response:
+        from blocks.discovery import delete_connection
+
+        try:
+            await call(delete_connection, name, prefect_yaml)
+        except EtlError as error:
+            return back("/connections", error=error.message)
+        return back("/connections", notice=f"Connection '{name}' deleted.")
+
+    # -- jobs -------------------------------------------------------------------------------------
+
+    @app.get("/jobs", response_class=HTMLResponse)
+    async def jobs_page(request: Request) -> HTMLResponse:
+        from flows.deployments import list_jobs
+
+        return page(request, "jobs.html", jobs=await call(list_jobs))
+
+    @app.post("/jobs/{name}/{action}")
+    async def job_action(request: Request, name: str, action: str) -> Response:
+        from flows import deployments
+
+        try:
+            if action in ("pause", "resume"):
+                await call(deployments.set_paused, name, action == "pause", prefect_yaml)
+                return back("/jobs", notice=f"Job '{name}' {action}d.")
+            if action == "run":
+                run_id = await call(deployments.start_run, name)
+                return back(f"/runs/{run_id}", notice=f"Run of '{name}' started.")
+            if action == "delete":
+                form = await _form(request)
+                await call(deployments.delete_job, name, prefect_yaml,
+                           drop_table=form.get("drop_table") == "on")  # fmt: skip
+                dropped = form.get("drop_table") == "on"
+                table = "its table was dropped" if dropped else "its BigQuery table stays"
+                return back("/jobs", notice=f"Job '{name}' deleted; {table}.")
+            if action == "edit":
+                return await _edit(request, name)
+        except EtlError as error:
+            target = f"/jobs/{name}/edit" if action == "edit" else "/jobs"
+            return back(target, error=error.message)
+        return back("/jobs", error=f"Unknown action '{action}'.")
+
+    async def _edit(request: Request, name: str) -> Response:
+        from flows.deployments import edit_job, job_file_text
+
+        form = await _form(request)
+        current = await call(job_file_text, name, prefect_yaml)
+        changes: dict[str, Any] = {}
+        schedule = str(form.get("schedule") or "").strip()
+        changes["schedule"] = yaml.safe_load(schedule) if schedule else "manual"
+        changes["timezone"] = str(form.get("timezone") or "UTC").strip()
+        changes["description"] = str(form.get("description") or "").strip() or None
+        columns = [str(c) for c in form.getlist("columns")]
+        everything = not current.get("columns") and set(columns) == set(form.getlist("available"))
+        if not everything and columns != list(current.get("columns") or []):
+            changes["columns"] = columns
+        if changes["description"] is None and not current.get("description"):
+            changes.pop("description")
+        edited = await call(edit_job, name, changes, prefect_yaml)
+        if not edited.changed:
+            return back("/jobs", notice=f"Job '{name}' unchanged.")
+        text = f"Job '{name}' changed: {', '.join(edited.changed)}."
+        if edited.columns_added:
+            text += f" Columns added as NULLABLE: {', '.join(edited.columns_added)}."
+        return back("/jobs", notice=text)
+
+    @app.get("/jobs/{name}/edit", response_class=HTMLResponse)
+    async def edit_page(request: Request, name: str) -> Response:
+        from blocks.discovery import list_columns
+        from flows.deployments import job_file_text
+
+        try:
+            current = await call(job_file_text, name, prefect_yaml)
+        except EtlError as error:
+            return back("/jobs", error=error.message)
+        source = current.get("source") or {}
+        available: list[str] = []
+        if "table" in source:
+            try:
+                found = await call(list_columns, current["connection"], source["table"],
+                                   source.get("schema"), sample_rows=0)  # fmt: skip
+                available = [c.name for c in found]
+            except EtlError:
+                available = []
+        schedule = current.get("schedule", "manual")
+        return page(
+            request, "job_edit.html", name=name, job=current,
+            schedule_text=schedule if isinstance(schedule, str)
+            else yaml.safe_dump(schedule, default_flow_style=True).strip(),
+            available=available or list(current.get("columns") or []),
+            selected=set(current.get("columns") or available),
+        )  # fmt: skip
+
+    @app.get("/jobs/new", response_class=HTMLResponse)
+    async def new_job(request: Request) -> HTMLResponse:
+        from blocks.catalog import list_connections
+
+        rows = await call(list_connections)
+        return page(
+            request, "job_new.html",
+            sources=[r.name for r in rows if r.kind != "bigquery-destination"],
+            destinations=[r.name for r in rows if r.kind == "bigquery-destination"],
+        )  # fmt: skip
+
+    @app.post("/jobs/new")
+    async def create_job(request: Request) -> Response:
+        from flows.deployments import deploy_definition, validate_and_create_table
+
+        form = await _form(request)
+        try:
+            definition = definition_from_form(form, [str(c) for c in form.getlist("columns")])
+            await call(validate_and_create_table, definition)
+            applied = await call(deploy_definition, definition, prefect_yaml)
+        except EtlError as error:
+            return JSONResponse({"error": error.message}, status_code=400)
+        return JSONResponse(
+            {"name": applied.name, "deployment_id": applied.deployment_id,
+             "schedule": applied.schedule, "next_run": applied.next_run,
+             "warnings": applied.warnings, "redirect": "/jobs?" + urlencode(
+                 {"notice": f"Job '{applied.name}' created and deployed; schedule: "
+                  f"{applied.schedule}."})}
+        )  # fmt: skip
+
+    # -- JSON for the wizard (the same discovery functions as `etl connection ...`) -------------
+
+    @app.exception_handler(ObjectNotFound)
+    async def not_found(request: Request, error: ObjectNotFound) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": "Not found on the Prefect server."}, status_code=404)
+        return back("/", error=f"{request.url.path} is not on the Prefect server (deleted?).")
+
+    @app.exception_handler(EtlError)
+    async def etl_error(request: Request, error: EtlError) -> Response:
+        # The wizard's JSON calls show the sentence next to the step; pages go back to the list.
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": error.message}, status_code=400)
+        return back("/", error=error.message)
+
+    @app.get("/api/connections/{name}/schemas")
+    async def api_schemas(name: str) -> Any:
+        from blocks import discovery
+
+        return await call(discovery.list_schemas, name)
+
+    @app.get("/api/connections/{name}/tables")
+    async def api_tables(name: str, schema: str | None = None) -> Any:
+        from dataclasses import asdict
+
+        from blocks import discovery
+
+        return [asdict(t) for t in await call(discovery.list_tables, name, schema or None)]
+
+    @app.get("/api/connections/{name}/columns")
+    async def api_columns(name: str, table: str, schema: str | None = None) -> Any:
+        from blocks import discovery
+        from etl.schema.names import sanitize_column_name
+
+        found = await call(discovery.list_columns, name, table, schema or None)
+        return [{**c.as_dict(), "bq_name": sanitize_column_name(c.name)} for c in found]
+
+    @app.get("/api/connections/{name}/preview")
+    async def api_preview(name: str, table: str, schema: str | None = None) -> Any:
+        from blocks import discovery
+
+        return (await call(discovery.preview, name, table, schema or None)).as_dict()
+
+    @app.get("/api/destinations/{name}/tables")
+    async def api_destination_tables(name: str, dataset: str | None = None) -> Any:
+        from blocks.catalog import destination_tables
+
+        found, tables = await call(destination_tables, name, dataset or None)
+        return {"dataset": found, "tables": tables}
+
+    @app.post("/api/compatibility")
+    async def api_compatibility(request: Request) -> Any:
+        from dataclasses import asdict
+
+        from blocks.catalog import compatibility
+
+        body = await request.json()
+        exists, report = await call(compatibility, body["destination"], body.get("dataset"),
+                                    body["table"], dict(body.get("columns") or {}))  # fmt: skip
+        return {"exists": exists, "compatible": all(c.fits for c in report),
+                "columns": [asdict(c) for c in report]}  # fmt: skip
+
+    @app.post("/api/review")
+    async def api_review(request: Request) -> Any:
+        import datetime as _dt
+
+        form = await _form(request)
+        columns = [str(c) for c in form.getlist("columns")]
+        definition = definition_from_form(form, columns)
+        schedule = definition.deployment.schedule
+        upcoming = schedule.next_runs(_dt.datetime.now(_dt.UTC), 3)
+        return {
+            "yaml": yaml.safe_dump(job_fields_from_form(form, columns), sort_keys=False),
+            "schedule": schedule.describe(),
+            "next_runs": [t.isoformat(timespec="minutes") for t in upcoming],
+            "warnings": list(definition.warnings),
+        }
+
+    @app.get("/health")
+    async def health() -> Any:
+        return {"prefect": await prefect_data.server_ok(), "prefect_ui": ui}
+
+    app.state.prefect_yaml = prefect_yaml
+    app.state.dumps = json.dumps
+    return app
