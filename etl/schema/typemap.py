@@ -241,6 +241,8 @@ PROPOSERS["files"] = propose_files
 from etl.schema.typemap_document import propose_document  # noqa: E402
 
 PROPOSERS["document"] = propose_document
+for _nosql in ("firestore", "mongodb", "dynamodb", "redis", "cassandra"):
+    PROPOSERS[_nosql] = propose_document
 
 # BigQuery as a source: each type becomes itself (nested and range values as JSON).
 from etl.schema.typemap_bigquery import propose_bigquery  # noqa: E402

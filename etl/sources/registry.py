@@ -128,9 +128,10 @@ SOURCES: dict[str, SourceType] = {
             needs_host=False,
         ),
         # NoSQL: settings are `NoSqlSettings` (etl.sources.nosql.documents), built by
-        # blocks.nosql; `document` is their type-mapping dialect.
+        # blocks.nosql; each key is its own dialect (named in messages), all mapped by the
+        # `document` type map.
         *(
-            SourceType(key, "documents", "document", f"etl.sources.nosql.{module}:open_reader",
+            SourceType(key, "documents", key, f"etl.sources.nosql.{module}:open_reader",
                        _DOCUMENTS if pushdown else replace(_DOCUMENTS, cursor_pushdown=False),
                        default_port=port, needs_host=host)
             for key, module, port, host, pushdown in (

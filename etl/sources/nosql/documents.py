@@ -400,6 +400,7 @@ class DocumentReader(SqlReader):
 
     def __init__(self, settings: NoSqlSettings) -> None:
         self.settings = settings
+        self.dialect = self.key  # the registry's dialect: the source type, mapped by DIALECT
 
     # -- what each store implements --
 
