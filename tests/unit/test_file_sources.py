@@ -1,0 +1,95 @@
+"""File sources without services: globs, the job model's files source and max_rejected, the
+files type map, the CSV reader's record numbers and rejects on a local folder, the Prefect form."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from etl.jobs.model import JobSpec, parse_max_rejected
+from etl.schema.typemap import propose
+from etl.sources.files.reader import FileReader
+from etl.sources.files.store import StoreSettings, glob_regex
+
+
+@pytest.mark.parametrize(
+    ("pattern", "name", "matches"),
+    [
+        ("*.csv", "a.csv", True),
+        ("*.csv", "sub/a.csv", False),
+        ("**/*.csv", "a.csv", True),
+        ("**/*.csv", "x/y/a.csv", True),
+        ("2026-??/*.csv.gz", "2026-01/o.csv.gz", True),
+        ("[!_]*.csv", "_tmp.csv", False),
+        ("orders.csv", "orders.csv.bak", False),
+    ],
+)
+def test_globs(pattern: str, name: str, matches: bool) -> None:
+    assert bool(glob_regex(pattern).match(name)) is matches
+
+
+def _job(**fields: object) -> JobSpec:
+    data = {"name": "f", "connection": "c", "destination": {"table": "t"},
+            "source": {"glob": "*.csv", "format": "csv"}} | fields  # fmt: skip
+    return JobSpec.model_validate(data)
+
+
+def test_files_source_model() -> None:
+    job = _job(load_type="transactional")
+    assert job.source.kind == "files" and job.describe_source() == "files *.csv (csv)"
+    with pytest.raises(ValidationError, match="do not apply to a files source"):
+        _job(load_type="transactional", cursor_column="day")
+    with pytest.raises(ValidationError, match=r"needs destination\.table"):
+        _job(destination={})
+    with pytest.raises(ValidationError, match="not a known text encoding"):
+        _job(source={"glob": "*", "format": "csv", "csv": {"encoding": "klingon"}})
+    # The Prefect form: a choice (anyOf) between Query, Table and Files.
+    schema = JobSpec.model_json_schema()
+    members = [m["$ref"].rsplit("/", 1)[-1] for m in schema["properties"]["source"]["anyOf"]]
+    assert [schema["$defs"][m]["title"] for m in members] == ["Query", "Table", "Files"]
+
+
+def test_max_rejected() -> None:
+    assert parse_max_rejected(1000).exceeded(1001, 10**6)
+    assert not parse_max_rejected("1000").exceeded(1000, 1000)
+    assert parse_max_rejected("1%").exceeded(2, 100) and not parse_max_rejected("1%").exceeded(
+        1, 100
+    )
+    assert _job().rejected_limit.count == 1000  # the default
+    with pytest.raises(ValidationError, match="neither a count"):
+        _job(max_rejected="lots")
+
+
+def test_files_type_map() -> None:
+    assert propose("files", "text").bq_type.value == "STRING"
+    assert propose("files", "json object").bq_type.value == "JSON"
+    assert propose("files", "timestamp[us, tz=UTC]").bq_type.value == "TIMESTAMP"
+    assert propose("files", "decimal128(40, 2)").bq_type.value == "BIGNUMERIC"
+    assert propose("files", "uint64").bq_type.value == "NUMERIC"
+
+
+def test_csv_record_numbers_and_rejects(tmp_path) -> None:
+    (tmp_path / "a.csv.gz").write_bytes(
+        gzip.compress(b'id,note\n1,"two\nlines"\n2\n3,x\n4,\xff\n5,ok\n')
+    )
+    reader = FileReader(StoreSettings(type="local", bucket=str(tmp_path)))
+    from etl.jobs.model import FilesSource
+    from etl.schema.bqtypes import BqType
+    from etl.sources.base import ReadColumn, ReadPlan
+
+    source = FilesSource(glob="*.gz", format="csv")
+    columns = reader.describe(source)
+    assert [c.name for c in columns][:2] == ["id", "note"]
+    plan = ReadPlan(source, [ReadColumn(c.name, c.source_type, BqType.STRING) for c in columns])
+    rows = [row for batch in reader.read(plan) for row in batch.to_pylist()]
+    assert [(r["id"], r["note"], r["_etl_source_row"]) for r in rows] == [
+        ("1", "two\nlines", 2), ("3", "x", 4), ("5", "ok", 6)
+    ]  # fmt: skip
+    bad = reader.take_rejected()
+    assert [(b.record["_etl_source_row"], b.reason.split(":")[0]) for b in bad] == [
+        (3, "expected 2 fields, found 1"), (5, "column 'note'")
+    ]  # fmt: skip
+    assert json.dumps(bad[0].record)  # kept as JSON in __rejected
