@@ -187,7 +187,52 @@ class Services:
                 echo("worker: stopped")
         pid_file.unlink(missing_ok=True)
 
+    def start_console(
+        self, cwd: Path, port: int = 4300, echo: Callable[[str], None] = print
+    ) -> str:
+        """The web console (`etl console`), detached like the worker (`down` stops it); job
+        actions write the prefect.yaml of `cwd`. Returns its URL; a running one is kept."""
+        url = f"http://{self.layout.host}:{port}"
+        pid_file = self.layout.run_dir / "console.pid"
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            pid = int(pid_file.read_text().strip())
+            if _pid_alive(pid) and _http_ok(f"{url}/health"):
+                echo(f"console: already running at {url}")
+                return url
+        if _port_in_use(self.layout.host, port):
+            raise ServicesError(
+                f"the console cannot start: port {port} is taken by another program."
+            )
+        log = (self.layout.logs_dir / "console.log").open("ab")
+        process = subprocess.Popen(
+            [str(self.layout.main_bin / "etl"), "console", "--port", str(port),
+             "--host", self.layout.host],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd,
+            env={**os.environ, "PREFECT_API_URL": self.layout.prefect_api_url},
+            start_new_session=True,
+        )  # fmt: skip
+        pid_file.write_text(str(process.pid))
+        deadline = time.monotonic() + 60
+        while not _http_ok(f"{url}/health"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise ServicesError(
+                    f"the console did not start; see {self.layout.logs_dir / 'console.log'}."
+                )
+            time.sleep(0.5)
+        echo(f"console: {url} (log: {self.layout.logs_dir / 'console.log'})")
+        return url
+
+    def _stop_console(self, echo: Callable[[str], None]) -> None:
+        pid_file = self.layout.run_dir / "console.pid"
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            pid = int(pid_file.read_text().strip())
+            if _pid_alive(pid):
+                self._terminate(pid)
+                echo("console: stopped")
+        pid_file.unlink(missing_ok=True)
+
     def down(self, echo: Callable[[str], None] = print) -> None:
+        self._stop_console(echo)
         self._stop_worker(echo)
         for service in reversed(self._services):
             pid = self._read_pid(service)

@@ -202,6 +202,8 @@ def main() -> None:
          "connection-health/connection-health"], cwd=ROOT, check=True, capture_output=True,
     )  # fmt: skip
     etl("job", "list")
+    print("$ etl console --port 4300   (the web console, detached; make services-down stops it)")
+    console = services.start_console(ROOT, echo=lambda line: print(f"    {line}"))
 
     rows, distinct = bigquery_counts("bq_orders")
     with sqlite3.connect(shop) as db:
@@ -219,6 +221,7 @@ def main() -> None:
     )
     print(f"    demo-products through the worker: {deployed}")
     print(f"    Prefect UI: {ui}  (deployments with schedules, flow runs, artifacts, blocks)")
+    print(f"    Web console: {console}  (run KPIs, stage bars, scheduled jobs, the job wizard)")
     print('    Prefect CLI: eval "$(.venv/bin/etl services env)"  |  stop: make services-down')
     print("    The worker keeps running: the jobs' schedules (hourly, daily) start runs on it.")
     if second["rows_loaded"] != added or rows != source_rows or distinct != source_rows:
