@@ -91,7 +91,7 @@ def test_blocks_show_logos_and_the_run_form_is_a_form(project, worker, shop, dat
     choice = source.find_element(By.CSS_SELECTOR, ".p-button-group").find_elements(
         By.TAG_NAME, "button"
     )
-    assert _texts(choice) == ["Query", "Table"], "source is not a Query / Table choice"
+    assert _texts(choice) == ["Query", "Table", "Files"], "source is not a Query/Table/Files choice"
     assert not source.find_elements(By.CSS_SELECTOR, "[class*='json'], [class*='code']"), (
         "source is still a JSON box"
     )

@@ -93,3 +93,26 @@ def test_csv_record_numbers_and_rejects(tmp_path) -> None:
         (3, "expected 2 fields, found 1"), (5, "column 'note'")
     ]  # fmt: skip
     assert json.dumps(bad[0].record)  # kept as JSON in __rejected
+
+
+def test_a_file_rewritten_after_planning_stops_the_run(tmp_path) -> None:
+    import os
+
+    from etl.errors import ExtractionError
+    from etl.jobs.model import FilesSource
+    from etl.schema.bqtypes import BqType
+    from etl.sources.base import ReadColumn, ReadPlan
+
+    path = tmp_path / "a.csv"
+    path.write_text("id\n1\n")
+    reader = FileReader(StoreSettings(type="local", bucket=str(tmp_path)))
+    source = FilesSource(glob="*.csv", format="csv")
+    columns = reader.describe(source)
+    planned = tuple(reader.files(source))
+    path.write_text("id\n1\n2\n3\n")  # rewritten between planning and reading
+    os.utime(path, (planned[0].modified.timestamp() + 5,) * 2)
+    plan = ReadPlan(
+        source, [ReadColumn(c.name, c.source_type, BqType.STRING) for c in columns], files=planned
+    )
+    with pytest.raises(ExtractionError, match="changed while it was read"):
+        list(reader.read(plan))

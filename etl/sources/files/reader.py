@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 from etl.conform import RejectedRow
-from etl.errors import ConfigurationError, ValidationError
+from etl.errors import ConfigurationError, ExtractionError, ValidationError
 from etl.jobs.model import FileFormat, FilesSource, QuerySource, TableSource
 from etl.sources.base import ReadPlan, SourceColumn, SqlReader, TableInfo
 from etl.sources.files import formats
@@ -133,6 +133,17 @@ class FileReader(SqlReader):
         for file in files:
             for batch in _file_batches(self.store, source, file, data_names, self._bad.append):
                 yield _shape(batch, file, wanted)
+            # Rows are labelled with the version planned on; a file rewritten meanwhile would
+            # give them another version's content, so the run stops before anything is loaded.
+            # (A stat may give last-modified at another precision than the listing: whole
+            # seconds on S3's HEAD; within a second with the same size counts as the same.)
+            now = self.store.stat(file.name)
+            if now.size != file.size or abs((now.modified - file.modified).total_seconds()) >= 1:
+                raise ExtractionError(
+                    f"File {file.uri} changed while it was read; nothing was loaded. Run the "
+                    "job again once the file is complete (write files under a temporary name "
+                    "and rename them when done, so a job never sees a half-written file)."
+                )
 
     def take_rejected(self) -> list[RejectedRow]:
         """Records that could not be read since the last call, as rejected rows (the
