@@ -64,6 +64,7 @@ def _shot(driver, name: str, height: int | None = None) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     full = height or driver.execute_script("return document.body.scrollHeight")
     driver.set_window_size(1400, max(800, min(int(full) + 40, 3000)))
+    driver.execute_script("window.scrollTo(0, 0)")
     driver.save_screenshot(str(SHOTS / f"{name}.png"))
     driver.set_window_size(1400, 1000)
 
@@ -393,6 +394,23 @@ def test_a_job_created_in_the_wizard_is_deployed_runs_pauses_and_is_deleted(
     assert _tab_reaches(driver, {"Rerun"}) == {"Rerun"}
     _shot(driver, "run")
 
+    # Edit what may change (as `etl job edit`): the schedule, and drop a column.
+    driver.get(f"{console}/jobs/{name}/edit")
+    schedule_field = driver.find_element(By.ID, "schedule")
+    schedule_field.clear()
+    schedule_field.send_keys("{weekly: {on: mon, at: '07:30'}}")
+    driver.find_element(By.CSS_SELECTOR, "input[name=columns][value=colour]").click()
+    assert _unlabelled(driver) == []
+    _shot(driver, "job-edit")
+    driver.find_element(By.XPATH, "//button[normalize-space()='Save changes']").click()
+    notice = browser.wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".flash.notice"),
+                              "the edit notice", timeout=120)[0].text  # fmt: skip
+    assert notice == f"Job '{name}' changed: columns, schedule.", notice
+    with get_client(sync_client=True) as client:
+        edited = client.read_deployment_by_name(f"etl-job/{name}")
+    assert edited.schedules[0].schedule.cron == "30 7 * * 1"
+    assert edited.parameters["job"]["columns"] == ["id", "name", "price"]
+
     # Pause and resume, as `etl job pause|resume`.
     driver.get(f"{console}/jobs")
     driver.find_element(By.CSS_SELECTOR, f"tr[data-job='{name}']").find_element(
@@ -406,7 +424,7 @@ def test_a_job_created_in_the_wizard_is_deployed_runs_pauses_and_is_deleted(
     # The dashboard's scheduled jobs: paused jobs after the enabled ones, with the schedule.
     driver.get(f"{console}/")
     scheduled = driver.find_element(By.CSS_SELECTOR, f"#scheduled tr[data-job='{name}']").text
-    assert "Daily at 09:00 Europe/Warsaw" in scheduled and "Paused" in scheduled
+    assert "Weekly on Monday at 07:30 Europe/Warsaw" in scheduled and "Paused" in scheduled
 
     # The connection is used by this job: deleting it is refused, in the CLI's words.
     driver.get(f"{console}/connections")
