@@ -20,6 +20,7 @@ whose cursor equals the first run's watermark, and exactly the new documents arr
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import json
@@ -40,10 +41,27 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+_SAVED: list[str] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _delete_blocks() -> Iterator[None]:
+    """The connections go with the module: a later connection-health run must not test a
+    fake's connection (or a stopped moto server) for real."""
+    yield
+    from blocks import NoSqlConnection
+
+    for name in _SAVED:
+        with contextlib.suppress(Exception):  # the CLI test deletes its own
+            NoSqlConnection.delete(name)
+    _SAVED.clear()
+
+
 def _connection(name: str, **fields: Any) -> str:
     from blocks import NoSqlConnection
 
     NoSqlConnection(**fields).save(name, overwrite=True)
+    _SAVED.append(name)
     return name
 
 
