@@ -93,7 +93,7 @@ def _check_unique(name: str, block: Block) -> None:
                 f"{block_type.get_block_type_name()}; "
                 "choose another name."
             )
-    if not isinstance(block, SqlConnection | NoSqlConnection):
+    if not isinstance(block, SqlConnection | NoSqlConnection | FileConnection):
         return
     block_type = type(block)
     with get_client(sync_client=True) as client:
@@ -110,9 +110,14 @@ def _check_unique(name: str, block: Block) -> None:
         except pydantic.ValidationError:
             continue
         if other.identity() == block.identity():
+            same = (
+                "type, endpoint, bucket and prefix"
+                if isinstance(block, FileConnection)
+                else "type, host, port, database and username"
+            )
             raise ConfigurationError(
-                f"This connection already exists as '{document.name}' (same type, host, port, "
-                "database and username); use that one or change it."
+                f"This connection already exists as '{document.name}' (same {same}); use that "
+                "one or change it."
             )
 
 

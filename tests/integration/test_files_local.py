@@ -216,15 +216,15 @@ def test_cli_applies_tests_lists_and_detects_file_connections(services, tmp_path
 
     listed = etl("connection", "files", name, "--prefix", "2026/", "--glob", "*.csv", "--json")
     assert [f["name"] for f in json.loads(listed.stdout)] == ["2026/a.csv"], listed.stderr
-    everything = etl("connection", "files", name, "--glob", "**/*.csv")
-    assert "2026/a.csv" in everything.stdout and "old.csv" in everything.stdout
 
     detected = json.loads(etl("connection", "detect", name, "2026/a.csv", "--json").stdout)
     assert detected["source"]["format"] == "csv" and detected["source"]["csv"]["delimiter"] == ";"
     assert {c["name"]: c["bq_type"] for c in detected["columns"]} == {
         "id": "INT64", "name": "STRING", "born": "DATE"
     }  # fmt: skip
-    shown = etl("connection", "detect", name, "2026/b.jsonl")
-    assert "format: jsonl" in shown.stdout and "JSON" in shown.stdout, shown.stdout
-    missing = etl("connection", "detect", name, "nope.csv")
-    assert missing.returncode != 0 and "does not exist" in missing.stderr + missing.stdout
+
+    twin = tmp_path / "twin.yaml"
+    twin.write_text(f"kind: files\nname: {name}-twin\ntype: local\nbucket: {folder}\n")
+    refused = etl("connection", "apply", str(twin))
+    assert refused.returncode != 0, refused.stdout
+    assert f"already exists as '{name}'" in refused.stderr + refused.stdout
