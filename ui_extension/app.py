@@ -68,10 +68,10 @@ def create_app(prefect_yaml: Path, prefect_ui_url: str | None = None) -> FastAPI
     )  # fmt: skip
     templates.env.filters["number"] = lambda v: "—" if v is None else f"{int(v):,}"
 
-    def page(request: Request, name: str, **context: Any) -> HTMLResponse:
+    def page(request: Request, template: str, /, **context: Any) -> HTMLResponse:
         context.setdefault("notice", request.query_params.get("notice"))
         context.setdefault("error", request.query_params.get("error"))
-        return templates.TemplateResponse(request, name, context)
+        return templates.TemplateResponse(request, template, context)
 
     def back(path: str, **message: str) -> RedirectResponse:
         query = urlencode({k: v for k, v in message.items() if v})
