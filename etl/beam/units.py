@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
-from etl.sources.base import CursorRange, HashBucket, ReadPlan, SqlReader
+from etl.schema.bqtypes import BqType
+from etl.sources.base import CursorBound, CursorRange, HashBucket, ReadPlan, SqlReader
 
 DEFAULT_ROWS_PER_UNIT = 250_000
 DEFAULT_MAX_UNITS = 2_000
@@ -19,11 +21,23 @@ def unit_count(
     return max(1, min(max_units, max(min_units, wanted)))
 
 
+_INT64_MIN = -(2**63)
+
+
 def split_read(
     reader: SqlReader, plan: ReadPlan, units: int, key_columns: list[str] | None
 ) -> list[ReadPlan]:
-    """The reader's own split: cursor ranges when the plan has a lower bound on the cursor,
-    else hash buckets of the key (the primary key, else the whole row)."""
+    """The reader's own split: cursor ranges when the plan has a lower bound on the cursor; for a
+    read without one (a catalog job) whose primary key is one integer column, ranges of that key
+    (each unit reads its range through the key's index, where a hash bucket makes the source scan
+    the whole table once per unit); else hash buckets of the key (or of the whole row)."""
+    if plan.lower_bound is None and units > 1 and key_columns and len(key_columns) == 1:
+        key = next((c for c in plan.columns if c.name == key_columns[0]), None)
+        if key is not None and key.bq_type is BqType.INT64:
+            # A bound every value passes makes the reader cut ranges of the key (its percentiles).
+            keyed = reader.split(replace(plan, lower_bound=CursorBound(key, _INT64_MIN)), units)
+            if len(keyed) > 1 and all(isinstance(p.unit, CursorRange) for p in keyed):
+                return keyed
     return reader.split(plan, units, key_columns or None)
 
 

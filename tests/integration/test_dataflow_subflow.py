@@ -1,8 +1,9 @@
 """The Dataflow subflow on Beam's DirectRunner, against the machine's PostgreSQL and the BigQuery
 emulator: `auto` sends a large table to the Beam path and the result equals the standard path's,
 row for row (compared by BigQuery itself); an incremental run after new rows loads only those,
-exactly once across units; a read without a cursor bound uses hash units; a unit that fails fails
-the run in `extraction` and loads nothing, and the re-run loads everything once.
+exactly once across units; a read without a cursor bound uses ranges of an integer primary key,
+else hash units; a unit that fails fails the run in `extraction` and loads nothing, and the
+re-run loads everything once.
 
 The large table is generated once per session with generate_series (DATAFLOW_TEST_ROWS, default
 200,000 rows; the issue's 1,500,000-row case is `test_auto_large_table_matches_standard_1_5m`,
@@ -129,10 +130,10 @@ def _auto_equals_standard(pg_connection, destination, dataset, bq, schema, table
     assert counts(bq, dataset, "by_standard") == {"n": rows, "ids": rows}
     assert counts(bq, dataset, "by_beam") == {"n": rows, "ids": rows}
     assert differences(bq, dataset, "by_standard", "by_beam") == {"only_left": 0, "only_right": 0}
-    # No cursor bound (a catalog read): hash buckets of the primary key, one file or more each.
+    # No cursor bound (a catalog read) and an integer primary key: ranges of the key.
     units = units_artifact(beam.name)
     assert len(units) >= 2
-    assert all(str(u["range"]).startswith("hash(id) bucket") for u in units)
+    assert all(str(u["range"]).startswith("id in [") for u in units), units
     assert sum(int(u["rows_read"]) for u in units) == rows
 
 
@@ -183,6 +184,32 @@ def test_incremental_run_through_beam_loads_only_new_rows_once_across_units(
     assert counts(bq, dataset, "bq_events") == {"n": 20_500, "ids": 20_500}
     third = run(job)
     assert third["rows_loaded"] == 0, third
+
+
+def test_a_table_without_cursor_bound_or_integer_key_is_read_in_hash_units(
+    pg_admin, pg_schema, pg_connection, destination, dataset, bq
+):
+    pg_admin.execute(f'CREATE TABLE "{pg_schema}".notes (code text, body text)')  # no key at all
+    pg_admin.execute(
+        f"""INSERT INTO "{pg_schema}".notes
+            SELECT 'c' || g, CASE WHEN g % 5 = 0 THEN NULL ELSE 'b' || g END
+            FROM generate_series(1, 12000) g"""
+    )
+    job = job_spec(
+        pg_connection, destination, dataset, source={"schema": pg_schema, "table": "notes"},
+        processing_mode="dataflow", dataflow={"direct_workers": 1, "rows_per_unit": 3000},
+    )  # fmt: skip
+    apply(job)
+    report = run(job)
+    assert report["status"] == "completed", report
+    assert report["rows_loaded"] == 12_000
+    units = units_artifact(job.name)
+    assert len(units) == 4
+    # Buckets of the whole row: every row in exactly one of them.
+    assert all(str(u["range"]).startswith("hash(code, body) bucket") for u in units), units
+    assert sum(int(u["rows_read"]) for u in units) == 12_000
+    sql = f"SELECT COUNT(DISTINCT code) AS codes FROM `local.{dataset}.bq_notes`"
+    assert next(iter(bq.query_and_wait(sql)))["codes"] == 12_000
 
 
 def test_a_failing_unit_fails_the_run_in_extraction_and_the_rerun_loads_everything_once(
