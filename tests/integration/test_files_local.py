@@ -194,10 +194,16 @@ def test_too_many_bad_rows_fail_the_run_and_load_nothing(
 
 
 def test_cli_applies_tests_lists_and_detects_file_connections(services, tmp_path: Path):
-    """`etl connection apply|test|files|detect` as a user runs them (JSON and tables)."""
+    """`etl connection apply|test|files|detect` (in-process: the same typer app as `etl`)."""
     import json
 
-    from tests.integration.cli_helpers import etl
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    def etl(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(app, ["connection", *args])
+        return result.exit_code, result.output
 
     folder = tmp_path / "exports"
     _write(folder / "2026" / "a.csv", "id;name;born\n1;Zoë;2026-01-01\n2;b;2026-01-02\n")
@@ -206,25 +212,30 @@ def test_cli_applies_tests_lists_and_detects_file_connections(services, tmp_path
     name = f"cli-files-{uuid.uuid4().hex[:6]}"
     document = tmp_path / "connections.yaml"
     document.write_text(f"kind: files\nname: {name}\ntype: local\nbucket: {folder}\n")
-    applied = etl("connection", "apply", str(document))
-    assert applied.returncode == 0 and "created files connection" in applied.stdout, applied
+    code, out = etl("apply", str(document))
+    assert code == 0 and "created files connection" in out, out
 
-    tested = etl("connection", "test", name)
-    assert tested.returncode == 0, tested.stdout + tested.stderr
-    assert "Connection successful. Found 3 files." in tested.stdout
-    assert "2026/a.csv" in tested.stdout and "last modified" in tested.stdout
+    code, out = etl("test", name)
+    assert code == 0 and "Connection successful. Found 3 files." in out, out
+    assert "2026/a.csv" in out and "last modified" in out
 
-    listed = etl("connection", "files", name, "--prefix", "2026/", "--glob", "*.csv", "--json")
-    assert [f["name"] for f in json.loads(listed.stdout)] == ["2026/a.csv"], listed.stderr
+    code, out = etl("files", name, "--prefix", "2026/", "--glob", "*.csv", "--json")
+    assert [f["name"] for f in json.loads(out)] == ["2026/a.csv"], out
+    code, out = etl("files", name, "--glob", "**/*.csv")
+    assert "2026/a.csv" in out and "old.csv" in out and "(2 files)" in out, out
 
-    detected = json.loads(etl("connection", "detect", name, "2026/a.csv", "--json").stdout)
+    code, out = etl("detect", name, "2026/a.csv", "--json")
+    detected = json.loads(out)
     assert detected["source"]["format"] == "csv" and detected["source"]["csv"]["delimiter"] == ";"
     assert {c["name"]: c["bq_type"] for c in detected["columns"]} == {
         "id": "INT64", "name": "STRING", "born": "DATE"
     }  # fmt: skip
+    code, out = etl("detect", name, "2026/b.jsonl")
+    assert code == 0 and "format: jsonl" in out and "JSON" in out, out
+    code, out = etl("detect", name, "nope.csv")
+    assert code != 0 and "does not exist" in out, out
 
     twin = tmp_path / "twin.yaml"
     twin.write_text(f"kind: files\nname: {name}-twin\ntype: local\nbucket: {folder}\n")
-    refused = etl("connection", "apply", str(twin))
-    assert refused.returncode != 0, refused.stdout
-    assert f"already exists as '{name}'" in refused.stderr + refused.stdout
+    code, out = etl("apply", str(twin))
+    assert code != 0 and f"already exists as '{name}'" in out, out
