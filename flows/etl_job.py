@@ -150,6 +150,12 @@ def extract(ctx: RunContext, target: LoadTarget) -> Extracted:
             "NUMERIC NaN written as NULL": extracted.numeric_nan_nulled,
             "files staged": len(extracted.staged.uris),
             "bytes staged": extracted.staged.bytes,
+            # File sources: how many source files this run read (new or changed ones).
+            **(
+                {"source files read": len(target.planned.files)}
+                if target.planned.files is not None
+                else {}
+            ),
             "watermark before": target.watermark_before,
             "watermark after": extracted.watermark_after,
             "lookback": target.lookback.describe() if target.lookback else "",

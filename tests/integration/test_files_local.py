@@ -5,6 +5,7 @@ kept in `__rejected` with file, record number and reason, and the max_rejected l
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import time
 import uuid
@@ -66,6 +67,13 @@ def test_transactional_loads_new_and_changed_files_only(
     _write(folder / "exports" / "b.csv", "id,amount,day\n3,30,2026-01-03\n")
     second = run(job)
     assert second["rows_loaded"] == 1, second
+    from flows.artifacts import artifact_key
+    from tests.integration.test_flow_behaviour import _artifacts
+
+    extract = _artifacts(second["flow_run_id"])[artifact_key(job.name, "extract")]
+    data = extract.data if isinstance(extract.data, list) else json.loads(extract.data)
+    figures = {row["figure"]: str(row["value"]) for row in data}
+    assert figures["source files read"] == "1", figures
     assert sorted(r["id"] for r in _rows(bq, dataset, "orders")) == [1, 2, 3]
 
     nothing = run(job)
