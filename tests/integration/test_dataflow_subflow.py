@@ -186,30 +186,43 @@ def test_incremental_run_through_beam_loads_only_new_rows_once_across_units(
     assert third["rows_loaded"] == 0, third
 
 
-def test_a_table_without_cursor_bound_or_integer_key_is_read_in_hash_units(
+def test_a_table_without_cursor_bound_or_integer_key_is_read_in_hash_units_rejects_kept_once(
     pg_admin, pg_schema, pg_connection, destination, dataset, bq
 ):
-    pg_admin.execute(f'CREATE TABLE "{pg_schema}".notes (code text, body text)')  # no key at all
+    # No key at all; `n` holds integers as text, but one row's is not a number.
+    pg_admin.execute(f'CREATE TABLE "{pg_schema}".notes (code text, body text, n text)')
     pg_admin.execute(
         f"""INSERT INTO "{pg_schema}".notes
-            SELECT 'c' || g, CASE WHEN g % 5 = 0 THEN NULL ELSE 'b' || g END
+            SELECT 'c' || g, CASE WHEN g % 5 = 0 THEN NULL ELSE 'b' || g END,
+                   CASE WHEN g = 777 THEN 'oops' ELSE g::text END
             FROM generate_series(1, 12000) g"""
     )
     job = job_spec(
         pg_connection, destination, dataset, source={"schema": pg_schema, "table": "notes"},
+        column_types={"n": "INT64"},
         processing_mode="dataflow", dataflow={"direct_workers": 1, "rows_per_unit": 3000},
     )  # fmt: skip
     apply(job)
     report = run(job)
-    assert report["status"] == "completed", report
-    assert report["rows_loaded"] == 12_000
+    # The malformed row is kept with its reason, like the standard path does: a Partial run.
+    assert report["status"] == "partial", report
+    assert (report["rows_loaded"], report["rows_rejected"]) == (11_999, 1)
     units = units_artifact(job.name)
     assert len(units) == 4
     # Buckets of the whole row: every row in exactly one of them.
-    assert all(str(u["range"]).startswith("hash(code, body) bucket") for u in units), units
+    assert all(str(u["range"]).startswith("hash(code, body, n) bucket") for u in units), units
     assert sum(int(u["rows_read"]) for u in units) == 12_000
     sql = f"SELECT COUNT(DISTINCT code) AS codes FROM `local.{dataset}.bq_notes`"
-    assert next(iter(bq.query_and_wait(sql)))["codes"] == 12_000
+    assert next(iter(bq.query_and_wait(sql)))["codes"] == 11_999
+    kept = f"SELECT reason FROM `local.{dataset}.bq_notes__rejected`"
+    reasons = [row["reason"] for row in bq.query_and_wait(kept)]
+    assert len(reasons) == 1 and "'oops'" in reasons[0]
+    # Read again by the next snapshot, the same malformed row is not kept a second time.
+    again = run(job)
+    assert (again["status"], again["rows_loaded"], again["rows_rejected"]) == (
+        "completed", 11_999, 0,
+    )  # fmt: skip
+    assert len(list(bq.query_and_wait(kept))) == 1
 
 
 def test_a_failing_unit_fails_the_run_in_extraction_and_the_rerun_loads_everything_once(
