@@ -393,6 +393,11 @@ def test_a_job_created_in_the_wizard_is_deployed_runs_pauses_and_is_deleted(
     assert [s.get_attribute("data-state") for s in segments] == ["completed"] * 4
     assert _tab_reaches(driver, {"Rerun"}) == {"Rerun"}
     _shot(driver, "run")
+    # Rerun: another run through the same deployment (as `etl job run`).
+    driver.find_element(By.XPATH, "//button[starts-with(normalize-space(), 'Rerun')]").click()
+    browser.wait_for(driver, lambda d: run_id not in d.current_url, "the rerun's page")
+    rerun_id = driver.current_url.split("/runs/")[1].split("?")[0]
+    # (the worker runs it while the edit, pause and refusal below go on; waited for before Delete)
 
     # Edit what may change (as `etl job edit`): the schedule, and drop a column.
     driver.get(f"{console}/jobs/{name}/edit")
@@ -435,6 +440,9 @@ def test_a_job_created_in_the_wizard_is_deployed_runs_pauses_and_is_deleted(
     error = browser.wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".flash.error"),
                              "the refusal")[0].text  # fmt: skip
     assert f"Connection '{shop['connection']}' is used by job" in error and name in error
+
+    rerun = wait_for_run(uuid.UUID(rerun_id), timeout=240, poll=1)
+    assert rerun["status"] == "completed" and rerun["job"] == name, rerun
 
     # Delete the job: the deployment and its prefect.yaml entry go.
     driver.get(f"{console}/jobs")
