@@ -61,6 +61,12 @@ def worker_source(ctx: RunContext) -> WorkerSource:
     """The source as workers open it: resolved in memory for the DirectRunner; for Dataflow, a
     Secret Manager reference only (the pipeline is staged in Cloud Storage)."""
     connection = load_connection(ctx.job.connection)
+    if not hasattr(connection, "connection_settings"):
+        # Only SQL connections carry reader settings; a family joins when its reader can split.
+        raise ConfigurationError(
+            f"Connection '{ctx.job.connection}' is not a SQL connection, and the Dataflow subflow "
+            "reads SQL sources only so far; use processing_mode standard."
+        )
     key = connection.type.value
     if ctx.job.dataflow.runner is DataflowRunner.DIRECT:
         return WorkerSource(key, connection.connection_settings())
