@@ -43,6 +43,8 @@ def list_connections() -> list[ConnectionRow]:
                     continue
                 data = document.data
                 target = data.get("database") or data.get("project") or ""
+                if data.get("bucket"):  # a file connection: bucket (or folder) and prefix
+                    target = f"{data['bucket'].rstrip('/')}/{data.get('prefix') or ''}"
                 if data.get("host"):
                     target = f"{data['host']}:{data.get('port') or ''}/{target}"
                 rows.append(

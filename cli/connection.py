@@ -54,16 +54,24 @@ def test(name: str = typer.Argument(..., help="Connection name.")) -> None:
 
 
 @app.command(name="list")
-def list_connections() -> None:
+def list_connections(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
     """Every connection and destination, with its last test."""
+    from dataclasses import asdict
+
     from blocks.catalog import list_connections
 
     with user_errors():
-        rows = [
-            (c.name, c.kind, c.type, c.target, c.health.get("status", "unknown"),
-             c.health.get("tested_at", ""))
-            for c in list_connections()
-        ]  # fmt: skip
+        found = list_connections()
+    if as_json:
+        _print_json([asdict(c) for c in found])
+        return
+    rows = [
+        (c.name, c.kind, c.type, c.target, c.health.get("status", "unknown"),
+         c.health.get("tested_at", ""))
+        for c in found
+    ]  # fmt: skip
     if not rows:
         typer.echo("No connections yet; create one with `etl connection apply FILE.yaml`.")
         return

@@ -227,6 +227,11 @@ def test_cli_applies_tests_lists_and_detects_file_connections(services, tmp_path
     assert code == 0 and "Connection successful. Found 3 files." in out, out
     assert "2026/a.csv" in out and "last modified" in out
 
+    code, out = etl("list", "--json")
+    listed = {row["name"]: row for row in json.loads(out)}
+    assert listed[name]["kind"] == "file-connection", listed[name]
+    assert listed[name]["target"] == f"{folder}/", listed[name]  # the folder the jobs read
+
     code, out = etl("files", name, "--prefix", "2026/", "--glob", "*.csv", "--json")
     assert [f["name"] for f in json.loads(out)] == ["2026/a.csv"], out
     code, out = etl("files", name, "--glob", "**/*.csv")
