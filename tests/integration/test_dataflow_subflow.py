@@ -165,10 +165,10 @@ def test_incremental_run_through_beam_loads_only_new_rows_once_across_units(
     job = job_spec(
         pg_connection, destination, dataset, source={"schema": pg_schema, "table": "events"},
         load_type="transactional", cursor_column="at", backfill_start="all",
-        processing_mode="dataflow", dataflow={"direct_workers": 2, "rows_per_unit": 5_000},
+        processing_mode="dataflow", dataflow={"direct_workers": 1, "rows_per_unit": 5_000},
     )  # fmt: skip
     apply(job)
-    first = run(job)
+    first = run(job)  # in-process workers: starting worker processes costs seconds per run
     assert first["status"] == "completed", first
     assert first["rows_loaded"] == 20_000
     last = first["watermark_after"]
@@ -176,7 +176,9 @@ def test_incremental_run_through_beam_loads_only_new_rows_once_across_units(
     # re-reads 600 loaded rows, spread over several units: none may come back.
     _insert(pg_admin, pg_schema, "events", 20_001, 20_005, at=last)
     _insert(pg_admin, pg_schema, "events", 20_006, 20_500)
-    second = run(job)
+    # The exactly-once claim across units, with units spread over two worker processes.
+    second = run(job.model_copy(update={"dataflow": job.dataflow.model_copy(
+        update={"direct_workers": 2})}))  # fmt: skip
     assert second["status"] == "completed", second
     assert second["processing_mode"] == "dataflow"
     assert second["rows_loaded"] == 500
