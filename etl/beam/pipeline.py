@@ -86,7 +86,7 @@ class BeamOutcome:
 def increment_spec(target: LoadTarget, job: JobSpec) -> IncrementSpec | None:
     """The transactional filter's figures, for workers (None for a catalog run)."""
     planned = target.planned
-    if strategy_for(job.load_type).row_filter(planned) is None:
+    if strategy_for(job).row_filter(planned) is None:
         return None
     assert planned.cursor is not None and planned.identity is not None
     return IncrementSpec.from_known(
@@ -215,9 +215,17 @@ def run_extract(
     outcome.runner = str(run.options.view_as(StandardOptions).runner)
     outcome.dataflow_job_id = job_id if outcome.runner == "DataflowRunner" else None
     outcome.seconds = round(time.monotonic() - started, 3)
-    strategy_for(job.load_type).check_extracted(
-        job, target.ref, outcome.extracted.rows_extracted, outcome.extracted.rows_rejected
+    strategy = strategy_for(job)
+    extracted = outcome.extracted
+    # The job's max_rejected holds on this path too (judged once the pipeline is done: the
+    # units count their rejects separately, and nothing is loaded before this check).
+    strategy.check_rejected(
+        job,
+        target.ref,
+        extracted.rows_read,
+        extracted.rows_rejected + extracted.rejected.already_kept,
     )
+    strategy.check_extracted(job, target.ref, extracted.rows_extracted, extracted.rows_rejected)
     return outcome
 
 

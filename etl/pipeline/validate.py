@@ -225,7 +225,8 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
     )
     read_plan = ReadPlan(job.source, read_columns, bound, files=planned.files)
     ctx.reader.check_readable(read_plan)
-    estimated = ctx.reader.estimate_rows(job.source)
+    # What this run reads decides its mode: an incremental run of a large table is small.
+    estimated = ctx.reader.estimate_read(read_plan)
     try:
         source = by_dialect(ctx.reader.dialect)
         source_key, splittable = source.key, source.capabilities.splittable

@@ -114,6 +114,11 @@ class SqlReader(abc.ABC):
     @abc.abstractmethod
     def estimate_rows(self, source: TableSource | QuerySource) -> int | None: ...
 
+    def estimate_read(self, plan: ReadPlan) -> int | None:
+        """The rows `plan` will read (an incremental read is much smaller than its table);
+        readers that cannot estimate a bounded read give the whole source's estimate."""
+        return self.estimate_rows(plan.source)
+
     @abc.abstractmethod
     def check_readable(self, plan: ReadPlan) -> None:
         """Run the extraction query with no rows: privileges and SQL are checked before any work

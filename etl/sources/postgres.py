@@ -421,9 +421,19 @@ class PostgresReader(SqlReader):
         except (ValidationError, ConnectionFailed):
             return None  # no estimate; check_readable reports a missing privilege clearly
 
+    def estimate_read(self, plan: ReadPlan) -> int | None:
+        """An incremental read's rows: the planner's estimate of `cursor >= bound` (an index or
+        the column's statistics), not the table's size."""
+        if plan.lower_bound is None:
+            return self.estimate_rows(plan.source)
+        return self._explain_rows(f"EXPLAIN (FORMAT JSON) {build_select(plan)}", plan.source)
+
     def _estimate_query(self, source: QuerySource) -> int | None:
-        """EXPLAIN's planned rows; None when there is no estimate (it never fails validation)."""
         sql = f"EXPLAIN (FORMAT JSON) SELECT * FROM {_source_sql(source)}"  # checks the query
+        return self._explain_rows(sql, source)
+
+    def _explain_rows(self, sql: str, source: TableSource | QuerySource) -> int | None:
+        """EXPLAIN's planned rows; None when there is no estimate (it never fails validation)."""
         try:
             with self._query_timeout(source, self._check_timeout()), self._conn.cursor() as cursor:
                 # ADBC sends statements that return rows as `COPY (...) TO STDOUT`, where EXPLAIN

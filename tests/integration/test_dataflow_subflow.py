@@ -20,6 +20,7 @@ import pytest
 
 from etl import checkpoints
 from etl.errors import ExtractionError, TransientExtractionError
+from etl.jobs.model import ProcessingMode
 from tests.integration.helpers import apply, job_spec, run
 
 ROWS = int(os.environ.get("DATAFLOW_TEST_ROWS", "200000"))
@@ -186,6 +187,13 @@ def test_incremental_run_through_beam_loads_only_new_rows_once_across_units(
     assert counts(bq, dataset, "bq_events") == {"n": 20_500, "ids": 20_500}
     third = run(job)
     assert third["rows_loaded"] == 0, third
+    # In auto mode, what a run reads decides: the table (20,600 rows) is past the threshold,
+    # its increment (the lookback window and 100 new rows, by the planner's estimate) is not.
+    _insert(pg_admin, pg_schema, "events", 20_501, 20_600)
+    auto = job.model_copy(update={"processing_mode": ProcessingMode.AUTO, "row_threshold": 10_000})
+    fourth = run(auto)
+    assert fourth["processing_mode"] == "standard", fourth["processing_reason"]
+    assert "auto" in fourth["processing_reason"] and fourth["rows_loaded"] == 100, fourth
 
 
 def test_a_table_without_cursor_bound_or_integer_key_is_read_in_hash_units_rejects_kept_once(
