@@ -3,6 +3,8 @@ clients) happen inside commands so `etl --help` and `etl services` stay fast."""
 
 from __future__ import annotations
 
+import logging
+
 import typer
 
 from cli import automations, connection, console, job, pool, run, services
@@ -36,6 +38,10 @@ _mount_infra()
 
 def main() -> None:
     load_services_env()
+    # At exit Prefect drains its event queue and, on a slow server, warns "Still processing
+    # items" on the command's stderr: noise between the user and the one sentence that matters
+    # (the events are still sent).
+    logging.getLogger("EventsWorker").setLevel(logging.ERROR)
     app()
 
 

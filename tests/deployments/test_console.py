@@ -279,7 +279,13 @@ def _select(driver, element_id: str, value: str) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    Select(driver.find_element(By.ID, element_id)).select_by_value(value)
+    # A step is shown by the page's script after a click; on a loaded machine that takes a moment.
+    element = browser.wait_for(
+        driver,
+        lambda d: (e := d.find_element(By.ID, element_id)).is_displayed() and e.is_enabled() and e,
+        f"the {element_id} field to be shown",
+    )
+    Select(element).select_by_value(value)
 
 
 def _options(driver, element_id: str) -> list[str]:
