@@ -5,9 +5,8 @@ exactly once across units; a read without a cursor bound uses ranges of an integ
 else hash units; a unit that fails fails the run in `extraction` and loads nothing, and the
 re-run loads everything once.
 
-The large table is generated once per session with generate_series (DATAFLOW_TEST_ROWS, default
-200,000 rows; the issue's 1,500,000-row case is `test_auto_large_table_matches_standard_1_5m`,
-marked `faults` as a long scenario: `pytest -m faults tests/integration/test_dataflow_subflow.py`).
+The large table (1,500,000 rows, DATAFLOW_TEST_ROWS to change) is generated once per session with
+generate_series and goes through `auto` with the default threshold (1,000,000).
 """
 
 from __future__ import annotations
@@ -20,11 +19,10 @@ import pytest
 
 from etl import checkpoints
 from etl.errors import ExtractionError, TransientExtractionError
-from etl.jobs.model import ProcessingMode
+from etl.jobs.model import DEFAULT_ROW_THRESHOLD, ProcessingMode
 from tests.integration.helpers import apply, job_spec, run
 
-ROWS = int(os.environ.get("DATAFLOW_TEST_ROWS", "200000"))
-LARGE_ROWS = 1_500_000
+ROWS = int(os.environ.get("DATAFLOW_TEST_ROWS", "1500000"))
 DATA_COLUMNS = ["id", "at", "amount", "price", "note", "flag", "payload"]
 
 
@@ -115,7 +113,8 @@ def _auto_equals_standard(pg_connection, destination, dataset, bq, schema, table
                         table="by_standard", processing_mode="standard")  # fmt: skip
     beam = job_spec(
         pg_connection, destination, dataset, source=source, table="by_beam",
-        row_threshold=threshold, dataflow={"direct_workers": 2, "rows_per_unit": 50_000},
+        row_threshold=threshold,
+        dataflow={"direct_workers": 2, "rows_per_unit": max(rows // 6, 1000)},
     )  # fmt: skip
     apply(standard)
     apply(beam)
@@ -141,21 +140,10 @@ def _auto_equals_standard(pg_connection, destination, dataset, bq, schema, table
 def test_auto_sends_a_large_table_to_beam_and_it_equals_the_standard_result(
     pg_connection, destination, dataset, bq, big_schema, big_table
 ):
-    # The threshold is the job's: at or above it, auto chooses the Beam path.
+    # The default threshold (1,000,000): at or above it, auto chooses the Beam path.
     _auto_equals_standard(
-        pg_connection, destination, dataset, bq, big_schema, big_table, ROWS, threshold=ROWS // 2
-    )
-
-
-@pytest.mark.faults
-def test_auto_large_table_matches_standard_1_5m(
-    pg_admin, pg_connection, destination, dataset, bq, big_schema
-):
-    """The issue's case: 1,500,000 rows with the default threshold (1,000,000)."""
-    _create(pg_admin, big_schema, "events_large", LARGE_ROWS)
-    _auto_equals_standard(
-        pg_connection, destination, dataset, bq, big_schema, "events_large", LARGE_ROWS,
-        threshold=1_000_000,
+        pg_connection, destination, dataset, bq, big_schema, big_table, ROWS,
+        threshold=min(ROWS, DEFAULT_ROW_THRESHOLD),
     )  # fmt: skip
 
 
