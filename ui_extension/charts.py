@@ -34,7 +34,7 @@ def _x(when: dt.datetime, start: dt.datetime, end: dt.datetime, width: int = WID
     return LEFT + share * (width - LEFT - RIGHT)
 
 
-def _short(name: str, size: int = 22) -> str:
+def _short(name: str, size: int = 18) -> str:  # what fits in LEFT at the label font
     return name if len(name) <= size else name[: size - 1] + "…"
 
 
