@@ -10,7 +10,7 @@ and last-modified, written the same way from the same types on every run). A run
    never reloads everything. The *state token* is a digest of that list; the load job's id is
    `etl_<job>_<hash(table, token)>_<attempt>`, so each state of the table has at most one
    successor load per attempt, whichever run submits it, whatever files it found. Jobs already
-   submitted from that state are settled as for tables (`etl.incremental._settle`): one still
+   submitted from that state are settled as for tables (`etl.incremental.settle`): one still
    running (left by a killed run) is waited for and planning starts over from the state it
    produced; one that failed has spent its id and the next attempt number is used.
    - transactional: the files whose (address, version) the table does not hold are read — new
@@ -45,7 +45,7 @@ from etl.bigquery.tables import TableRef
 from etl.conform import RUN_ID, TargetColumn
 from etl.errors import EtlError, StateUnavailable, ValidationError
 from etl.fingerprint import Identity
-from etl.incremental import IncrementPlan, StateKey, _settle, _unavailable
+from etl.incremental import IncrementPlan, StateKey, count_table_rows, settle, unreadable
 from etl.jobs.model import FilesSource, JobSpec, LoadType
 from etl.plan import ColumnPlan
 from etl.sources.base import SqlReader
@@ -92,7 +92,7 @@ def read_file_state(
     except EtlError:
         raise
     except Exception as error:
-        raise _unavailable(error, ref, "the files already loaded") from None
+        raise unreadable(error, ref, "the files already loaded") from None
     held: dict[tuple[str, str], int] = {}
     rows, untraced, snapshot = 0, 0, None
     for row in result.to_pylist():
@@ -148,7 +148,7 @@ class _FileStrategy(LoadStrategy):
             states[token] = state
             return IncrementPlan(StateKey(token, state.rows), 1, "")
 
-        increment = _settle(client, ref, job.name, read, location=location, wait_timeout=3600.0)
+        increment = settle(client, ref, job.name, read, location=location, wait_timeout=3600.0)
         state = states[str(increment.state.marker)]
         listing = reader.files(job.source)
         files = self.select(listing, state)
@@ -164,12 +164,7 @@ class _FileStrategy(LoadStrategy):
 def _require_empty(
     client: bigquery.Client, ref: TableRef, location: str | None, missing: list[str]
 ) -> FileState:
-    try:
-        rows = next(
-            iter(client.query_and_wait(f"SELECT COUNT(*) AS n FROM {ref.sql}", location=location))
-        )["n"]
-    except Exception as error:
-        raise _unavailable(error, ref, "the row count") from None
+    rows = count_table_rows(client, ref, location)
     if rows:
         raise StateUnavailable(
             f"{ref} holds {rows} rows but no column {', '.join(missing)}, so which files it "

@@ -202,7 +202,7 @@ def load_job_id(job_name: str, ref: TableRef, key: str, attempt: int) -> str:
     return f"etl_{safe_name}_{digest}_{attempt}"
 
 
-def _unavailable(error: Exception, ref: TableRef, what: str) -> StateUnavailable:
+def unreadable(error: Exception, ref: TableRef, what: str) -> StateUnavailable:
     cause = classify_google_error(error, Stage.VALIDATION, f"reading {what} of {ref}")
     return StateUnavailable(
         f"Could not read {what} of {ref}, so this run loads nothing (it never falls back to a "
@@ -247,7 +247,7 @@ def read_window(
     except EtlError:
         raise
     except Exception as error:
-        raise _unavailable(error, ref, "the watermark") from None
+        raise unreadable(error, ref, "the watermark") from None
     kinds = result.column("kind").to_pylist()
     state_row = kinds.index("state")
     watermark = result.column("w")[state_row].as_py()
@@ -276,13 +276,19 @@ def read_window(
     return state, known, start
 
 
-def _require_empty(client: bigquery.Client, ref: TableRef, location: str | None) -> StateKey:
+def count_table_rows(client: bigquery.Client, ref: TableRef, location: str | None) -> int:
+    """The table's row count by query (`Table.num_rows` can be stale); `StateUnavailable` when
+    it cannot be read, so a run never guesses its state."""
     try:
-        rows = next(
+        return next(
             iter(client.query_and_wait(f"SELECT COUNT(*) AS n FROM {ref.sql}", location=location))
         )["n"]
     except Exception as error:
-        raise _unavailable(error, ref, "the row count") from None
+        raise unreadable(error, ref, "the row count") from None
+
+
+def _require_empty(client: bigquery.Client, ref: TableRef, location: str | None) -> StateKey:
+    rows = count_table_rows(client, ref, location)
     if rows:
         raise StateUnavailable(
             f"{ref} holds {rows} rows without row fingerprints ({ROW_HASH}, loaded by an earlier "
@@ -303,7 +309,7 @@ def read_snapshot_state(
     try:
         row = next(iter(client.query_and_wait(sql, location=location)))
     except Exception as error:
-        raise _unavailable(error, ref, "the snapshot") from None
+        raise unreadable(error, ref, "the snapshot") from None
     return StateKey(row["run"], int(row["total"]))
 
 
@@ -325,12 +331,12 @@ def read_known_rejected(
     except gexc.NotFound:
         return KnownRows.empty()
     except Exception as error:
-        raise _unavailable(error, ref, "the rejected rows") from None
+        raise unreadable(error, ref, "the rejected rows") from None
     counts = np.asarray(result.column("n").to_pylist(), dtype=np.int64)
     return KnownRows(from_hex(result.column("h")), counts)
 
 
-def _settle(
+def settle(
     client: bigquery.Client,
     ref: TableRef,
     job_name: str,
@@ -390,7 +396,7 @@ def plan_increment(
         state, known, start = read_window(client, ref, cursor, lookback, location=location)
         return IncrementPlan(state, 1, "", known, start)
 
-    return _settle(client, ref, job_name, read, location=location, wait_timeout=wait_timeout)
+    return settle(client, ref, job_name, read, location=location, wait_timeout=wait_timeout)
 
 
 def plan_snapshot(
@@ -408,7 +414,7 @@ def plan_snapshot(
         state = read_snapshot_state(client, ref, location=location, has_run_id=has_run_id)
         return IncrementPlan(StateKey(f"catalog|{state.marker}", state.rows), 1, "")
 
-    return _settle(client, ref, job_name, read, location=location, wait_timeout=wait_timeout)
+    return settle(client, ref, job_name, read, location=location, wait_timeout=wait_timeout)
 
 
 def _wait_for(client: bigquery.Client, job_id: str, deadline: float, location: str | None) -> None:

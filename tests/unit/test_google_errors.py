@@ -46,8 +46,8 @@ def test_a_read_that_meets_its_own_earlier_query_job_is_retried():
     """The client retried a query whose answer was lost and BigQuery answered 409 for its own
     job: reading the state again is safe, so the run retries instead of failing."""
     from etl.bigquery.tables import TableRef
-    from etl.incremental import _unavailable
+    from etl.incremental import unreadable
 
-    state = _unavailable(gexc.Conflict("Already Exists: Job p:x"), TableRef("p", "d", "t"), "x")
+    state = unreadable(gexc.Conflict("Already Exists: Job p:x"), TableRef("p", "d", "t"), "x")
     assert state.transient
     assert "loads nothing" in state.message
