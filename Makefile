@@ -86,7 +86,7 @@ browser:
 test: setup browser azurite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -n 2 --dist loadfile --ignore=tests/faults
+	$(BIN)/python -m pytest -n 2 --dist loadfile --ignore=tests/faults --durations=25
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
