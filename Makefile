@@ -79,14 +79,15 @@ browser:
 	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium chromium-driver >/dev/null \
 	  || echo "Could not install chromium; the browser tests will fail in CI."; }
 
-# Two workers (each with its own emulators and Prefect server; a file's tests stay on one
-# worker) keep the suite inside 15 minutes on a 2-core machine. The fault scenarios
+# Three workers (each with its own emulators and Prefect server; a file's tests stay on one
+# worker) keep the suite inside 15 minutes on a 2-core machine: most of the time tests wait on
+# those servers, so a third worker still gains. The fault scenarios
 # (tests/faults: kill -9, outages, full disk) are `make faults`; crash points of the exactly-once
 # protocol stay here (tests/integration/test_exactly_once*.py, test_files_stores.py).
 test: setup browser azurite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -n 2 --dist loadfile --ignore=tests/faults --durations=25
+	$(BIN)/python -m pytest -n 3 --dist loadfile --ignore=tests/faults --durations=25
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

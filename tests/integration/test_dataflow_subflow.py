@@ -182,6 +182,7 @@ def test_incremental_run_through_beam_loads_only_new_rows_once_across_units(
     fourth = run(auto)
     assert fourth["processing_mode"] == "standard", fourth["processing_reason"]
     assert "auto" in fourth["processing_reason"] and fourth["rows_loaded"] == 100, fourth
+    assert "unknown" not in fourth["processing_reason"]  # an estimate, not the lack of one
 
 
 def test_a_table_without_cursor_bound_or_integer_key_is_read_in_hash_units_rejects_kept_once(
