@@ -264,7 +264,7 @@ def secret_manager() -> Iterator[str]:
     server.wait(timeout=10)
 
 
-# `make test` runs on two workers, one test file at a time each (`--dist loadfile`), handing out
+# `make test` runs on three workers, one test file at a time each (`--dist loadfile`), handing out
 # files in collection order. The longest files go first, so the run does not end with one worker
 # busy on a long file while the other idles (longest-first scheduling). Minutes measured on this
 # machine; order only, never asserted.
