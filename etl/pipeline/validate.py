@@ -112,9 +112,14 @@ def _adopt_table_types(plans: list[ColumnPlan], table: bigquery.Table) -> list[C
             and not plan.overridden
         ):
             plan = replace(plan, bq_type=table_type, overridden=True)
-        elif plan.dialect == "files" and table_type is not None and not plan.overridden:
-            # File columns have no declared type: each run's sample only guesses (a JSON key
-            # that is null in today's sample), so the table's type decides, value by value.
+        elif (
+            table_type is not None
+            and not plan.overridden
+            and by_dialect(plan.dialect).capabilities.inferred_schema
+        ):
+            # File and document fields have no declared type: each run's sample only guesses
+            # (a JSON key that is null today, a Redis hash whose numbers are text while a JSON
+            # value's are not), so the table's type decides, value by value.
             plan = replace(plan, bq_type=table_type, overridden=True)
         adopted.append(plan)
     return adopted

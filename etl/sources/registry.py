@@ -29,6 +29,9 @@ class Capabilities:
     bounded_types: bool
     """Declared column types bound the values (PostgreSQL numeric(12,2) always fits NUMERIC);
     SQLite's do not, so its values are checked one by one."""
+    inferred_schema: bool = False
+    """Column types are guessed from a sample on every run (files, documents): once a table
+    exists its types decide, value by value, because the next sample may guess differently."""
 
 
 @dataclass(frozen=True)
@@ -81,13 +84,14 @@ _SQLALCHEMY = Capabilities(
 )
 
 _FILES = Capabilities(typed_arrow=False, cursor_pushdown=False, splittable=False,
-                      bounded_types=False)  # fmt: skip
+                      bounded_types=False, inferred_schema=True)  # fmt: skip
 
 # NoSQL (etl.sources.nosql): values come as Python objects put into Arrow by the column's
 # BigQuery type and checked one by one (a document's field can hold anything); the reader pushes
 # `cursor >= bound` into the store where it can (not Redis: the engine filters).
 _DOCUMENTS = Capabilities(
-    typed_arrow=False, cursor_pushdown=True, splittable=False, bounded_types=False
+    typed_arrow=False, cursor_pushdown=True, splittable=False, bounded_types=False,
+    inferred_schema=True,
 )
 
 SOURCES: dict[str, SourceType] = {

@@ -314,6 +314,30 @@ def test_mongodb_collection_catalog_transactional_and_rejected_values(
         1, 2, 3, 4, 9, 10]  # fmt: skip
 
 
+def test_a_sample_that_guesses_differently_follows_the_tables_types(
+    mongo, services, destination, dataset, bq
+):
+    """Document fields have no declared type: the table made by the first run decides later
+    runs, whatever the next sample shows (CI once failed a Redis job on the order SCAN returned
+    a number-as-text and a JSON number in)."""
+    events = mongo.shop.events
+    base = dt.datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+    events.insert_many([{"code": str(10 * (i + 1)), "at": base + dt.timedelta(hours=i)}
+                        for i in range(3)])  # fmt: skip
+    name = _connection(f"mongo-{uuid.uuid4().hex[:8]}", type="mongodb", host="mongo.invalid",
+                       database="shop")  # fmt: skip
+    job = _transactional(name, destination, dataset, "events", "at")
+    apply(job)  # text that is all integers: detected, the table is made with INT64
+    assert run(job)["rows_loaded"] == 3
+    # Now the sample mixes a real number with the text ones, and one value is no number at all.
+    events.insert_many([{"code": 40, "at": base + dt.timedelta(days=1)},
+                        {"code": "n/a", "at": base + dt.timedelta(days=2)}])  # fmt: skip
+    second = run(job)
+    assert (second["rows_loaded"], second["rows_rejected"]) == (1, 1), second
+    loaded = data_rows(bq, dataset, job.destination.table, "code")
+    assert [r["code"] for r in loaded] == [10, 20, 30, 40]
+
+
 # -- Firestore (FAKE: fake-firestore through the client factory) ----------------------------------
 
 

@@ -49,17 +49,20 @@ def test_value_kinds_of_every_driver_type():
     assert value_kind(None) is None
 
 
-def test_the_schema_is_the_union_of_the_sampled_fields_in_order_of_appearance():
+def test_the_schema_is_the_union_of_the_sampled_fields_in_order_of_appearance_kinds_sorted():
     columns = infer_columns([
         ("a", {"n": 1, "name": "x"}),
         ("b", {"n": 2.5, "tags": ["t"], "document_id": "a field of that name"}),
         ("c", {"n": None, "name": 7, "born": dt.date(2000, 1, 1)}),
     ])  # fmt: skip
     assert [(c.name, c.source_type) for c in columns] == [
-        ("document_id", "string"), ("n", "double"), ("name", "mixed(string,integer)"),
+        ("document_id", "string"), ("n", "double"), ("name", "mixed(integer,string)"),
         ("tags", "list"), ("born", "date"),
     ]  # fmt: skip
     assert columns[0].primary_key and not columns[0].nullable
+    # The order a store returns documents in does not change a mixed type.
+    reordered = infer_columns([("c", {"name": 7}), ("a", {"name": "x"})])
+    assert reordered[1].source_type == "mixed(integer,string)"
     assert union_kind([]) == "null" and union_kind(["integer", "decimal"]) == "decimal"
 
 

@@ -153,7 +153,8 @@ def _driver_kind(value: Any) -> str:
 
 
 def union_kind(kinds: list[str]) -> str:
-    """One source type for the kinds a field showed in the sample, in first-seen order."""
+    """One source type for the kinds a field showed in the sample. Sorted: the order a store
+    returns documents in must not change the type the table's description records."""
     if not kinds:
         return "null"
     if len(kinds) == 1:
@@ -162,7 +163,7 @@ def union_kind(kinds: list[str]) -> str:
         return "double"
     if set(kinds) == {"integer", "decimal"}:
         return "decimal"
-    return f"mixed({','.join(kinds)})"
+    return f"mixed({','.join(sorted(kinds))})"
 
 
 def infer_columns(
