@@ -90,7 +90,10 @@ _FILES = Capabilities(typed_arrow=False, cursor_pushdown=False, splittable=False
 # BigQuery type and checked one by one (a document's field can hold anything); the reader pushes
 # `cursor >= bound` into the store where it can (not Redis: the engine filters).
 _DOCUMENTS = Capabilities(
-    typed_arrow=False, cursor_pushdown=True, splittable=False, bounded_types=False,
+    typed_arrow=False,
+    cursor_pushdown=True,
+    splittable=False,
+    bounded_types=False,
     inferred_schema=True,
 )
 
