@@ -116,3 +116,71 @@ def test_a_file_rewritten_after_planning_stops_the_run(tmp_path) -> None:
     )
     with pytest.raises(ExtractionError, match="changed while it was read"):
         list(reader.read(plan))
+
+
+def _read_all(folder, **source: object) -> tuple[list[dict], list[tuple[int | None, str]]]:
+    from etl.jobs.model import FilesSource
+    from etl.schema.bqtypes import BqType
+    from etl.sources.base import ReadColumn, ReadPlan
+
+    reader = FileReader(StoreSettings(type="local", bucket=str(folder)))
+    files_source = FilesSource.model_validate(source)
+    columns = reader.describe(files_source)
+    plan = ReadPlan(
+        files_source, [ReadColumn(c.name, c.source_type, BqType.STRING) for c in columns]
+    )
+    rows = [row for batch in reader.read(plan) for row in batch.to_pylist()]
+    bad = [(b.record["_etl_source_row"], b.reason) for b in reader.take_rejected()]
+    return rows, bad
+
+
+def test_empty_and_header_only_csv_files_give_no_rows_not_a_failure(tmp_path) -> None:
+    import os
+
+    (tmp_path / "a.csv").write_bytes(b"id,n\n1,x\n")
+    (tmp_path / "b.csv").write_bytes(b"id,n")  # header only, no line end
+    (tmp_path / "c.csv").write_bytes(b"id,n\n")
+    (tmp_path / "d.csv").write_bytes(b"")  # the newest: an empty marker file
+    os.utime(tmp_path / "d.csv", (os.stat(tmp_path / "a.csv").st_mtime + 60,) * 2)
+    rows, bad = _read_all(tmp_path, glob="*.csv", format="csv")
+    assert [(r["id"], r["n"], r["_etl_source_row"]) for r in rows] == [("1", "x", 2)]
+    assert bad == []
+
+
+def test_csv_record_longer_than_a_block_is_read_and_numbered(tmp_path) -> None:
+    from etl.sources.files import formats
+
+    long = b"y" * (formats.BLOCK_BYTES + 10)
+    lines = [b"%d,v\n" % i for i in range(1, 2001)]
+    lines[2] = b"ragged\n"  # record 4
+    lines[1500] = b"1501," + long + b"\n"  # past the first block, over 5 MB in all
+    (tmp_path / "a.csv").write_bytes(b"id,v\n" + b"".join(lines))
+    rows, bad = _read_all(tmp_path, glob="*.csv", format="csv")
+    assert len(rows) == 1999 and all(int(r["id"]) + 1 == r["_etl_source_row"] for r in rows)
+    assert [r["v"] for r in rows if r["id"] == "1501"] == [long.decode()]
+    assert bad == [(4, "expected 2 fields, found 1")]  # reported once, not once per pass
+
+
+def test_wrong_delimiter_is_one_sentence(tmp_path) -> None:
+    from etl.errors import ValidationError as EtlValidationError
+
+    (tmp_path / "a.csv").write_bytes(b"id;name\n1;a\n")
+    with pytest.raises(EtlValidationError, match=r"set csv\.delimiter: ';'"):
+        _read_all(tmp_path, glob="*.csv", format="csv")
+
+
+def test_json_byte_order_mark_constants_and_truncated_gzip(tmp_path) -> None:
+    from etl.errors import ExtractionError
+
+    (tmp_path / "a.jsonl").write_bytes(b'\xef\xbb\xbf{"id": 1}\r\n{"id": NaN}\r\n{"id": 3}\r\n')
+    (tmp_path / "b.json").write_bytes(b'\xef\xbb\xbf[{"id": 4}]')
+    rows, bad = _read_all(tmp_path, glob="a.jsonl", format="jsonl")
+    assert [r["id"] for r in rows] == ["1", "3"]
+    assert bad == [(2, "not valid JSON: NaN is not a JSON value")]
+    rows, _bad = _read_all(tmp_path, glob="b.json", format="json")
+    assert [r["id"] for r in rows] == ["4"]
+
+    lines = b"".join(b'{"id": %d, "pad": "%s"}\n' % (i, b"%x" % (i * 7919)) for i in range(20000))
+    (tmp_path / "c.jsonl.gz").write_bytes(gzip.compress(lines)[:-2000])
+    with pytest.raises(ExtractionError, match="truncated or corrupt"):
+        _read_all(tmp_path, glob="c.jsonl.gz", format="jsonl")

@@ -17,9 +17,12 @@ number and the reason; the rest of the file is read on.
 from __future__ import annotations
 
 import bisect
+import codecs
+import contextlib
 import gzip
 import io
 import json
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +42,12 @@ JSON_BATCH_ROWS = 10_000
 PARQUET_BATCH_ROWS = 50_000
 SAMPLE_BYTES = 5 * 1024 * 1024
 """Discovery reads at most this much of a file (compressed bytes for .gz)."""
+MAX_BLOCK_BYTES = 256 * 1024 * 1024
+"""Arrow's CSV reader needs a block to hold a whole record: a longer record is read again with
+blocks 4 times larger, up to this."""
+_BOM = b"\xef\xbb\xbf"
+_STREAM_ERRORS = (OSError, EOFError, zlib.error)
+"""What a truncated or corrupt .gz (or a broken connection) raises while it is read."""
 _UTF8 = {"utf-8", "utf8", "utf-8-sig", "utf_8", "utf_8_sig"}
 _MAX_TEXT = 500
 
@@ -146,20 +155,61 @@ def _unique_names(names: list[str]) -> list[str]:
     return result
 
 
+def _csv_head(stream: Any, options: CsvOptions) -> tuple[bytes, bool]:
+    """The first 5 MB of a CSV stream and whether that is the whole file. A whole file gets a
+    last line end if it lacks one (a header-only file written without one is still a header);
+    a cut one loses the record the cut went through."""
+    parts, left = [], SAMPLE_BYTES
+    whole = True
+    while left > 0:
+        try:
+            data = stream.read(left)
+        except (EOFError, zlib.error):
+            if not parts:
+                raise
+            whole = False  # a .gz sample cut by discovery's cap: keep what was read
+            break
+        if not data:
+            break
+        parts.append(bytes(data))
+        left -= len(data)
+    head = b"".join(parts)
+    whole = whole and left > 0
+    if codecs.lookup(_arrow_encoding(options.encoding)).name.startswith(("utf-16", "utf-32")):
+        return head, whole  # a line end is more than one byte here: left as it is
+    if not whole and b"\n" in head:
+        head = head[: head.rindex(b"\n") + 1]
+    elif head and not head.endswith(b"\n"):
+        head += b"\n"
+    return head, whole
+
+
 def csv_header(stream: Any, options: CsvOptions) -> list[str]:
-    """The column names of a CSV stream (its header, or column_1..n without one)."""
-    reader = pacsv.open_csv(
-        stream,
-        read_options=pacsv.ReadOptions(
-            use_threads=False,
-            block_size=1024 * 1024,
-            skip_rows=options.skip_rows,
-            autogenerate_column_names=not options.header,
-            encoding=_arrow_encoding(options.encoding),
-        ),
-        parse_options=_parse_options(options, lambda _row: "skip"),
-        convert_options=pacsv.ConvertOptions(check_utf8=False),
-    )
+    """The column names of a CSV stream (its header, or column_1..n without one); [] when the
+    file holds no record at all (empty, or blank lines)."""
+    return _csv_names(_csv_head(stream, options)[0], options)
+
+
+def _csv_names(head: bytes, options: CsvOptions) -> list[str]:
+    # The head is parsed as ONE block: Arrow's streaming reader needs a block to hold a whole
+    # record, so a long first record does not stop the header being read.
+    try:
+        reader = pacsv.open_csv(
+            pa.BufferReader(head),
+            read_options=pacsv.ReadOptions(
+                use_threads=False,
+                block_size=len(head) + 1,
+                skip_rows=options.skip_rows,
+                autogenerate_column_names=not options.header,
+                encoding=_arrow_encoding(options.encoding),
+            ),
+            parse_options=_parse_options(options, lambda _row: "skip"),
+            convert_options=pacsv.ConvertOptions(check_utf8=False),
+        )
+    except pa.ArrowInvalid as error:
+        if "Empty CSV file" in str(error):
+            return []
+        raise
     names = reader.schema.names
     if not options.header:
         return [f"column_{i}" for i in range(1, len(names) + 1)]
@@ -213,31 +263,90 @@ def read_csv(
     limit: int | None = None,
 ) -> Iterator[pa.RecordBatch]:
     options = source.csv
-    with open_text_stream(store, source, file, limit) as probe:
-        names = csv_header(probe, options)
+    try:
+        with open_text_stream(store, source, file, limit) as probe:
+            head, whole = _csv_head(probe, options)
+        names = _csv_names(head, options)
+    except (pa.ArrowInvalid, UnicodeDecodeError, *_STREAM_ERRORS) as error:
+        if limit is not None:
+            return
+        raise ExtractionError(
+            f"File {file.uri} could not be read as CSV: {str(error).splitlines()[0][:200]}. "
+            "Check the CSV options (delimiter, quote, encoding) or the file."
+        ) from None
+    if not names:
+        return  # an empty file holds no records
+
+    def opener() -> Any:
+        # A file of at most 5 MB was read whole by the probe: parsed from memory, not fetched
+        # twice (and a last record without a line end is parsed like any other).
+        return pa.BufferReader(head) if whole else open_text_stream(store, source, file, limit)
+
+    # A record longer than a block stops Arrow's reader; the file is read again with larger
+    # blocks, and the records already handed out (numbered below `resume`) are left out.
+    block, resume, reported = BLOCK_BYTES, 0, set[int | None]()
+    while True:
+        progress = [resume]
+        try:
+            yield from _csv_batches(
+                opener, file, options, names, on_bad, limit, block, resume, reported, progress
+            )
+            return
+        except _BlockTooSmall:
+            if limit is not None:
+                return
+            if block >= MAX_BLOCK_BYTES:
+                raise ExtractionError(
+                    f"File {file.uri} has a record longer than {MAX_BLOCK_BYTES >> 20} MB after "
+                    f"record {progress[0] - 1}; check the quote character (an unclosed quote "
+                    "runs on to the end of the file) or split the record."
+                ) from None
+            block, resume = block * 4, progress[0]
+
+
+class _BlockTooSmall(Exception):
+    pass
+
+
+def _csv_batches(
+    opener: Callable[[], Any],
+    file: StoredFile,
+    options: CsvOptions,
+    names: list[str],
+    on_bad: OnBad,
+    limit: int | None,
+    block: int,
+    resume: int,
+    reported: set[int | None],
+    progress: list[int],
+) -> Iterator[pa.RecordBatch]:
+    """One pass over the file with blocks of `block` bytes; `progress[0]` is the number of the
+    next record not yet handed out."""
     invalid: list[int] = []
 
     def handler(row: Any) -> str:
         number = row.number
         if number is not None:
             bisect.insort(invalid, number)
-        on_bad(
-            BadRecord(
-                file.uri,
-                number,
-                f"expected {row.expected_columns} fields, found {row.actual_columns}",
-                _short(row.text),
+        if number not in reported:  # a pass after a too-small block sees the same rows again
+            reported.add(number)
+            on_bad(
+                BadRecord(
+                    file.uri,
+                    number,
+                    f"expected {row.expected_columns} fields, found {row.actual_columns}",
+                    _short(row.text),
+                )
             )
-        )
         return "skip"
 
     first = options.skip_rows + (1 if options.header else 0) + 1
-    with open_text_stream(store, source, file, limit) as stream:
+    with opener() as stream:
         reader = pacsv.open_csv(
             stream,
             read_options=pacsv.ReadOptions(
                 use_threads=False,
-                block_size=BLOCK_BYTES,
+                block_size=block,
                 skip_rows=first - 1,
                 column_names=names,
                 encoding=_arrow_encoding(options.encoding),
@@ -256,14 +365,16 @@ def read_csv(
                 batch = reader.read_next_batch()
             except StopIteration:
                 return
-            except (pa.ArrowInvalid, UnicodeDecodeError, OSError, EOFError) as error:
+            except pa.ArrowInvalid as error:
+                if "straddl" in str(error):
+                    raise _BlockTooSmall from None
                 if limit is not None:
                     return  # discovery read a cut-off sample: keep what was read
-                raise ExtractionError(
-                    f"File {file.uri} could not be read as CSV after record {next_number - 1}: "
-                    f"{str(error).splitlines()[0][:200]}. Check the CSV options (delimiter, "
-                    "quote, encoding) or the file."
-                ) from None
+                raise _unreadable_csv(file, next_number, error) from None
+            except (UnicodeDecodeError, *_STREAM_ERRORS) as error:
+                if limit is not None:
+                    return
+                raise _unreadable_csv(file, next_number, error) from None
             # Record numbers of this batch: consecutive, skipping the rows found invalid.
             numbers = []
             while len(numbers) < batch.num_rows:
@@ -274,11 +385,25 @@ def read_csv(
                 else:
                     numbers.append(next_number)
                 next_number += 1
+            done = bisect.bisect_left(numbers, resume)  # handed out by an earlier pass
+            if done:
+                batch, numbers = batch.slice(done), numbers[done:]
+            if not numbers:
+                continue
             text = _text_columns(
                 batch, pa.array(numbers, pa.int64()), file.uri, on_bad, options.encoding
             )
             if text is not None:
                 yield text
+            progress[0] = numbers[-1] + 1
+
+
+def _unreadable_csv(file: StoredFile, next_number: int, error: BaseException) -> ExtractionError:
+    return ExtractionError(
+        f"File {file.uri} could not be read as CSV after record {next_number - 1}: "
+        f"{str(error).splitlines()[0][:200]}. Check the CSV options (delimiter, "
+        "quote, encoding) or the file."
+    )
 
 
 # -- JSON ------------------------------------------------------------------------------------
@@ -310,9 +435,21 @@ def json_kind(value: Any) -> str:
     return "array" if isinstance(value, list) else "object"
 
 
+def _skip_bom(stream: Any) -> None:
+    """A UTF-8 byte-order mark (Windows tools write one) is not part of the first record."""
+    if stream.peek(3)[:3] == _BOM:
+        stream.read(3)
+
+
+def _not_json_constant(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not a JSON value", name, 0)
+
+
 def _json_objects(
     stream: Any, source: FilesSource, file: StoredFile, on_bad: OnBad, sampling: bool
 ) -> Iterator[tuple[int, dict[str, Any]]]:
+    with contextlib.suppress(*_STREAM_ERRORS):  # the read below says what is wrong
+        _skip_bom(stream)
     if source.format is FileFormat.JSON:
         import ijson
 
@@ -325,7 +462,7 @@ def _json_objects(
                 else:
                     on_bad(BadRecord(file.uri, number, "element is not a JSON object",
                                      _short(json.dumps(item, default=str))))  # fmt: skip
-        except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError, OSError) as error:
+        except (ijson.JSONError, UnicodeDecodeError, *_STREAM_ERRORS) as error:
             if sampling:
                 return
             raise ExtractionError(
@@ -335,14 +472,27 @@ def _json_objects(
             ) from None
         return
     number = 0
-    for raw in stream:
+    lines = iter(stream)
+    while True:
+        try:
+            raw = next(lines)
+        except StopIteration:
+            return
+        except _STREAM_ERRORS as error:
+            if sampling:
+                return  # the sample's .gz was cut off
+            raise ExtractionError(
+                f"File {file.uri} could not be read after line {number}: "
+                f"{str(error).splitlines()[0][:200]}; the file (or its .gz) is truncated or "
+                "corrupt: replace it."
+            ) from None
         number += 1
         line = raw.strip()
         if not line:
             continue
         try:
             text = line.decode("utf-8")
-            value = json.loads(text)
+            value = json.loads(text, parse_constant=_not_json_constant)
         except UnicodeDecodeError:
             on_bad(BadRecord(file.uri, number, "line is not UTF-8 text",
                              _short(line.decode("utf-8", "replace"))))  # fmt: skip

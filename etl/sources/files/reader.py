@@ -82,8 +82,9 @@ class FileReader(SqlReader):
                 f"{self.store.settings.describe()}; check prefix and glob "
                 "(`etl connection files NAME --prefix P --glob G` lists what matches)."
             )
-        # The newest file: the columns of today's export, not of one from years ago.
-        return max(found, key=lambda f: (f.modified, f.name))
+        # The newest file: the columns of today's export, not of one from years ago; an empty
+        # file (a marker, an export of no rows) has no columns to give while others do.
+        return max(found, key=lambda f: (f.size > 0, f.modified, f.name))
 
     def describe(self, source: TableSource | QuerySource | FilesSource) -> list[SourceColumn]:  # type: ignore[override]
         files_source = _files_source(source)
@@ -203,6 +204,9 @@ def describe_file(store: FileStore, source: FilesSource, file: StoredFile) -> li
                 raise ValidationError(
                     f"File {file.uri} could not be read as CSV: {str(error).splitlines()[0]}."
                 ) from None
+        if not names:
+            raise ValidationError(f"File {file.uri} is empty: it has no header to give columns.")
+        _check_delimiter(file, source, names)
         return [SourceColumn(name, "text") for name in names]
     if source.format is FileFormat.PARQUET:
         schema = formats.parquet_schema(store, file)
@@ -211,6 +215,20 @@ def describe_file(store: FileStore, source: FilesSource, file: StoredFile) -> li
     if not names:
         raise ValidationError(f"File {file.uri} holds no JSON objects in its first 5 MB.")
     return [SourceColumn(name, f"json {kinds[name]}") for name in names]
+
+
+def _check_delimiter(file: StoredFile, source: FilesSource, names: list[str]) -> None:
+    """One column whose header holds another usual delimiter is a wrong `csv.delimiter`: loading
+    it would put whole lines into one column."""
+    if len(names) != 1 or not source.csv.header:
+        return
+    for other in (",", ";", "\t", "|"):
+        if other != source.csv.delimiter and other in names[0]:
+            raise ValidationError(
+                f"File {file.uri} reads as one column {names[0][:60]!r} with delimiter "
+                f"{source.csv.delimiter!r}; its header looks {other!r}-delimited: set "
+                f"csv.delimiter: {other!r} (`etl connection detect` proposes it)."
+            )
 
 
 def open_reader(settings: StoreSettings) -> FileReader:
