@@ -219,10 +219,17 @@ def test_dynamodb_items_with_sets_decimals_and_maps(
     assert run(job)["rows_loaded"] == 4
     put(5, 1_700_000_004)  # the watermark's own value, a new item
     put(6, 1_700_000_010)
+    put(7, 0)
+    # A field that changes kind: this item's cursor is text (the table's INT64 decides).
+    table.update_item(Key={"customer": "c1", "order_no": 7},
+                      UpdateExpression="SET updated = :t",
+                      ExpressionAttributeValues={":t": "1700000011"})  # fmt: skip
     second = run(job)
-    assert second["rows_loaded"] == 2, second
+    assert second["rows_loaded"] == 3, second
     rows = data_rows(bq, dataset, job.destination.table, order_by="order_no")
-    assert [r["order_no"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert [r["order_no"] for r in rows] == [1, 2, 3, 4, 5, 6, 7]
+    assert rows[6]["updated"] == 1_700_000_011
+    _pushed_down_numeric_cursor_still_reads_items_of_another_kind(name, table_name)
     assert rows[0]["document_id"] == '["c1", 1]'
     assert rows[0]["price"] == decimal.Decimal("19.99")
     assert _json(rows[0]["tags"]) == ["express", "gift"]
@@ -230,7 +237,27 @@ def test_dynamodb_items_with_sets_decimals_and_maps(
 
     catalog = job_spec(name, destination, dataset, table="snapshot", source={"table": table_name})
     apply(catalog)
-    assert run(catalog)["rows_loaded"] == 6
+    assert run(catalog)["rows_loaded"] == 7
+
+
+def _pushed_down_numeric_cursor_still_reads_items_of_another_kind(name: str, table: str) -> None:
+    """With a sample that saw only numbers, the scan's filter must not skip the item whose
+    cursor is text: DynamoDB never matches text against a number, and the row would be lost
+    without a trace (the engine loads or rejects it instead)."""
+    from blocks.registry import load_connection
+    from etl.jobs.model import TableSource
+    from etl.schema.bqtypes import BqType
+    from etl.sources.base import CursorBound, ReadColumn, ReadPlan
+
+    cursor = ReadColumn("updated", "integer", BqType.INT64)
+    columns = [ReadColumn("document_id", "string", BqType.STRING), cursor]
+    reader = load_connection(name).open_reader()
+    try:
+        plan = ReadPlan(TableSource(table=table), columns, CursorBound(cursor, 1_700_000_010))
+        read = [r for b in reader.read(plan) for r in b.to_pylist()]
+    finally:
+        reader.close()
+    assert sorted(r["document_id"] for r in read) == ['["c0", 6]', '["c1", 7]'], read
 
 
 # -- MongoDB (FAKE: mongomock through the client factory) -----------------------------------------
@@ -307,11 +334,14 @@ def test_mongodb_collection_catalog_transactional_and_rejected_values(
     apply(job)
     assert run(job)["rows_loaded"] == 4
     orders.insert_many([{"qty": 9, "at": base + dt.timedelta(hours=3)},  # the watermark itself
-                        {"qty": 10, "at": base + dt.timedelta(days=1)}])  # fmt: skip
+                        {"qty": 10, "at": base + dt.timedelta(days=1)},
+                        # Past the sample, which saw dates: `$gte` a date never matches text,
+                        # so the pushed-down query must still read this one.
+                        {"qty": 11, "at": "2026-11-03T08:00:00Z"}])  # fmt: skip
     second = run(job)
-    assert second["rows_loaded"] == 2, second
+    assert second["rows_loaded"] == 3, second
     assert sorted(r["qty"] for r in data_rows(bq, dataset, job.destination.table, "qty")) == [
-        1, 2, 3, 4, 9, 10]  # fmt: skip
+        1, 2, 3, 4, 9, 10, 11]  # fmt: skip
 
 
 def test_a_sample_that_guesses_differently_follows_the_tables_types(

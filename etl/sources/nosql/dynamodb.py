@@ -180,10 +180,16 @@ class DynamoReader(DocumentReader):
                 value = None  # DynamoDB compares numbers and strings only: the engine filters
             if value is not None:
                 number = decimal.Decimal(str(value))
-                arguments["FilterExpression"] = "#cursor >= :bound"
+                # An item whose cursor is not a number (a string where the sample saw numbers)
+                # never compares with a number: it is read too, and the engine loads or rejects it.
+                arguments["FilterExpression"] = (
+                    "(attribute_type(#cursor, :number) AND #cursor >= :bound) OR "
+                    "(attribute_exists(#cursor) AND NOT attribute_type(#cursor, :number))"
+                )
                 arguments["ExpressionAttributeNames"] = {"#cursor": bound.column.name}
                 arguments["ExpressionAttributeValues"] = {
-                    ":bound": TypeSerializer().serialize(number)
+                    ":bound": TypeSerializer().serialize(number),
+                    ":number": {"S": "N"},
                 }
         page = min(limit, self.settings.batch_rows) if limit else self.settings.batch_rows
         arguments["Limit"] = page

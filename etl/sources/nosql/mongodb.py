@@ -1,13 +1,15 @@
 """MongoDB: a collection is a table; `schema` is the database (default: the connection's).
 
 Read with pymongo: `find()` streams the collection in server batches; an incremental run adds
-`{cursor: {"$gte": bound}}` when the cursor field holds dates or numbers. `_id` becomes
+`{cursor: {"$gte": bound}}` when the cursor field holds dates or numbers (and reads the documents
+whose cursor holds another kind, which the engine loads or rejects). `_id` becomes
 `document_id` (an ObjectId as its hex text); Decimal128 values are decimals, datetimes are UTC
 (the client is tz-aware), embedded documents and arrays are JSON.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import decimal
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -155,7 +157,15 @@ class MongoReader(DocumentReader):
                 from bson.decimal128 import Decimal128
 
                 value = Decimal128(value)
-            query[bound.column.name] = {"$gte": value}
+            # Documents whose cursor holds another kind (an ISO string where the sample saw
+            # dates) are read too: `$gte` would skip them silently, while the engine loads or
+            # rejects them (and drops those before the bound).
+            native = "date" if isinstance(value, dt.datetime) else "number"
+            name = bound.column.name
+            query["$or"] = [
+                {name: {"$gte": value}},
+                {name: {"$exists": True, "$not": {"$type": native}}},
+            ]
         stage = Stage.VALIDATION if limit is not None else Stage.EXTRACTION
         try:
             cursor = collection.find(query, batch_size=_SERVER_BATCH)
