@@ -22,7 +22,7 @@ from etl.schema.detect import detect_columns
 from etl.schema.typemap import propose
 from etl.sources.files import formats
 from etl.sources.files.reader import FileReader, describe_file
-from etl.sources.files.store import FileStore, StoredFile
+from etl.sources.files.store import FileStore, StoredFile, glob_escape
 
 MAX_FILES_SHOWN = 100
 
@@ -189,7 +189,9 @@ def detect_file(
     if fmt is FileFormat.CSV:
         options = CsvOptions.model_validate(csv_options) if csv_options else _guess_csv(head)
     folder, _, name = stored.name.rpartition("/")
-    source = FilesSource(prefix=f"{folder}/" if folder else "", glob=name, format=fmt, csv=options)
+    source = FilesSource(
+        prefix=f"{folder}/" if folder else "", glob=glob_escape(name), format=fmt, csv=options
+    )
     columns = describe_file(store, source, stored)
     reader = FileReader(block.settings())
     try:

@@ -184,3 +184,12 @@ def test_json_byte_order_mark_constants_and_truncated_gzip(tmp_path) -> None:
     (tmp_path / "c.jsonl.gz").write_bytes(gzip.compress(lines)[:-2000])
     with pytest.raises(ExtractionError, match="truncated or corrupt"):
         _read_all(tmp_path, glob="c.jsonl.gz", format="jsonl")
+
+
+@pytest.mark.parametrize("name", ["orders [1] é.csv", "a*b?.csv", "x].csv", "plain.csv"])
+def test_glob_escape_matches_exactly_the_name(name: str) -> None:
+    from etl.sources.files.store import glob_escape
+
+    pattern = glob_regex(glob_escape(name))
+    assert pattern.match(name)
+    assert not pattern.match("orders 1 é.csv") and not pattern.match("aXb?.csv")

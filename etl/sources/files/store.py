@@ -105,7 +105,7 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
             if end == -1:
                 out.append(re.escape(ch))
             else:
-                body = pattern[i + 1 : end].replace("\\", "\\\\")
+                body = pattern[i + 1 : end].replace("\\", "\\\\").replace("[", "\\[")
                 if body.startswith("!"):
                     body = "^" + body[1:]
                 out.append(f"[{body}]")
@@ -114,6 +114,12 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
             out.append(re.escape(ch))
         i += 1
     return re.compile("".join(out) + r"\Z")
+
+
+def glob_escape(name: str) -> str:
+    """A glob matching exactly `name`, whatever it holds: `*`, `?` and `[` as one-character
+    classes (a file may be called 'orders [1].csv')."""
+    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in name)
 
 
 def _failure(error: Exception, settings: StoreSettings) -> ConnectionFailed:
