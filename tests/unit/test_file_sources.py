@@ -193,3 +193,47 @@ def test_glob_escape_matches_exactly_the_name(name: str) -> None:
     pattern = glob_regex(glob_escape(name))
     assert pattern.match(name)
     assert not pattern.match("orders 1 é.csv") and not pattern.match("aXb?.csv")
+
+
+def test_later_files_columns_by_name_in_any_order_and_case(tmp_path) -> None:
+    import os
+
+    from etl.errors import ExtractionError
+
+    (tmp_path / "a.csv").write_bytes(b"ID,Name\n1,a\n")  # another tool's header case
+    (tmp_path / "b.csv").write_bytes(b"name,id,extra\nb,2,E\n")  # the newest gives columns
+    os.utime(tmp_path / "b.csv", (os.stat(tmp_path / "a.csv").st_mtime + 60,) * 2)
+    rows, _bad = _read_all(tmp_path, glob="*.csv", format="csv")
+    assert sorted((r["id"], r["name"], r["extra"]) for r in rows) == [
+        ("1", "a", None), ("2", "b", "E")
+    ]  # fmt: skip
+    (tmp_path / "c.csv").write_bytes(b"sku;qty\nx;1\n")  # another file the glob matched
+    with pytest.raises(ExtractionError, match="none of the job's columns"):
+        _read_all(tmp_path, glob="*.csv", format="csv")
+
+
+def test_a_prefix_naming_a_folder_without_its_slash_says_so(tmp_path) -> None:
+    from etl.errors import ValidationError as EtlValidationError
+
+    (tmp_path / "daily").mkdir()
+    (tmp_path / "daily" / "a.csv").write_bytes(b"id\n1\n")
+    with pytest.raises(EtlValidationError, match="write prefix: daily/"):
+        _read_all(tmp_path, prefix="daily", glob="*.csv", format="csv")
+
+
+def test_a_file_deleted_after_listing_is_said_so(tmp_path) -> None:
+    from etl.errors import ExtractionError
+    from etl.jobs.model import FilesSource
+    from etl.schema.bqtypes import BqType
+    from etl.sources.base import ReadColumn, ReadPlan
+
+    (tmp_path / "a.csv").write_text("id\n1\n")
+    (tmp_path / "b.csv").write_text("id\n2\n")
+    reader = FileReader(StoreSettings(type="local", bucket=str(tmp_path)))
+    source = FilesSource(glob="*.csv", format="csv")
+    columns = [ReadColumn(c.name, c.source_type, BqType.STRING) for c in reader.describe(source)]
+    plan = ReadPlan(source, columns, files=tuple(reader.files(source)))
+    (tmp_path / "b.csv").unlink()
+    with pytest.raises(ExtractionError, match="was deleted after this run listed it") as caught:
+        list(reader.read(plan))
+    assert not caught.value.transient

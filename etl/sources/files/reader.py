@@ -77,6 +77,14 @@ class FileReader(SqlReader):
     def _sample_file(self, source: FilesSource) -> StoredFile:
         found = self.files(source)
         if not found:
+            folder = source.prefix and not source.prefix.endswith("/")
+            if folder and self.store.list(f"{source.prefix}/", source.glob, limit=1):
+                raise ValidationError(
+                    f"No file matches {source.prefix}{source.glob} in "
+                    f"{self.store.settings.describe()}, but {source.prefix}/ is a folder with "
+                    f"matching files: write prefix: {source.prefix}/ (a prefix without the / "
+                    "matches names that start with it)."
+                )
             raise ValidationError(
                 f"No file matches {source.prefix}{source.glob} in "
                 f"{self.store.settings.describe()}; check prefix and glob "
@@ -132,7 +140,11 @@ class FileReader(SqlReader):
         wanted = [c.name for c in plan.columns]
         data_names = [n for n in wanted if n not in TRACE_COLUMNS]
         for file in files:
+            checked = False
             for batch in _file_batches(self.store, source, file, data_names, self._bad.append):
+                if not checked:
+                    _check_columns(source, file, batch, data_names)
+                    checked = True
                 yield _shape(batch, file, wanted)
             # Rows are labelled with the version planned on; a file rewritten meanwhile would
             # give them another version's content, so the run stops before anything is loaded.
@@ -157,9 +169,31 @@ class FileReader(SqlReader):
         return rows
 
 
+def _check_columns(
+    source: FilesSource, file: StoredFile, batch: pa.RecordBatch, names: list[str]
+) -> None:
+    """A CSV file sharing no column with the job is another kind of file matched by the glob
+    (or written with another delimiter): loading it would give rows of NULLs."""
+    if source.format is not FileFormat.CSV or not source.csv.header or not names:
+        return
+    have = {n.lower() for n in batch.schema.names if n != ROW_NUMBER}
+    if not have & {n.lower() for n in names}:
+        raise ExtractionError(
+            f"File {file.uri} has none of the job's columns (its header: "
+            f"{', '.join(sorted(have))[:120]}); nothing was loaded. Narrow the glob to the "
+            "job's files, or check csv.delimiter."
+        )
+
+
 def _shape(batch: pa.RecordBatch, file: StoredFile, wanted: list[str]) -> pa.RecordBatch:
-    """The plan's columns in order: columns this file lacks are NULL, trace columns added."""
+    """The plan's columns in order: columns this file lacks are NULL, trace columns added. A
+    column is found by its name in another case too ('ID' for 'id'): BigQuery's names are
+    case-insensitive, and one export tool's header is not always another's."""
     size = batch.num_rows
+    folded = {n.lower(): n for n in reversed(batch.schema.names)}
+    lowered = [n.lower() for n in wanted]
+    for twice in {n for n in lowered if lowered.count(n) > 1}:
+        folded.pop(twice, None)  # the job has 'id' and 'ID': only exact names are meant
     arrays = []
     for name in wanted:
         if name == FILE_COLUMN:
@@ -168,6 +202,8 @@ def _shape(batch: pa.RecordBatch, file: StoredFile, wanted: list[str]) -> pa.Rec
             arrays.append(pa.array([file.version] * size, pa.string()))
         elif name in batch.schema.names:
             arrays.append(batch.column(name))
+        elif name.lower() in folded:
+            arrays.append(batch.column(folded[name.lower()]))
         else:
             arrays.append(pa.nulls(size, pa.string()))
     return pa.RecordBatch.from_arrays(arrays, names=wanted)
@@ -213,7 +249,10 @@ def describe_file(store: FileStore, source: FilesSource, file: StoredFile) -> li
         return [SourceColumn(f.name, str(f.type), f.nullable) for f in schema]
     names, kinds, _items = formats.json_sample(store, source, file, SAMPLE_ROWS)
     if not names:
-        raise ValidationError(f"File {file.uri} holds no JSON objects in its first 5 MB.")
+        raise ValidationError(
+            f"File {file.uri} holds no JSON objects in its first 5 MB; check the format (jsonl: "
+            "one object per line, json: an array of objects, or csv, parquet)."
+        )
     return [SourceColumn(name, f"json {kinds[name]}") for name in names]
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from etl.errors import ConnectionFailed, ValidationError
+from etl.errors import ConnectionFailed, EtlError, ExtractionError, ValidationError
 
 STORE_TYPES = ("gcs", "s3", "azure_blob", "local")
 SCHEMES = {"gcs": "gs", "s3": "s3", "azure_blob": "azure", "local": "file"}
@@ -291,13 +291,28 @@ class FileStore:
         try:
             return self.fs.open_input_stream(file.path, compression=None)
         except Exception as error:
-            raise _failure(error, self.settings) from None
+            raise self._open_failure(error, file) from None
 
     def open_random_access(self, file: StoredFile) -> Any:
         try:
             return self.fs.open_input_file(file.path)
         except Exception as error:
-            raise _failure(error, self.settings) from None
+            raise self._open_failure(error, file) from None
+
+    def _open_failure(self, error: Exception, file: StoredFile) -> EtlError:
+        """A file listed by this run but gone when opened is said so, not reported as the store
+        failing; not transient: the run's retries read the same planned files, the next run
+        lists them anew."""
+        try:
+            gone = self.fs.get_file_info(file.path).type == pafs.FileType.NotFound
+        except Exception:
+            gone = False
+        if gone:
+            return ExtractionError(
+                f"File {file.uri} was deleted after this run listed it; nothing was loaded. "
+                "Run the job again (it lists the files anew)."
+            )
+        return _failure(error, self.settings)
 
 
 def _gcs_token(info: dict[str, Any]) -> tuple[str, dt.datetime]:
