@@ -237,3 +237,17 @@ def test_a_file_deleted_after_listing_is_said_so(tmp_path) -> None:
     with pytest.raises(ExtractionError, match="was deleted after this run listed it") as caught:
         list(reader.read(plan))
     assert not caught.value.transient
+
+
+def test_parquet_files_whose_column_types_and_case_differ(tmp_path) -> None:
+    import os
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"ID": pa.array([1], pa.int64())}), tmp_path / "a.parquet")
+    pq.write_table(pa.table({"id": ["x"], "v": [1.5]}), tmp_path / "b.parquet")
+    os.utime(tmp_path / "b.parquet", (os.stat(tmp_path / "a.parquet").st_mtime + 60,) * 2)
+    rows, _bad = _read_all(tmp_path, glob="*.parquet", format="parquet")
+    # Each file keeps its own types; the conformer checks every value against the table's.
+    assert sorted((str(r["id"]), r["v"]) for r in rows) == [("1", None), ("x", 1.5)]

@@ -581,8 +581,8 @@ def parquet_schema(store: FileStore, file: StoredFile) -> pa.Schema:
 def read_parquet(
     store: FileStore, file: StoredFile, names: list[str], *, rows: int | None = None
 ) -> Iterator[pa.RecordBatch]:
-    """Row groups as batches of `names` (columns a file lacks are left out: the reader fills
-    them with NULL)."""
+    """Row groups as batches of `names` (found in another case too; columns a file lacks are
+    left out: the reader fills them with NULL)."""
     try:
         handle = store.open_random_access(file)
         parquet = pq.ParquetFile(handle)
@@ -591,7 +591,10 @@ def read_parquet(
             f"File {file.uri} is not a Parquet file ({str(error).splitlines()[0][:120]})."
         ) from None
     with handle:
-        present = [n for n in names if n in parquet.schema_arrow.names]
+        have = parquet.schema_arrow.names
+        folded = {n.lower(): n for n in reversed(have)}  # 'ID' for 'id', as for CSV headers
+        found = (n if n in have else folded.get(n.lower()) for n in names)
+        present = list(dict.fromkeys(n for n in found if n is not None))
         start = 1
         size = min(rows, PARQUET_BATCH_ROWS) if rows else PARQUET_BATCH_ROWS
         for batch in parquet.iter_batches(batch_size=size, columns=present, use_threads=False):
