@@ -76,6 +76,8 @@ def test_transactional_loads_new_and_changed_files_only(
     assert figures["source files read"] == "1", figures
     assert sorted(r["id"] for r in _rows(bq, dataset, "orders")) == [1, 2, 3]
 
+    # The newest file is empty (an export of no rows): columns come from the others, 0 rows.
+    _write(folder / "exports" / "z.csv", "")
     nothing = run(job)
     assert nothing["status"] == "completed" and nothing["rows_loaded"] == 0, nothing
     assert nothing["state_name"] == "Completed"
