@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, ClassVar
 
 from prefect.blocks.core import Block
@@ -34,6 +35,13 @@ _URI_SCHEMES = {f"{scheme}://": key for key, scheme in SCHEMES.items()} | {
     "az://": "azure_blob",
     "abfs://": "azure_blob",
 }
+
+
+def _absolute(folder: str) -> str:
+    """A local folder is saved as an absolute path: its files' addresses are the record of what
+    a table holds, so `./drop` read from another working directory would be other files (every
+    file loaded again, or none found)."""
+    return str(Path(folder).expanduser().absolute()) if folder.strip() else folder
 
 
 class FileConnection(Block):
@@ -95,13 +103,15 @@ class FileConnection(Block):
                 data = dict(data)
                 data.setdefault("type", key)
                 if key == "local":
-                    data["bucket"] = bucket.removeprefix("file://")
+                    data["bucket"] = _absolute(bucket.removeprefix("file://"))
                     return data
                 name, _, prefix = bucket.removeprefix(scheme).partition("/")
                 data["bucket"] = name
                 if prefix and not data.get("prefix"):
                     data["prefix"] = prefix
                 return data
+        if str(getattr(data.get("type"), "value", data.get("type"))) == "local":
+            data = dict(data) | {"bucket": _absolute(bucket)}
         return data
 
     @model_validator(mode="after")

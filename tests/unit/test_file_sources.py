@@ -251,3 +251,14 @@ def test_parquet_files_whose_column_types_and_case_differ(tmp_path) -> None:
     rows, _bad = _read_all(tmp_path, glob="*.parquet", format="parquet")
     # Each file keeps its own types; the conformer checks every value against the table's.
     assert sorted((str(r["id"]), r["v"]) for r in rows) == [("1", None), ("x", 1.5)]
+
+
+def test_a_local_folder_is_saved_absolute(tmp_path, monkeypatch) -> None:
+    from blocks.files import FileConnection
+
+    monkeypatch.chdir(tmp_path)
+    # File addresses are the table's record of what it holds: they must not depend on the
+    # working directory of the process that runs the job.
+    assert FileConnection(type="local", bucket="drop").bucket == str(tmp_path / "drop")
+    assert FileConnection(bucket="file://drop").bucket == str(tmp_path / "drop")
+    assert FileConnection(type="gcs", bucket="gs://b/p").bucket == "b"
