@@ -71,6 +71,7 @@ def _row(row: Any) -> dict[str, Any]:
 class CassandraReader(DocumentReader):
     key = "cassandra"
     has_document_id = False
+    sampled_schema = False  # system_schema declares the columns
 
     def __init__(self, settings: NoSqlSettings) -> None:
         super().__init__(settings)

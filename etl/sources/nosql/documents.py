@@ -22,11 +22,13 @@
 from __future__ import annotations
 
 import abc
+import ast
 import base64
 import datetime as dt
 import decimal
 import json
 import math
+import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -388,6 +390,12 @@ def bound_value(bound: CursorBound) -> Any:
     return value
 
 
+# How `etl.bigquery.tables` describes a column it made: "source column 'name' (type)".
+_SOURCE_DESCRIPTION = re.compile(
+    r"^source column (?P<name>'.*'|\".*\") \((?P<type>[^()]*(?:\(.*\))?)\)$"
+)
+
+
 # -- the reader -----------------------------------------------------------------------------------
 
 
@@ -461,6 +469,33 @@ class DocumentReader(SqlReader):
     def describe(self, source: TableSource | QuerySource) -> list[SourceColumn]:
         table = self._require(source)
         return infer_columns(self.sample(table), with_id=self.has_document_id)
+
+    sampled_schema = True
+    """The columns come from a sample of documents (Cassandra declares its own: False)."""
+
+    def columns_beyond_sample(
+        self, columns: list[SourceColumn], table_fields: list[Any]
+    ) -> list[SourceColumn]:
+        """`columns` (this run's sample) and the fields the destination table already holds that
+        the sample did not see: SCAN or scan order changes, so a field present in only some
+        documents may be outside today's sample, and its values would load as NULL. The table
+        columns' descriptions name their source field (`etl.bigquery.tables`)."""
+        if not self.sampled_schema:
+            return columns
+        known = {column.name for column in columns}
+        extra = []
+        for table_field in table_fields:
+            found = _SOURCE_DESCRIPTION.match(getattr(table_field, "description", None) or "")
+            if found is None:
+                continue
+            try:
+                name = ast.literal_eval(found["name"])
+            except (ValueError, SyntaxError):
+                continue
+            if isinstance(name, str) and name not in known:
+                known.add(name)
+                extra.append(SourceColumn(name, found["type"]))
+        return [*columns, *extra]
 
     def estimate_rows(self, source: TableSource | QuerySource) -> int | None:
         return self._count(self._table_source(source))
