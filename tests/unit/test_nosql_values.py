@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import math
 import uuid
 
 import pyarrow as pa
@@ -250,3 +251,22 @@ def test_a_table_field_outside_todays_sample_is_still_read():
     finally:
         register_client_factory("mongodb", None)
     assert not CassandraReader.sampled_schema  # Cassandra declares its columns
+
+
+def test_json_values_never_hold_bare_nan_or_infinity():
+    """JSON has no NaN: BigQuery refuses a load job whose JSON value holds one (the emulator
+    does not), so a double NaN inside a map, or a Redis sorted set's +inf score, is written the
+    way BigQuery's TO_JSON writes it, as a string."""
+    from etl.sources.nosql.redis_source import _fields
+
+    scores = [(b"top", float("inf")), (b"low", float("-inf"))]
+    values = [{"x": float("nan"), "d": decimal.Decimal("NaN")}, _fields("zset", scores)["value"]]
+    texts = column_array(values, BqType.JSON).to_pylist()
+    assert texts == ['{"x": "NaN", "d": "NaN"}', '[["top", "Infinity"], ["low", "-Infinity"]]']
+
+    def strict(name: str) -> None:
+        pytest.fail(f"bare {name} in a JSON value")
+
+    for text in texts:
+        json.loads(text, parse_constant=strict)
+    assert math.isnan(column_array([float("nan")], BqType.FLOAT64)[0].as_py())  # FLOAT64: NaN

@@ -249,8 +249,26 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _finite(value: Any) -> Any:
+    """NaN and ±Infinity as the strings BigQuery's TO_JSON gives them: JSON has no such numbers,
+    and BigQuery refuses the whole load job on a JSON value holding a bare NaN (a Mongo or
+    Firestore double inside a map can be one)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return _NON_FINITE[repr(value)]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
 def to_json_text(value: Any) -> str:
-    return json.dumps(plain(value), default=_json_default, ensure_ascii=False, allow_nan=True)
+    return json.dumps(
+        _finite(plain(value)), default=_json_default, ensure_ascii=False, allow_nan=False
+    )
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
