@@ -388,14 +388,23 @@ def _csv_batches(
             done = bisect.bisect_left(numbers, resume)  # handed out by an earlier pass
             if done:
                 batch, numbers = batch.slice(done), numbers[done:]
-            if not numbers:
-                continue
-            text = _text_columns(
-                batch, pa.array(numbers, pa.int64()), file.uri, on_bad, options.encoding
-            )
-            if text is not None:
-                yield text
-            progress[0] = numbers[-1] + 1
+            text = None
+            if numbers:
+                text = _text_columns(
+                    batch, pa.array(numbers, pa.int64()), file.uri, on_bad, options.encoding
+                )
+                progress[0] = numbers[-1] + 1
+            # A block of only bad records still yields (no rows): the extraction takes the
+            # rejected records after each batch and stops at max_rejected, instead of this
+            # reader collecting the bad records of a whole file first.
+            yield text if text is not None else _empty_batch(names)
+
+
+def _empty_batch(names: list[str]) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays(
+        [*(pa.array([], pa.string()) for _ in names), pa.array([], pa.int64())],
+        names=[*names, ROW_NUMBER],
+    )
 
 
 def _unreadable_csv(file: StoredFile, next_number: int, error: BaseException) -> ExtractionError:
@@ -447,7 +456,9 @@ def _not_json_constant(name: str) -> Any:
 
 def _json_objects(
     stream: Any, source: FilesSource, file: StoredFile, on_bad: OnBad, sampling: bool
-) -> Iterator[tuple[int, dict[str, Any]]]:
+) -> Iterator[tuple[int, dict[str, Any] | None]]:
+    """(number, object) per record; (number, None) for one handed to `on_bad`, so a reader
+    of only bad records still makes progress its caller sees."""
     with contextlib.suppress(*_STREAM_ERRORS):  # the read below says what is wrong
         _skip_bom(stream)
     if source.format is FileFormat.JSON:
@@ -462,6 +473,7 @@ def _json_objects(
                 else:
                     on_bad(BadRecord(file.uri, number, "element is not a JSON object",
                                      _short(json.dumps(item, default=str))))  # fmt: skip
+                    yield number, None
         except (ijson.JSONError, UnicodeDecodeError, *_STREAM_ERRORS) as error:
             if sampling:
                 return
@@ -496,14 +508,17 @@ def _json_objects(
         except UnicodeDecodeError:
             on_bad(BadRecord(file.uri, number, "line is not UTF-8 text",
                              _short(line.decode("utf-8", "replace"))))  # fmt: skip
+            yield number, None
             continue
         except json.JSONDecodeError as error:
             if sampling and not raw.endswith(b"\n"):
                 return  # the sample's last line was cut off
             on_bad(BadRecord(file.uri, number, f"not valid JSON: {error.msg}", _short(text)))
+            yield number, None
             continue
         if not isinstance(value, dict):
             on_bad(BadRecord(file.uri, number, "line is not a JSON object", _short(text)))
+            yield number, None
             continue
         yield number, value
 
@@ -521,14 +536,18 @@ def read_json(
     with open_text_stream(store, source, file, limit, python=True) as stream:
         columns: dict[str, list[str | None]] = {name: [] for name in names}
         numbers: list[int] = []
+        seen = 0
         for number, item in _json_objects(stream, source, file, on_bad, limit is not None):
-            numbers.append(number)
-            for name in names:
-                columns[name].append(_json_text(item.get(name)))
-            if len(numbers) >= JSON_BATCH_ROWS:
+            seen += 1
+            if item is not None:
+                numbers.append(number)
+                for name in names:
+                    columns[name].append(_json_text(item.get(name)))
+            if seen >= JSON_BATCH_ROWS:  # bad records count: see read_csv's empty batches
                 yield _json_batch(columns, numbers)
                 columns = {name: [] for name in names}
                 numbers = []
+                seen = 0
         if numbers:
             yield _json_batch(columns, numbers)
 
@@ -549,6 +568,8 @@ def json_sample(
     items = []
     with open_text_stream(store, source, file, SAMPLE_BYTES, python=True) as stream:
         for _number, item in _json_objects(stream, source, file, lambda _bad: None, True):
+            if item is None:
+                continue
             items.append(item)
             for key, value in item.items():
                 kinds.setdefault(key, set())
