@@ -270,3 +270,17 @@ def test_json_values_never_hold_bare_nan_or_infinity():
     for text in texts:
         json.loads(text, parse_constant=strict)
     assert math.isnan(column_array([float("nan")], BqType.FLOAT64)[0].as_py())  # FLOAT64: NaN
+
+
+def test_a_dynamodb_server_error_is_one_sentence_not_its_html_page():
+    from botocore.exceptions import ClientError
+
+    from etl.errors import ConnectionFailed
+    from etl.sources.nosql.dynamodb import _classify
+
+    page = "<!doctype html>\n<title>500 Internal Server Error</title>"
+    error = ClientError({"Error": {"Code": "500", "Message": page},
+                         "ResponseMetadata": {"HTTPStatusCode": 500}}, "Scan")  # fmt: skip
+    classified = _classify(error)
+    assert isinstance(classified, ConnectionFailed) and classified.transient
+    assert str(classified) == "DynamoDB is busy (500); the run is retried."

@@ -53,7 +53,8 @@ def _classify(error: Exception, stage: Stage = Stage.INIT) -> Exception:
             return ConnectionFailed(connection_errors.ACCESS, transient=False, stage=stage)
         if code == "ResourceNotFoundException":
             return ValidationError("The DynamoDB table does not exist; check the table name.")
-        if code in _THROTTLED:
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if code in _THROTTLED or status >= 500:  # a 5xx's body may be an HTML page: not shown
             return ConnectionFailed(
                 f"DynamoDB is busy ({code}); the run is retried.", transient=True, stage=stage
             )
