@@ -300,6 +300,10 @@ def _wire(value: Any, bq_type: BqType) -> Any:
     """The value in the Python type Arrow builds `bq_type`'s array from; raises when it is not
     that kind of value (the column then goes as text, and conform judges each value)."""
     if bq_type is BqType.INT64:
+        if isinstance(value, float) and value.is_integer():
+            # mongosh and JavaScript clients store every number as a double: 3.0 is the 3 an
+            # INT64 column holds (a fraction still goes to the rejected rows).
+            return int(value)
         if isinstance(value, bool) or not isinstance(value, int | decimal.Decimal):
             raise TypeError
         if isinstance(value, decimal.Decimal):
