@@ -148,9 +148,9 @@ def test_empty_and_header_only_csv_files_give_no_rows_not_a_failure(tmp_path) ->
 
 
 def test_csv_record_longer_than_a_block_is_read_and_numbered(tmp_path) -> None:
-    from etl.sources.files import formats
+    from etl.sources.files import csv_files
 
-    long = b"y" * (formats.BLOCK_BYTES + 10)
+    long = b"y" * (csv_files.BLOCK_BYTES + 10)
     lines = [b"%d,v\n" % i for i in range(1, 2001)]
     lines[2] = b"ragged\n"  # record 4
     lines[1500] = b"1501," + long + b"\n"  # past the first block, over 5 MB in all
@@ -269,9 +269,9 @@ def test_a_file_of_only_bad_records_hands_them_over_as_it_reads(tmp_path, monkey
     from etl.jobs.model import FilesSource
     from etl.schema.bqtypes import BqType
     from etl.sources.base import ReadColumn, ReadPlan
-    from etl.sources.files import formats
+    from etl.sources.files import csv_files, formats
 
-    monkeypatch.setattr(formats, "BLOCK_BYTES", 64 * 1024)
+    monkeypatch.setattr(csv_files, "BLOCK_BYTES", 64 * 1024)
     monkeypatch.setattr(formats, "JSON_BATCH_ROWS", 1000)
     good = b"id,v\n1,2\n" if fmt == "csv" else b'{"id": 1, "v": 2}\n'
     # (Ragged CSV rows are not covered: Arrow's reader skips them without returning a batch.)

@@ -19,7 +19,7 @@ from etl.conform import RejectedRow
 from etl.errors import ConfigurationError, ExtractionError, ValidationError
 from etl.jobs.model import FileFormat, FilesSource, QuerySource, TableSource
 from etl.sources.base import ReadPlan, SourceColumn, SqlReader, TableInfo
-from etl.sources.files import formats
+from etl.sources.files import csv_files, formats
 from etl.sources.files.formats import ROW_NUMBER, BadRecord
 from etl.sources.files.store import FileStore, StoredFile, StoreSettings
 
@@ -221,7 +221,7 @@ def _file_batches(
 ) -> Iterator[pa.RecordBatch]:
     limit = formats.SAMPLE_BYTES if sample_bytes else None
     if source.format is FileFormat.CSV:
-        yield from formats.read_csv(store, source, file, on_bad, limit=limit)
+        yield from csv_files.read_csv(store, source, file, on_bad, limit=limit)
     elif source.format is FileFormat.PARQUET:
         yield from formats.read_parquet(store, file, names, rows=rows)
     else:
@@ -235,7 +235,7 @@ def describe_file(store: FileStore, source: FilesSource, file: StoredFile) -> li
     if source.format is FileFormat.CSV:
         with formats.open_text_stream(store, source, file, formats.SAMPLE_BYTES) as stream:
             try:
-                names = formats.csv_header(stream, source.csv)
+                names = csv_files.csv_header(stream, source.csv)
             except (pa.ArrowInvalid, OSError, EOFError) as error:
                 raise ValidationError(
                     f"File {file.uri} could not be read as CSV: {str(error).splitlines()[0]}."
