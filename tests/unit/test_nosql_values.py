@@ -107,6 +107,7 @@ def test_driver_values_reach_the_column_types_unchanged():
          [decimal.Decimal("12.345"), decimal.Decimal("100")]),
         ([decimal.Decimal("7"), 8], BqType.INT64, [7, 8]),
         ([3, 4.0], BqType.INT64, [3, 4]),  # mongosh writes whole numbers as doubles
+        (["3", 4.0], BqType.INT64, [3, 4]),  # and beside text numbers (Redis JSON and hashes)
         ([plain({"b", "a"}), plain({"k": decimal.Decimal("1.5"), "t": stamp})], BqType.JSON,
          ['["a", "b"]', '{"k": 1.5, "t": "2026-11-01T09:30:00.123456+00:00"}']),
         ([plain(GeoPoint(50.06, 19.94))], BqType.GEOGRAPHY, ["POINT(19.94 50.06)"]),

@@ -376,6 +376,8 @@ def column_array(values: list[Any], bq_type: BqType) -> pa.Array:
             return pa.array([None if v is None else _wire(v, bq_type) for v in values], wire)
         except (TypeError, ValueError, OverflowError, pa.ArrowInvalid, pa.ArrowTypeError):
             pass  # a value of another kind: conform judges the text, and rejects what misfits
+    if bq_type is BqType.INT64:  # beside text numbers (Redis), a whole double is its integer
+        values = [int(v) if isinstance(v, float) and v.is_integer() else v for v in values]
     return pa.array([None if v is None else _text(v) for v in values], pa.string())
 
 
