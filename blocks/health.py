@@ -80,6 +80,7 @@ def _write_access_warning(reader: SqlReader) -> str | None:
 def check_destination(block: BigQueryDestination) -> CheckOutcome:
     from etl.bigquery.clients import classify_google_error
     from etl.errors import Stage
+    from etl.staging import missing_staging_bucket
 
     clients = block.clients()
     try:
@@ -92,6 +93,12 @@ def check_destination(block: BigQueryDestination) -> CheckOutcome:
             if not isinstance(error, NotFound):
                 raise
             list(clients.bigquery.list_datasets(max_results=1))  # reachable and authorised
+            listed = None
+        # A run stages its files before loading them: a missing bucket would fail it late.
+        missing = missing_staging_bucket(block.staging_uri, clients.storage)
+        if missing:
+            return CheckOutcome("failed", missing)
+        if listed is None:
             return CheckOutcome(
                 "success",
                 f"Connection successful. Dataset {dataset} does not exist yet (jobs create it).",

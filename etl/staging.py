@@ -43,6 +43,26 @@ def split_gs_uri(uri: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
+def missing_staging_bucket(staging_uri: str, storage_client: storage.Client | None) -> str | None:
+    """One sentence when the staging bucket does not exist, else None. Asked before a run
+    extracts anything (and by `etl connection test`): otherwise the first upload fails after the
+    source has been read. Listing one object needs only the object permissions a run has anyway
+    (not `storage.buckets.get`); other errors (access, outages) surface where they happen."""
+    if not staging_uri.startswith("gs://") or storage_client is None:
+        return None
+    from google.api_core.exceptions import NotFound
+
+    bucket, prefix = split_gs_uri(staging_uri)
+    try:
+        next(iter(storage_client.list_blobs(bucket, prefix=prefix or None, max_results=1)), None)
+    except NotFound:
+        return (
+            f"Staging bucket gs://{bucket} does not exist; create it (the Terraform storage "
+            "module does) or set staging_uri on the BigQuery destination to a bucket that exists."
+        )
+    return None
+
+
 class ParquetStager:
     """Write batches into rolling Parquet files under `<staging_uri>/<run_path>/`."""
 

@@ -27,6 +27,7 @@ from etl.schema.detect import detect_for_job
 from etl.schema.names import sanitize_column_name
 from etl.sources.base import CursorBound, ReadPlan, SourceColumn
 from etl.sources.registry import by_dialect
+from etl.staging import missing_staging_bucket
 from etl.strategies import strategy_for
 
 
@@ -242,6 +243,10 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
         source_key, splittable = ctx.reader.dialect, False
     mode, reason = choose_processing_mode(job, estimated, source_key, splittable)
     rejected_known = read_known_rejected(client, rejected_table(ref), location=location)
+    staging = ctx.settings.staging_uri
+    missing = missing_staging_bucket(staging, ctx.bigquery.storage if staging else None)
+    if missing:
+        raise ValidationError(missing)
     # Every check passed: now, and only now, change the table.
     table = tables.apply_table_changes(client, table, ref, new_fields, job.name, job.load_type)
     return LoadTarget(

@@ -165,3 +165,31 @@ def test_a_destination_without_a_location_is_refused_with_a_sentence():
     for location in (None, ""):
         with pytest.raises(ValidationError, match="location"):
             BigQueryDestination(project="p", staging_uri="gs://b/p", location=location)
+
+
+def test_a_missing_staging_bucket_fails_validation_and_the_connection_test(
+    items, pg_schema, pg_connection, destination, dataset, bq
+):
+    """Without this check the source was read whole and the first upload failed with a 404."""
+    from blocks import BigQueryDestination
+    from blocks.catalog import test_connection
+
+    job = job_spec(
+        pg_connection, destination, dataset, source={"schema": pg_schema, "table": "items"}
+    )
+    apply(job)
+    items("v1")
+    assert run(job)["status"] == "completed"
+    block = BigQueryDestination.load(destination)
+    missing = f"etl-missing-{dataset.removeprefix('ds_')}"
+    block.staging_uri = f"gs://{missing}/loads"
+    block.save(destination, overwrite=True)
+    items("v2")
+
+    report = run(job)
+    sentence = f"Staging bucket gs://{missing} does not exist"
+    assert report["status"] == "failed" and report["error_type"] == "validation", report
+    assert sentence in report["error"], report
+    assert _versions(bq, dataset) == {"v1"}
+    outcome = test_connection(destination)
+    assert outcome.status == "failed" and outcome.message.startswith(sentence), outcome
