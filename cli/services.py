@@ -68,3 +68,21 @@ def env() -> None:
     eval "$(etl services env)"."""
     for key, value in Services().environment().items():
         typer.echo(f"export {key}={value}")
+
+
+@app.command()
+def bucket(name: str = typer.Argument(..., help="Bucket name, without gs://.")) -> None:
+    """Create a bucket in the local Cloud Storage emulator (Terraform does it in the cloud), e.g.
+    the one a destination's staging_uri names."""
+    from localservices.clients import ensure_bucket
+
+    layout = Layout.default()
+    name = name.removeprefix("gs://").strip("/")
+    try:
+        ensure_bucket(layout, name)
+    except ValueError as error:  # the client's own check of the name
+        fail(f"{name!r} is not a bucket name: {str(error).rstrip('.')}.")
+    except Exception:  # connection refused, timeouts: the emulator is not answering
+        fail(f"The local GCS emulator does not answer at {layout.gcs_endpoint}; start it with "
+             "`etl services up`.")  # fmt: skip
+    typer.echo(f"gs://{name} exists in the local GCS emulator.")

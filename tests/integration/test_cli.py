@@ -129,6 +129,20 @@ def test_services_up_is_idempotent(services):
     assert result.stdout.count("already running") == 3
 
 
+def test_services_bucket_creates_a_staging_bucket_in_the_emulator(services):
+    from localservices.clients import storage_client
+
+    name = f"etl-cli-{uuid.uuid4().hex[:8]}"
+    state = {"ETL_STATE_DIR": str(services.layout.state_dir)}
+    for _ in range(2):  # idempotent
+        result = etl("services", "bucket", f"gs://{name}/", env=state)
+        assert result.returncode == 0, result.stderr
+    assert storage_client(services.layout).bucket(name).exists()
+    result = etl("services", "bucket", "Not_A Bucket!", env=state)
+    assert result.returncode == 1
+    assert "is not a bucket name" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_services_up_says_which_port_is_taken(tmp_path):
     import socket
 
