@@ -255,9 +255,18 @@ def _pushed_down_numeric_cursor_still_reads_items_of_another_kind(name: str, tab
     try:
         plan = ReadPlan(TableSource(table=table), columns, CursorBound(cursor, 1_700_000_010))
         read = [r for b in reader.read(plan) for r in b.to_pylist()]
+        # Validation's readability check is one request, not one per item: a scan's Limit
+        # counts items before the filter, and here no item is past the bound.
+        client = reader._client(None)
+        scans: list[Any] = []
+        scan = client.scan
+        client.scan = lambda **kwargs: scans.append(kwargs) or scan(**kwargs)
+        nothing_new = CursorBound(cursor, 1_800_000_000)
+        reader.check_readable(ReadPlan(TableSource(table=table), columns, nothing_new))
     finally:
         reader.close()
     assert sorted(r["document_id"] for r in read) == ['["c0", 6]', '["c1", 7]'], read
+    assert len(scans) == 1, scans
 
 
 # -- MongoDB (FAKE: mongomock through the client factory) -----------------------------------------

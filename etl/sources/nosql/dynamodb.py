@@ -22,7 +22,7 @@ from typing import Any
 from etl.errors import ConfigurationError, ConnectionFailed, Stage, ValidationError
 from etl.jobs.model import TableSource
 from etl.sources import connection_errors
-from etl.sources.base import CursorBound, TableInfo
+from etl.sources.base import CursorBound, ReadPlan, TableInfo
 from etl.sources.nosql.documents import (
     DocumentReader,
     NoSqlSettings,
@@ -166,6 +166,12 @@ class DynamoReader(DocumentReader):
             ordered = sorted(schema, key=lambda k: 0 if k["KeyType"] == "HASH" else 1)
             self._keys[cache_key] = [k["AttributeName"] for k in ordered]
         return self._keys[cache_key]
+
+    def check_readable(self, plan: ReadPlan) -> None:
+        # One request without the filter: a scan's Limit counts items before filtering, so
+        # looking for one item at or after the bound asked for one item per request, through
+        # the whole table when nothing was new (an unchanged table's every run).
+        next(iter(self._documents(self._require(plan.source), None, 1)), None)
 
     def _documents(
         self, source: TableSource, bound: CursorBound | None, limit: int | None
