@@ -27,6 +27,7 @@ class ConnectionRow:
 def list_connections() -> list[ConnectionRow]:
     """Every named connection and BigQuery destination block, with its last recorded test."""
     from prefect.client.orchestration import get_client
+    from prefect.exceptions import PrefectHTTPStatusError
 
     from blocks import health
     from blocks.bigquery import BigQueryDestination
@@ -35,9 +36,14 @@ def list_connections() -> list[ConnectionRow]:
     rows = []
     with get_client(sync_client=True) as client:
         for block_type in (*CONNECTION_TYPES, BigQueryDestination):
-            documents = client.read_block_documents_by_type(
-                block_type.get_block_type_slug(), include_secrets=False
-            )
+            try:
+                documents = client.read_block_documents_by_type(
+                    block_type.get_block_type_slug(), include_secrets=False
+                )
+            except PrefectHTTPStatusError as error:
+                if error.response.status_code != 404:
+                    raise
+                continue  # the block type is not registered yet, so it has no blocks
             for document in documents:
                 if document.is_anonymous:
                     continue
@@ -46,7 +52,8 @@ def list_connections() -> list[ConnectionRow]:
                 if data.get("bucket"):  # a file connection: bucket (or folder) and prefix
                     target = f"{data['bucket'].rstrip('/')}/{data.get('prefix') or ''}"
                 if data.get("host"):
-                    target = f"{data['host']}:{data.get('port') or ''}/{target}"
+                    port = f":{data['port']}" if data.get("port") else ""
+                    target = f"{data['host']}{port}/{target}"
                 rows.append(
                     ConnectionRow(
                         name=document.name or "",

@@ -110,7 +110,9 @@ def test_files(block: FileConnection) -> CheckOutcome:
     shown = found[:MAX_FILES_SHOWN]
     more = " (first 100 shown)" if len(found) > MAX_FILES_SHOWN else ""
     outcome = CheckOutcome(
-        "success", f"Connection successful. Found {len(shown)}{'+' if more else ''} files{more}."
+        "success",
+        f"Connection successful. Found {len(shown)}{'+' if more else ''} "
+        f"file{'s' * (len(found) != 1)}{more}.",
     )
     outcome.files = [FileInfo.of(f).as_dict() for f in shown]
     return outcome

@@ -64,7 +64,7 @@ def check_sql_connection(block: SqlConnection) -> CheckOutcome:
         return CheckOutcome("error", f"The test could not run ({type(error).__name__}).")
     return CheckOutcome(
         "success",
-        f"Connection successful. Found {len(tables)} tables.",
+        f"Connection successful. Found {_tables(len(tables))}.",
         tables[:MAX_TABLES_SHOWN],
         warning,
     )
@@ -75,6 +75,10 @@ def _write_access_warning(reader: SqlReader) -> str | None:
         return reader.write_access_warning()
     except Exception:  # the warning is advice: the connection itself works
         return None
+
+
+def _tables(count: int) -> str:
+    return f"{count} table{'s' * (count != 1)}"
 
 
 def check_destination(block: BigQueryDestination) -> CheckOutcome:
@@ -105,7 +109,7 @@ def check_destination(block: BigQueryDestination) -> CheckOutcome:
             )
         tables = [TableInfo(block.default_dataset, t.table_id, None) for t in listed]
         return CheckOutcome(
-            "success", f"Connection successful. Found {len(tables)} tables.", tables
+            "success", f"Connection successful. Found {_tables(len(tables))}.", tables
         )
     except Exception as error:  # classified below
         failure = classify_google_error(error, Stage.INIT, "listing tables")

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from cli.output import quiet_call, table, user_errors
+
+if TYPE_CHECKING:
+    from etl.sources.base import TableInfo
 
 app = typer.Typer(
     help="Connections (Prefect blocks): create or update, test, list, discover, delete.",
@@ -29,6 +33,15 @@ def apply(file: Path = typer.Argument(..., help="YAML file with one or more conn
             typer.echo(f"{verb} {applied.kind} connection '{applied.name}'")
 
 
+_ESTIMATED = "~ estimated from the source's statistics (counting would be expensive)"
+
+
+def _row_count(info: TableInfo, unknown: str) -> str:
+    if info.row_count is None:
+        return unknown
+    return ("~" if info.estimated else "") + f"{info.row_count:,}"
+
+
 @app.command()
 def test(name: str = typer.Argument(..., help="Connection name.")) -> None:
     """Connect, run SELECT 1 and list tables with row counts; warn when the login could write.
@@ -41,11 +54,10 @@ def test(name: str = typer.Argument(..., help="Connection name.")) -> None:
     if outcome.warning:
         typer.echo(f"warning: {outcome.warning}")
     if outcome.tables:
-        rows = [
-            (t.schema, t.name, "" if t.row_count is None else f"{t.row_count:,}")
-            for t in outcome.tables
-        ]
+        rows = [(t.schema, t.name, _row_count(t, "")) for t in outcome.tables]
         typer.echo(table(rows, ["schema", "table", "rows"]))
+        if any(t.estimated for t in outcome.tables):
+            typer.echo(_ESTIMATED)
     if getattr(outcome, "files", None):  # file connections: up to 100 objects
         rows = [(f["name"], f"{f['size']:,}", f["modified"]) for f in outcome.files]
         typer.echo(table(rows, ["file", "bytes", "last modified (UTC)"]))
@@ -126,14 +138,10 @@ def tables(
         typer.echo("No tables." if schema is None else f"No tables in schema '{schema}'.")
         return
 
-    def count(t: object) -> str:
-        if t.row_count is None:  # type: ignore[attr-defined]
-            return "unknown"
-        return ("~" if t.estimated else "") + f"{t.row_count:,}"  # type: ignore[attr-defined]
-
-    typer.echo(table([(t.schema, t.name, count(t)) for t in found], ["schema", "table", "rows"]))
+    rows = [(t.schema, t.name, _row_count(t, "unknown")) for t in found]
+    typer.echo(table(rows, ["schema", "table", "rows"]))
     if any(t.estimated for t in found):
-        typer.echo("~ estimated from the database's statistics (counting would be expensive)")
+        typer.echo(_ESTIMATED)
 
 
 @app.command()

@@ -9,6 +9,7 @@ import typer
 
 from cli import automations, connection, console, job, pool, run, services
 from cli.environment import load_services_env
+from cli.output import EXIT_FAILED
 
 app = typer.Typer(
     help="Copy databases into BigQuery with Prefect: connections, jobs, runs, local services.",
@@ -42,7 +43,22 @@ def main() -> None:
     # items" on the command's stderr: noise between the user and the one sentence that matters
     # (the events are still sent).
     logging.getLogger("EventsWorker").setLevel(logging.ERROR)
-    app()
+    import httpx
+
+    try:
+        app()
+    except (httpx.ConnectError, httpx.ConnectTimeout):
+        # Every command but `services` talks to the Prefect API first: its absence is one
+        # sentence, not a page of traceback.
+        from prefect.settings import PREFECT_API_URL
+
+        url = PREFECT_API_URL.value() or "(PREFECT_API_URL is not set)"
+        typer.echo(
+            f"Error: The Prefect API at {url} does not answer; start the local services with "
+            "`etl services up`, or set PREFECT_API_URL to your Prefect server.",
+            err=True,
+        )
+        raise SystemExit(EXIT_FAILED) from None
 
 
 if __name__ == "__main__":

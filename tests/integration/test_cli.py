@@ -143,6 +143,20 @@ def test_services_bucket_creates_a_staging_bucket_in_the_emulator(services):
     assert "is not a bucket name" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_prefect_api_that_does_not_answer_is_one_sentence():
+    import socket
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/api"
+    result = etl("connection", "list", env={"PREFECT_API_URL": url})
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"Error: The Prefect API at {url} does not answer; start the local services with "
+        "`etl services up`, or set PREFECT_API_URL to your Prefect server."
+    )
+
+
 def test_services_up_says_which_port_is_taken(tmp_path):
     import socket
 
