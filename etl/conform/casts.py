@@ -205,6 +205,12 @@ def to_time(array: pa.Array) -> pa.Array:
     return pc.cast(array, pa.time64("us"))
 
 
+def _refuse_constant(name: str) -> None:
+    # Python's parser accepts NaN and ±Infinity; JSON has no such values, and BigQuery refuses
+    # the whole load job over one.
+    raise ValueError(f"{name} is not JSON")
+
+
 def to_json(array: pa.Array, trusted: bool) -> pa.Array:
     """`trusted`: the source guarantees valid JSON (PostgreSQL json/jsonb), so skip parsing."""
     text = to_string(array) if not _is_nested(array.type) else _to_json_text(array)
@@ -212,7 +218,7 @@ def to_json(array: pa.Array, trusted: bool) -> pa.Array:
         for value in text.to_pylist():
             if value is not None:
                 try:
-                    json.loads(value)
+                    json.loads(value, parse_constant=_refuse_constant)
                 except ValueError:
                     raise CastFailed("a value is not valid JSON") from None
     return pa.ExtensionArray.from_storage(arrow_type(BqType.JSON), text)

@@ -92,6 +92,9 @@ def test_booleans_from_text_and_integers():
 def test_json_is_validated_unless_the_source_guarantees_it():
     with pytest.raises(CastFailed):
         cast_array(pa.array(["{not json"]), S.JSON)
+    for text in ('{"score": NaN}', "[Infinity]", "-Infinity"):  # Python's parser takes these
+        with pytest.raises(CastFailed):
+            cast_array(pa.array([text]), S.JSON)
     trusted = cast_array(pa.array(['{"a": 1}']), S.JSON, trusted=True)
     assert isinstance(trusted.type, pa.BaseExtensionType)
 
