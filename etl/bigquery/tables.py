@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -82,6 +84,28 @@ def table_identity(table: bigquery.Table) -> Identity | None:
     return None
 
 
+def source_description(source_name: str, source_type: str) -> str:
+    """The description of a table column this project creates: it names the source column and
+    its type, so later runs know where the column came from (`described_source`)."""
+    return f"source column {source_name!r} ({source_type})"[:1024]
+
+
+_DESCRIBED = re.compile(r"^source column (?P<name>'.*'|\".*\") \((?P<type>.*)\)$", re.DOTALL)
+
+
+def described_source(description: str | None) -> tuple[str, str] | None:
+    """(source column, source type) from a `source_description`, or None for a column this
+    project did not describe (or a description cut at 1024 characters)."""
+    found = _DESCRIBED.match(description or "")
+    if found is None:
+        return None
+    try:
+        name = ast.literal_eval(found["name"])
+    except (ValueError, SyntaxError):
+        return None
+    return (name, found["type"]) if isinstance(name, str) else None
+
+
 def _schema(
     columns: list[TargetColumn], identity: Identity | None = None
 ) -> list[bigquery.SchemaField]:
@@ -90,7 +114,7 @@ def _schema(
             c.name,
             c.bq_type.value,
             mode="NULLABLE",
-            description=f"source column {c.source_name!r} ({c.source_type})"[:1024],
+            description=source_description(c.source_name, c.source_type),
         )
         for c in columns
     ]

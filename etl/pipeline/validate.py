@@ -103,9 +103,8 @@ def _adopt_table_types(plans: list[ColumnPlan], table: bigquery.Table) -> list[C
             table_type = None  # a type no job writes
         # Only when the source type is the one the table was created from (its description
         # says so): a source column that turned from integer into text is drift, and fails.
-        same_source = field is not None and (field.description or "").endswith(
-            f"({plan.source.source_type})"
-        )
+        described = tables.described_source(field.description) if field is not None else None
+        same_source = described is not None and described[1] == plan.source.source_type
         if (
             table_type in _DETECTABLE
             and same_source
@@ -205,7 +204,8 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
         )
     beyond_sample = getattr(ctx.reader, "columns_beyond_sample", None)
     if beyond_sample is not None:  # document stores: a table field today's sample missed
-        source_columns = beyond_sample(source_columns, table.schema)
+        described = [tables.described_source(field.description) for field in table.schema]
+        source_columns = beyond_sample(source_columns, [d for d in described if d])
     job, warnings = _drift(ctx.job, source_columns, table)
     plans = plan_source(ctx, job, source_columns, table=table)
     strategy = strategy_for(job)

@@ -219,6 +219,7 @@ def test_a_table_field_outside_todays_sample_is_still_read():
     import mongomock
     from google.cloud import bigquery
 
+    from etl.bigquery.tables import described_source, source_description
     from etl.jobs.model import TableSource
     from etl.sources.base import ReadPlan
     from etl.sources.nosql.cassandra import CassandraReader
@@ -235,13 +236,17 @@ def test_a_table_field_outside_todays_sample_is_still_read():
         sampled = reader.describe(source)
         assert [c.name for c in sampled] == ["document_id", "n"]
         table_fields = [
-            bigquery.SchemaField("n", "INT64", description="source column 'n' (integer)"),
-            bigquery.SchemaField("coupon", "STRING", description="source column 'coupon' (string)"),
-            bigquery.SchemaField("it_s", "INT64", description="source column \"it's\" (integer)"),
+            bigquery.SchemaField("n", "INT64", description=source_description("n", "integer")),
+            bigquery.SchemaField("coupon", "STRING",
+                                 description=source_description("coupon", "string")),
+            bigquery.SchemaField("it_s", "INT64",
+                                 description=source_description("it's", "integer")),
             bigquery.SchemaField("_etl_loaded_at", "TIMESTAMP", description="when it loaded"),
             bigquery.SchemaField("by_hand", "STRING"),
         ]  # fmt: skip
-        columns = reader.columns_beyond_sample(sampled, table_fields)
+        described = [described_source(f.description) for f in table_fields]
+        assert described[2] == ("it's", "integer") and described[3:] == [None, None]
+        columns = reader.columns_beyond_sample(sampled, [d for d in described if d])
         assert [(c.name, c.source_type) for c in columns] == [
             ("document_id", "string"), ("n", "integer"), ("coupon", "string"), ("it's", "integer"),
         ]  # fmt: skip

@@ -22,13 +22,11 @@
 from __future__ import annotations
 
 import abc
-import ast
 import base64
 import datetime as dt
 import decimal
 import json
 import math
-import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -414,12 +412,6 @@ def bound_value(bound: CursorBound) -> Any:
     return value
 
 
-# How `etl.bigquery.tables` describes a column it made: "source column 'name' (type)".
-_SOURCE_DESCRIPTION = re.compile(
-    r"^source column (?P<name>'.*'|\".*\") \((?P<type>[^()]*(?:\(.*\))?)\)$"
-)
-
-
 # -- the reader -----------------------------------------------------------------------------------
 
 
@@ -498,27 +490,20 @@ class DocumentReader(SqlReader):
     """The columns come from a sample of documents (Cassandra declares its own: False)."""
 
     def columns_beyond_sample(
-        self, columns: list[SourceColumn], table_fields: list[Any]
+        self, columns: list[SourceColumn], table_sources: list[tuple[str, str]]
     ) -> list[SourceColumn]:
         """`columns` (this run's sample) and the fields the destination table already holds that
-        the sample did not see: SCAN or scan order changes, so a field present in only some
-        documents may be outside today's sample, and its values would load as NULL. The table
-        columns' descriptions name their source field (`etl.bigquery.tables`)."""
+        the sample did not see, from `(source field, source type)` of the table's columns: SCAN
+        or scan order changes, so a field present in only some documents may be outside today's
+        sample, and its values would load as NULL."""
         if not self.sampled_schema:
             return columns
         known = {column.name for column in columns}
         extra = []
-        for table_field in table_fields:
-            found = _SOURCE_DESCRIPTION.match(getattr(table_field, "description", None) or "")
-            if found is None:
-                continue
-            try:
-                name = ast.literal_eval(found["name"])
-            except (ValueError, SyntaxError):
-                continue
-            if isinstance(name, str) and name not in known:
+        for name, source_type in table_sources:
+            if name not in known:
                 known.add(name)
-                extra.append(SourceColumn(name, found["type"]))
+                extra.append(SourceColumn(name, source_type))
         return [*columns, *extra]
 
     def estimate_rows(self, source: TableSource | QuerySource) -> int | None:
