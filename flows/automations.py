@@ -124,8 +124,27 @@ def _automation(definition: dict[str, Any], block_ids: dict[str, Any]) -> Automa
     )
 
 
+# Fields of a trigger Prefect holds as sets: dumped as lists in the set's iteration order, which
+# depends on the process's string hashing and on insertion order (a re-apply that changed nothing
+# once reported `updated` for the two events of etl-run-failed).
+_SET_FIELDS = ("expect", "after", "for_each")
+
+
+def _sorted_sets(trigger: Any) -> Any:
+    if not isinstance(trigger, dict):
+        return trigger
+    data = {key: _sorted_sets(value) for key, value in trigger.items()}
+    if isinstance(data.get("triggers"), list):  # compound and sequence triggers
+        data["triggers"] = [_sorted_sets(t) for t in data["triggers"]]
+    for key in _SET_FIELDS:
+        if isinstance(data.get(key), list):
+            data[key] = sorted(data[key])
+    return data
+
+
 def _comparable(automation: Any) -> dict[str, Any]:
     data = automation.model_dump(mode="json")
+    data["trigger"] = _sorted_sets(data.get("trigger"))
     return {
         key: data.get(key)
         for key in ("name", "description", "enabled", "tags", "trigger", "actions")
