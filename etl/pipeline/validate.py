@@ -244,9 +244,10 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
     mode, reason = choose_processing_mode(job, estimated, source_key, splittable)
     rejected_known = read_known_rejected(client, rejected_table(ref), location=location)
     staging = ctx.settings.staging_uri
-    missing = missing_staging_bucket(staging, ctx.bigquery.storage if staging else None)
-    if missing:
-        raise ValidationError(missing)
+    if staging.startswith("gs://"):  # a file:// staging folder needs no Cloud Storage client
+        missing = missing_staging_bucket(staging, ctx.bigquery.storage)
+        if missing:
+            raise ValidationError(missing)
     # Every check passed: now, and only now, change the table.
     table = tables.apply_table_changes(client, table, ref, new_fields, job.name, job.load_type)
     return LoadTarget(
