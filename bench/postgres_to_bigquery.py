@@ -10,7 +10,7 @@ lowest and highest ratio of a single round.
     python -m bench.postgres_to_bigquery --rows 1000000 --load-type transactional [--key all]
 
 `--load-type transactional` measures the first (full) run of an incremental job into a fresh
-table each round: every row is fingerprinted (etl.fingerprint) over its identity, the primary key
+table each round: every row is fingerprinted (engine.fingerprint) over its identity, the primary key
 and cursor by default or every column with `--key all`.
 
 Each size runs the job in a fresh `etl run --json` process, so its peak RSS is the flow's alone.
@@ -30,9 +30,9 @@ from pathlib import Path
 
 import psycopg
 
-from localservices import Services
-from localservices.clients import ensure_bucket
-from localservices.layout import project_root
+from etl_bigquery.devservices import Services
+from etl_bigquery.devservices.clients import ensure_bucket
+from etl_bigquery.devservices.layout import project_root
 
 SCHEMA = "etl_bench"
 DSN = os.environ.get("ETL_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -169,7 +169,7 @@ def _one_run(rows: int, job: Path) -> dict[str, float]:
 
 def _fresh_table(services: Services, job: Path) -> None:
     """A transactional job's first run loads everything: start each round from a new table."""
-    from localservices.clients import bigquery_client
+    from etl_bigquery.devservices.clients import bigquery_client
 
     table = next(
         line.split(":", 1)[1].strip()
@@ -234,7 +234,8 @@ def main() -> None:
     os.environ.update(services.environment())
     ensure_bucket(services.layout, BUCKET)
     subprocess.run(
-        [str(Path(sys.executable).parent / "prefect"), "block", "register", "-m", "blocks"],
+        [str(Path(sys.executable).parent / "prefect"), "block", "register",
+         "-m", "etl_bigquery.blocks"],
         check=True, capture_output=True, cwd=project_root(),
     )  # fmt: skip
     results = [measure(rows, services, args.repeat, args.load_type, args.key) for rows in sizes]

@@ -1,13 +1,13 @@
 """Where data lives, as Prefect blocks: connection families and the BigQuery destination.
 
-`prefect block register -m blocks` registers every block type defined here.
+`prefect block register -m etl_bigquery.blocks` registers every block type defined here.
 """
 
-from blocks.bigquery import BigQueryDestination
-from blocks.bigquery_source import BigQuerySource
-from blocks.files import FileConnection
-from blocks.nosql import NoSqlConnection
-from blocks.sql import SqlConnection
+from etl_bigquery.blocks.bigquery import BigQueryDestination
+from etl_bigquery.blocks.bigquery_source import BigQuerySource
+from etl_bigquery.blocks.files import FileConnection
+from etl_bigquery.blocks.nosql import NoSqlConnection
+from etl_bigquery.blocks.sql import SqlConnection
 
 __all__ = [
     "BigQueryDestination",

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from etl_bigquery.blocks.logos import BIGQUERY_DESTINATION
 from google.auth.credentials import AnonymousCredentials
 from prefect.blocks.core import Block
 from prefect_gcp import GcpCredentials
 from pydantic import Field, field_validator
 
-from blocks.logos import BIGQUERY_DESTINATION
-from etl.bigquery.clients import BigQueryClients, BigQuerySettings
-from etl.jobs.model import DEFAULT_DATASET
+from etl_bigquery.engine.bigquery.clients import BigQueryClients, BigQuerySettings
+from etl_bigquery.engine.jobs.model import DEFAULT_DATASET
 
 
 class BigQueryDestination(Block):

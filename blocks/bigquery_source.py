@@ -18,15 +18,15 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar
 
+from etl_bigquery.blocks.logos import BIGQUERY_DESTINATION
 from google.auth.credentials import AnonymousCredentials
 from prefect.blocks.core import Block
 from prefect_gcp import GcpCredentials
 from pydantic import Field
 
-from blocks.logos import BIGQUERY_DESTINATION
-from etl.sources.base import SqlReader
-from etl.sources.bigquery_sql import DEFAULT_MAX_QUERY_BYTES
-from etl.sources.registry import SourceType, source_type
+from etl_bigquery.engine.sources.base import SqlReader
+from etl_bigquery.engine.sources.bigquery_sql import DEFAULT_MAX_QUERY_BYTES
+from etl_bigquery.engine.sources.registry import SourceType, source_type
 
 
 class BigQuerySourceType(StrEnum):
@@ -103,7 +103,7 @@ class BigQuerySource(Block):
 
     def open_reader(self) -> SqlReader:
         """A Prefect-free reader with credentials resolved."""
-        from etl.sources.bigquery_source import BigQuerySourceSettings
+        from etl_bigquery.engine.sources.bigquery_source import BigQuerySourceSettings
 
         if self.gcp_credentials is not None:
             credentials = self.gcp_credentials.get_credentials_from_service_account()

@@ -13,18 +13,18 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
+from etl_bigquery.blocks.logos import LogoUrl
+from etl_bigquery.blocks.secrets import resolve_secret
 from prefect.blocks.core import Block
 from prefect_gcp import GcpCredentials
 from pydantic import Field, SecretStr, model_validator
 
-from blocks.logos import LogoUrl
-from blocks.secrets import resolve_secret
-from etl.errors import ConfigurationError
-from etl.sources.files.reader import FileReader
-from etl.sources.files.store import SCHEMES, StoreSettings
-from etl.sources.registry import SOURCES
+from etl_bigquery.engine.errors import ConfigurationError
+from etl_bigquery.engine.sources.files.reader import FileReader
+from etl_bigquery.engine.sources.files.store import SCHEMES, StoreSettings
+from etl_bigquery.engine.sources.registry import SOURCES
 
 FileStoreType = StrEnum(  # type: ignore[misc]
     "FileStoreType",
@@ -176,9 +176,3 @@ class FileConnection(Block):
     def open_reader(self) -> FileReader:
         """A Prefect-free reader with secrets resolved."""
         return FileReader(self.settings())
-
-    def health_check(self) -> Any:
-        """`etl connection test`: list the bucket (up to 100 objects); changes nothing."""
-        from blocks.file_discovery import test_files
-
-        return test_files(self)

@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from etl_bigquery.blocks.bigquery import BigQueryDestination
+from etl_bigquery.blocks.files import FileConnection
+from etl_bigquery.blocks.registry import Connection
 from prefect.variables import Variable
 
-from blocks.bigquery import BigQueryDestination
-from blocks.sql import SqlConnection
-from etl.errors import ConnectionFailed, EtlError
-from etl.sources import connection_errors
-from etl.sources.base import SqlReader, TableInfo
+from etl_bigquery.engine.errors import ConnectionFailed, EtlError
+from etl_bigquery.engine.sources import connection_errors
+from etl_bigquery.engine.sources.base import SqlReader, TableInfo
+from etl_bigquery.engine.sources.files.store import FileStore, StoredFile
 
 MAX_TABLES_SHOWN = 100
+MAX_FILES_SHOWN = 100
 
 
 @dataclass
@@ -38,6 +41,23 @@ class CheckOutcome:
     tested_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
+@dataclass(frozen=True)
+class FileInfo:
+    name: str
+    """Relative to the connection's bucket and prefix."""
+    uri: str
+    size: int
+    modified: str
+    """ISO 8601, UTC."""
+
+    @classmethod
+    def of(cls, stored: StoredFile) -> FileInfo:
+        return cls(stored.name, stored.uri, stored.size, stored.modified.isoformat())
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def _variable_name(connection: str) -> str:
     return "etl_connection_health_" + re.sub(r"[^a-z0-9_]", "_", connection.lower())
 
@@ -49,10 +69,11 @@ def _is_system_error(error: EtlError) -> bool:
     return "Secret Manager could not be reached" in error.message
 
 
-def check_sql_connection(block: SqlConnection) -> CheckOutcome:
-    own_check = getattr(block, "health_check", None)
-    if own_check is not None:  # a family with its own test (file connections list objects)
-        return own_check()
+def check_connection(block: Connection) -> CheckOutcome:
+    """A source connection's test: databases and document stores ping and list their tables,
+    file connections list their objects."""
+    if isinstance(block, FileConnection):
+        return check_files(block)
     try:
         with block.open_reader() as reader:
             reader.ping()
@@ -81,10 +102,32 @@ def _tables(count: int) -> str:
     return f"{count} table{'s' * (count != 1)}"
 
 
+def check_files(block: FileConnection) -> CheckOutcome:
+    """The connection test: the bucket can be listed; up to 100 objects shown."""
+    store = FileStore(block.settings())
+    try:
+        store.check()
+        found = store.list("", "**", limit=MAX_FILES_SHOWN + 1)
+    except EtlError as error:
+        transient = error.transient
+        return CheckOutcome("error" if transient else "failed", error.message)
+    except Exception as error:  # the test itself broke: not the connection's fault
+        return CheckOutcome("error", f"The test could not run ({type(error).__name__}).")
+    shown = found[:MAX_FILES_SHOWN]
+    more = " (first 100 shown)" if len(found) > MAX_FILES_SHOWN else ""
+    outcome = CheckOutcome(
+        "success",
+        f"Connection successful. Found {len(shown)}{'+' if more else ''} "
+        f"file{'s' * (len(found) != 1)}{more}.",
+    )
+    outcome.files = [FileInfo.of(f).as_dict() for f in shown]
+    return outcome
+
+
 def check_destination(block: BigQueryDestination) -> CheckOutcome:
-    from etl.bigquery.clients import classify_google_error
-    from etl.errors import Stage
-    from etl.staging import missing_staging_bucket
+    from etl_bigquery.engine.bigquery.clients import classify_google_error
+    from etl_bigquery.engine.errors import Stage
+    from etl_bigquery.engine.staging import missing_staging_bucket
 
     clients = block.clients()
     try:

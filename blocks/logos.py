@@ -1,8 +1,8 @@
 """Block logos served by the local Prefect server, so the Blocks page shows them offline.
 
 Prefect accepts only http(s) logo URLs (no data: URIs) and the UI loads them in the browser: the
-SVGs in `blocks/static/` are copied into the server's UI folder by `etl services up`
-(`localservices`), served at <ui>/etl-logos/. The URL is worked out when the block type is
+SVGs in `etl_bigquery/resources/logos/` are copied into the server's UI folder by `etl services up`
+(`devservices`), served at <ui>/etl-logos/. The URL is worked out when the block type is
 registered or saved, for the server this process talks to. A server elsewhere (Prefect Cloud, a
 hosted server) does not serve them: there the logos are the public icons, which its users reach.
 """

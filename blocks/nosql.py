@@ -15,15 +15,15 @@ import importlib.util
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from etl_bigquery.blocks.logos import NOSQL_CONNECTION
+from etl_bigquery.blocks.secrets import resolve_secret
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, model_validator
 
-from blocks.logos import NOSQL_CONNECTION
-from blocks.secrets import resolve_secret
-from etl.errors import ConfigurationError
-from etl.sources.base import SqlReader
-from etl.sources.nosql.documents import DEFAULT_SAMPLE_SIZE, NoSqlSettings
-from etl.sources.registry import SOURCES, SourceType, source_type
+from etl_bigquery.engine.errors import ConfigurationError
+from etl_bigquery.engine.sources.base import SqlReader
+from etl_bigquery.engine.sources.nosql.documents import DEFAULT_SAMPLE_SIZE, NoSqlSettings
+from etl_bigquery.engine.sources.registry import SOURCES, SourceType, source_type
 
 # The drop-down is the registry's `documents` family: a new store is a registry line and a
 # reader module.
@@ -165,9 +165,8 @@ class NoSqlConnection(Block):
     def _google_credentials(self) -> Any:
         if not self.gcp_credentials_block:
             return None
+        from etl_bigquery.blocks.registry import load_block
         from prefect_gcp import GcpCredentials
-
-        from blocks.registry import load_block
 
         block = load_block(GcpCredentials, self.gcp_credentials_block)
         if block is None:
@@ -189,9 +188,8 @@ class NoSqlConnection(Block):
                 "aws_credentials_block needs prefect-aws, which is not installed; set "
                 "aws_access_key_id and aws_secret_access_key instead."
             )
+        from etl_bigquery.blocks.registry import load_block
         from prefect_aws import AwsCredentials  # type: ignore[import-not-found]
-
-        from blocks.registry import load_block
 
         block = load_block(AwsCredentials, self.aws_credentials_block)
         if block is None:

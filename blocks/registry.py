@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from etl_bigquery.blocks.bigquery import BigQueryDestination
+from etl_bigquery.blocks.bigquery_source import BigQuerySource
+from etl_bigquery.blocks.files import FileConnection
+from etl_bigquery.blocks.nosql import NoSqlConnection
+from etl_bigquery.blocks.sql import SqlConnection
 from prefect.blocks.core import Block
 
-from blocks.bigquery import BigQueryDestination
-from blocks.bigquery_source import BigQuerySource
-from blocks.files import FileConnection
-from blocks.nosql import NoSqlConnection
-from blocks.sql import SqlConnection
-from etl.errors import ConfigurationError
+from etl_bigquery.engine.errors import ConfigurationError
 
 # Every connection family; names are unique across all of them.
 CONNECTION_TYPES: tuple[type[Block], ...] = (

@@ -11,8 +11,8 @@ import re
 
 from pydantic import SecretStr
 
-from etl.errors import ConfigurationError, ConnectionFailed, Stage
-from flows.redaction import registers_secret
+from etl_bigquery.engine.errors import ConfigurationError, ConnectionFailed, Stage
+from etl_bigquery.engine.redaction import registers_secret
 
 _RESOURCE = re.compile(r"^projects/[^/]+/secrets/[^/]+(/versions/[^/]+)?$")
 

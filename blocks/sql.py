@@ -10,13 +10,18 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar
 
+from etl_bigquery.blocks.logos import SQL_CONNECTION
+from etl_bigquery.blocks.secrets import resolve_secret
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, model_validator
 
-from blocks.logos import SQL_CONNECTION
-from blocks.secrets import resolve_secret
-from etl.sources.base import SqlReader
-from etl.sources.registry import SOURCES, ConnectionSettings, SourceType, source_type
+from etl_bigquery.engine.sources.base import SqlReader
+from etl_bigquery.engine.sources.registry import (
+    SOURCES,
+    ConnectionSettings,
+    SourceType,
+    source_type,
+)
 
 # The drop-down of engines is the engine's registry of relational sources: a new source type is
 # a registry line and a reader module, never an edit here.

@@ -14,7 +14,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from etl.pipeline.report import RunReport
+from etl_bigquery.engine.pipeline.report import RunReport
 
 
 def artifact_key(job_name: str, stage: str) -> str:

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from etl_bigquery.blocks import health
+from etl_bigquery.blocks.bigquery import BigQueryDestination
+from etl_bigquery.blocks.registry import CONNECTION_TYPES, load_block
 from prefect import flow, get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.events import emit_event
-
-from blocks import health
-from blocks.bigquery import BigQueryDestination
-from blocks.registry import CONNECTION_TYPES, load_block
 
 FAILED_EVENT = "etl.connection.failed"
 
@@ -32,7 +31,7 @@ def check_one(name: str, block: Any) -> dict[str, Any]:
     if isinstance(block, BigQueryDestination):
         outcome = health.check_destination(block)
     else:  # every source family: a reader's ping and table list
-        outcome = health.check_sql_connection(block)
+        outcome = health.check_connection(block)
     health.record(name, outcome)
     turned = previous == "success" and outcome.status == "failed"
     if turned:

@@ -16,17 +16,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from etl_bigquery.blocks.registry import load_connection
+from etl_bigquery.flows import artifacts
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
-from blocks.registry import load_connection
-from etl.beam.options import pipeline_args, pipeline_options
-from etl.beam.pipeline import BeamRun, run_extract
-from etl.beam.worker import StagingSpec, WorkerSource
-from etl.errors import ConfigurationError
-from etl.jobs.model import DataflowRunner
-from etl.pipeline.context import Extracted, LoadTarget, RunContext
-from flows import artifacts
+from etl_bigquery.engine.beam.options import pipeline_args, pipeline_options
+from etl_bigquery.engine.beam.pipeline import BeamRun, run_extract
+from etl_bigquery.engine.beam.worker import StagingSpec, WorkerSource
+from etl_bigquery.engine.errors import ConfigurationError
+from etl_bigquery.engine.jobs.model import DataflowRunner
+from etl_bigquery.engine.pipeline.context import Extracted, LoadTarget, RunContext
 
 
 class DataflowRequest(BaseModel):
@@ -85,7 +85,7 @@ def worker_source(ctx: RunContext) -> WorkerSource:
 def _extra_package(ctx: RunContext) -> str | None:
     if ctx.job.dataflow.runner is DataflowRunner.DIRECT:
         return None  # workers are this machine's processes: the project is installed here
-    from etl.beam.package import build_worker_package
+    from etl_bigquery.engine.beam.package import build_worker_package
 
     return str(build_worker_package(Path(tempfile.mkdtemp(prefix="etl-dataflow-pkg-"))))
 

@@ -1,6 +1,6 @@
 """The `etl-job` flow: init → validate → extract → load, for any job.
 
-Orchestration only: each task calls one stage of `etl.pipeline`, publishes its figures as an
+Orchestration only: each task calls one stage of `engine.pipeline`, publishes its figures as an
 artifact, and lets Prefect retry it when the error is transient (three retries, after 5, 10 and
 20 s). A failure is classified by the stage it happened in and shows on the flow run (state
 message and a tag `etl-error:<stage>`); a run that set rows aside ends Completed with the state
@@ -15,23 +15,24 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from etl_bigquery.blocks.registry import load_connection, load_destination
+from etl_bigquery.flows import artifacts
+from etl_bigquery.flows.locking import JobAlreadyRunning, Slot, SlotLost, exclusive_run
+from etl_bigquery.flows.redaction import redacted
 from prefect import flow, get_run_logger, runtime, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.states import Completed, Failed, State
 
-from blocks.registry import load_connection, load_destination
-from etl.errors import EtlError, LoadError, Stage, is_transient
-from etl.jobs.model import JobSpec, ProcessingMode
-from etl.pipeline.context import Extracted, LoadTarget, RunContext
-from etl.pipeline.extract import extract_to_staging
-from etl.pipeline.load import Loaded, load_extracted
-from etl.pipeline.report import RunReport
-from etl.pipeline.validate import prepare_target
-from etl.plan import low_confidence_warnings
-from flows import artifacts
-from flows.locking import JobAlreadyRunning, Slot, SlotLost, exclusive_run
-from flows.redaction import install_log_redaction, redacted
+from etl_bigquery.engine.errors import EtlError, LoadError, Stage, is_transient
+from etl_bigquery.engine.jobs.model import JobSpec, ProcessingMode
+from etl_bigquery.engine.pipeline.context import Extracted, LoadTarget, RunContext
+from etl_bigquery.engine.pipeline.extract import extract_to_staging
+from etl_bigquery.engine.pipeline.load import Loaded, load_extracted
+from etl_bigquery.engine.pipeline.report import RunReport
+from etl_bigquery.engine.pipeline.validate import prepare_target
+from etl_bigquery.engine.plan import low_confidence_warnings
+from etl_bigquery.engine.redaction import install_log_redaction
 
 RETRY_DELAYS = [5, 10, 20]
 
@@ -129,7 +130,7 @@ def extract(ctx: RunContext, target: LoadTarget) -> Extracted:
     if _attempt() > 1:
         ctx.reopen_reader()  # the previous attempt may have broken the connection
     if target.processing_mode is ProcessingMode.DATAFLOW:
-        from flows.dataflow import DataflowRequest, dataflow_extract
+        from etl_bigquery.flows.dataflow import DataflowRequest, dataflow_extract
 
         extracted = dataflow_extract(DataflowRequest.of(ctx, target, _attempt()))
     else:

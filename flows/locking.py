@@ -4,7 +4,7 @@ A run holds the slot `etl-job-<name>` through a lease of `LEASE_SECONDS`, renewe
 every `RENEW_SECONDS` while it runs. If the process dies, the lease expires and the Prefect
 server's repossessor frees the slot within its loop interval (15 s by default); the next run may
 start. Correctness never depends on this lock (BigQuery load job ids make loads exactly once, see
-`etl.incremental`); it keeps two runs from doing the same work twice.
+`engine.incremental`); it keeps two runs from doing the same work twice.
 
     with exclusive_run(job.name, flow_run_id) as slot:
         ...              # extract

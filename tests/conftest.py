@@ -22,9 +22,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from localservices import Services
-from localservices.clients import bigquery_client, ensure_bucket
-from localservices.layout import Layout, Ports
+from etl_bigquery.devservices import Services
+from etl_bigquery.devservices.clients import bigquery_client, ensure_bucket
+from etl_bigquery.devservices.layout import Layout, Ports
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_DSN = os.environ.get("ETL_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -71,7 +71,8 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     ):
         # The command a user runs to make the block types appear in the Prefect UI.
         registered = subprocess.run(
-            [str(Path(sys.executable).parent / "prefect"), "block", "register", "-m", "blocks"],
+            [str(Path(sys.executable).parent / "prefect"), "block", "register",
+         "-m", "etl_bigquery.blocks"],
             capture_output=True, text=True, timeout=300, check=False,
         )  # fmt: skip
         assert registered.returncode == 0, registered.stdout + registered.stderr
@@ -125,7 +126,7 @@ def dataset(bq) -> Iterator[str]:
 @pytest.fixture()
 def destination(services: Services, staging_bucket: str) -> str:
     """A BigQuery destination block named for this test; returns its name."""
-    from blocks import BigQueryDestination
+    from etl_bigquery.blocks import BigQueryDestination
 
     name = f"bq-{uuid.uuid4().hex[:8]}"
     BigQueryDestination(
@@ -141,7 +142,7 @@ def destination(services: Services, staging_bucket: str) -> str:
 @pytest.fixture()
 def pg_connection(services: Services, pg_schema: str) -> str:
     """A PostgreSQL connection block to the machine's server; returns its name."""
-    from blocks import SqlConnection
+    from etl_bigquery.blocks import SqlConnection
 
     name = f"pg-{uuid.uuid4().hex[:8]}"
     SqlConnection(
@@ -237,7 +238,7 @@ def secret_manager() -> Iterator[str]:
     import time
     import urllib.request
 
-    from blocks.secrets import ENDPOINT_VARIABLE
+    from etl_bigquery.blocks.secrets import ENDPOINT_VARIABLE
 
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"

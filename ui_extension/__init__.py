@@ -2,5 +2,5 @@
 stage bars, scheduled jobs, connection health, the job wizard).
 
 It reads only the Prefect API and the project's job model, and acts only through the functions the
-`etl` command uses (flows.deployments, blocks.discovery, blocks.catalog). `etl console` serves it.
+`etl` command uses (service.jobs, service.discovery, service.connections). `etl console` serves it.
 """

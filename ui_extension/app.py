@@ -1,7 +1,7 @@
 """The console's ASGI app: server-rendered pages (Jinja2), a few JSON endpoints for the job
 wizard, and forms whose actions call the same functions as the `etl` command.
 
-Blocking calls (the job lifecycle in flows.deployments, discovery, connection tests) run in
+Blocking calls (the job lifecycle in service.jobs, discovery, connection tests) run in
 Starlette's thread pool; reads of runs use Prefect's async client (ui_extension.prefect_data).
 """
 
@@ -14,17 +14,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import yaml
-from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
-from prefect.exceptions import ObjectNotFound
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import ImmutableMultiDict
-
-from etl.errors import EtlError
-from ui_extension import charts, prefect_data
-from ui_extension.runs import (
+from etl_bigquery.ui_extension import charts, prefect_data
+from etl_bigquery.ui_extension.runs import (
     STAGES,
     ScheduledJob,
     compute_kpis,
@@ -33,7 +24,16 @@ from ui_extension.runs import (
     format_duration,
     order_scheduled,
 )
-from ui_extension.wizard import definition_from_form, job_fields_from_form
+from etl_bigquery.ui_extension.wizard import definition_from_form, job_fields_from_form
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from prefect.exceptions import ObjectNotFound
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import ImmutableMultiDict
+
+from etl_bigquery.engine.errors import EtlError
 
 HERE = Path(__file__).resolve().parent
 WINDOWS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7),
@@ -84,7 +84,7 @@ def create_app(prefect_yaml: Path, prefect_ui_url: str | None = None) -> FastAPI
 
     @app.get("/", response_class=HTMLResponse)
     async def dashboard(request: Request) -> HTMLResponse:
-        from flows.deployments import list_jobs
+        from etl_bigquery.service.jobs import list_jobs
 
         params = request.query_params
         window = params.get("window") if params.get("window") in WINDOWS else "7d"
@@ -120,7 +120,7 @@ def create_app(prefect_yaml: Path, prefect_ui_url: str | None = None) -> FastAPI
 
     @app.post("/runs/{run_id}/rerun")
     async def rerun(run_id: str) -> Response:
-        from flows.deployments import start_run
+        from etl_bigquery.service.jobs import start_run
 
         detail = await prefect_data.read_run(run_id)
         try:
@@ -133,8 +133,8 @@ def create_app(prefect_yaml: Path, prefect_ui_url: str | None = None) -> FastAPI
 
     @app.get("/connections", response_class=HTMLResponse)
     async def connections(request: Request) -> HTMLResponse:
-        from blocks.catalog import list_connections
-        from blocks.discovery import jobs_using
+        from etl_bigquery.service.connections import list_connections
+        from etl_bigquery.service.discovery import jobs_using
 
         rows = await call(list_connections)
         used = {r.name: await call(jobs_using, r.name, prefect_yaml) for r in rows}
@@ -142,7 +142,7 @@ def create_app(prefect_yaml: Path, prefect_ui_url: str | None = None) -> FastAPI
 
     @app.post("/connections/{name}/test")
     async def test_connection(name: str) -> Response:
-        from blocks.catalog import test_connection
+        from etl_bigquery.service.connections import test_connection
 
         try:
             outcome = await call(test_connection, name)
@@ -154,7 +154,7 @@ def create_app(prefect_yaml: Path, prefect_ui_url: str | None = None) -> FastAPI
 
     @app.post("/connections/{name}/delete")
     async def delete_connection(name: str) -> Response:
-        from blocks.discovery import delete_connection
+        from etl_bigquery.service.discovery import delete_connection
 
         try:
             await call(delete_connection, name, prefect_yaml)
@@ -166,13 +166,13 @@ def create_app(prefect_yaml: Path, prefect_ui_url: str | None = None) -> FastAPI
 
     @app.get("/jobs", response_class=HTMLResponse)
     async def jobs_page(request: Request) -> HTMLResponse:
-        from flows.deployments import list_jobs
+        from etl_bigquery.service.jobs import list_jobs
 
         return page(request, "jobs.html", jobs=await call(list_jobs))
 
     @app.post("/jobs/{name}/{action}")
     async def job_action(request: Request, name: str, action: str) -> Response:
-        from flows import deployments
+        from etl_bigquery.service import jobs as deployments
 
         try:
             if action in ("pause", "resume"):
@@ -196,7 +196,7 @@ def create_app(prefect_yaml: Path, prefect_ui_url: str | None = None) -> FastAPI
         return back("/jobs", error=f"Unknown action '{action}'.")
 
     async def _edit(request: Request, name: str) -> Response:
-        from flows.deployments import edit_job, job_file_text
+        from etl_bigquery.service.jobs import edit_job, job_file_text
 
         form = await _form(request)
         current = await call(job_file_text, name, prefect_yaml)
@@ -221,8 +221,8 @@ def create_app(prefect_yaml: Path, prefect_ui_url: str | None = None) -> FastAPI
 
     @app.get("/jobs/{name}/edit", response_class=HTMLResponse)
     async def edit_page(request: Request, name: str) -> Response:
-        from blocks.discovery import list_columns
-        from flows.deployments import job_file_text
+        from etl_bigquery.service.discovery import list_columns
+        from etl_bigquery.service.jobs import job_file_text
 
         try:
             current = await call(job_file_text, name, prefect_yaml)
@@ -248,7 +248,7 @@ def create_app(prefect_yaml: Path, prefect_ui_url: str | None = None) -> FastAPI
 
     @app.get("/jobs/new", response_class=HTMLResponse)
     async def new_job(request: Request) -> HTMLResponse:
-        from blocks.catalog import list_connections
+        from etl_bigquery.service.connections import list_connections
 
         rows = await call(list_connections)
         return page(
@@ -259,7 +259,7 @@ def create_app(prefect_yaml: Path, prefect_ui_url: str | None = None) -> FastAPI
 
     @app.post("/jobs/new")
     async def create_job(request: Request) -> Response:
-        from flows.deployments import deploy_definition, validate_and_create_table
+        from etl_bigquery.service.jobs import deploy_definition, validate_and_create_table
 
         form = await _form(request)
         try:
@@ -293,7 +293,7 @@ def create_app(prefect_yaml: Path, prefect_ui_url: str | None = None) -> FastAPI
 
     @app.get("/api/connections/{name}/schemas")
     async def api_schemas(name: str) -> Any:
-        from blocks import discovery
+        from etl_bigquery.service import discovery
 
         return await call(discovery.list_schemas, name)
 
@@ -301,27 +301,27 @@ def create_app(prefect_yaml: Path, prefect_ui_url: str | None = None) -> FastAPI
     async def api_tables(name: str, schema: str | None = None) -> Any:
         from dataclasses import asdict
 
-        from blocks import discovery
+        from etl_bigquery.service import discovery
 
         return [asdict(t) for t in await call(discovery.list_tables, name, schema or None)]
 
     @app.get("/api/connections/{name}/columns")
     async def api_columns(name: str, table: str, schema: str | None = None) -> Any:
-        from blocks import discovery
-        from etl.schema.names import sanitize_column_name
+        from etl_bigquery.engine.schema.names import sanitize_column_name
+        from etl_bigquery.service import discovery
 
         found = await call(discovery.list_columns, name, table, schema or None)
         return [{**c.as_dict(), "bq_name": sanitize_column_name(c.name)} for c in found]
 
     @app.get("/api/connections/{name}/preview")
     async def api_preview(name: str, table: str, schema: str | None = None) -> Any:
-        from blocks import discovery
+        from etl_bigquery.service import discovery
 
         return (await call(discovery.preview, name, table, schema or None)).as_dict()
 
     @app.get("/api/destinations/{name}/tables")
     async def api_destination_tables(name: str, dataset: str | None = None) -> Any:
-        from blocks.catalog import destination_tables
+        from etl_bigquery.service.connections import destination_tables
 
         found, tables = await call(destination_tables, name, dataset or None)
         return {"dataset": found, "tables": tables}
@@ -330,7 +330,7 @@ def create_app(prefect_yaml: Path, prefect_ui_url: str | None = None) -> FastAPI
     async def api_compatibility(request: Request) -> Any:
         from dataclasses import asdict
 
-        from blocks.catalog import compatibility
+        from etl_bigquery.service.connections import compatibility
 
         body = await request.json()
         exists, report = await call(compatibility, body["destination"], body.get("dataset"),

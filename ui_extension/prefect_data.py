@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from etl_bigquery.ui_extension.runs import RunView, stage_bar
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -24,8 +25,6 @@ from prefect.client.schemas.filters import (
     TaskRunFilterFlowRunId,
 )
 from prefect.client.schemas.sorting import FlowRunSort, LogSort
-
-from ui_extension.runs import RunView, stage_bar
 
 FLOW_NAME = "etl-job"
 PAGE = 200

@@ -1,12 +1,12 @@
 """The job wizard's form → a job file's fields, parsed by the same code as a job file
-(etl.jobs.files.parse_job_definition), so the console can create nothing the CLI would refuse."""
+(service.job_files.parse_job_definition), so the console can create nothing the CLI would refuse."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from etl.jobs.files import JobDefinition, parse_job_definition
+from etl_bigquery.service.job_files import JobDefinition, parse_job_definition
 
 WHERE = "the new job form"
 

@@ -23,9 +23,9 @@ import sys
 import uuid
 from pathlib import Path
 
-from localservices import Services, ServicesError
-from localservices.clients import bigquery_client, ensure_bucket
-from localservices.layout import project_root
+from etl_bigquery.devservices import Services, ServicesError
+from etl_bigquery.devservices.clients import bigquery_client, ensure_bucket
+from etl_bigquery.devservices.layout import project_root
 
 ROOT = project_root()
 DEMO = ROOT / "examples" / "demo"
@@ -65,7 +65,7 @@ def deployment_run(name: str) -> str:
     """`prefect deployment run`, then wait for the worker to finish the run."""
     import re
 
-    from flows.deployments import wait_for_run
+    from etl_bigquery.service.jobs import wait_for_run
 
     print(f"$ prefect deployment run '{name}'", flush=True)
     started = subprocess.run(
@@ -166,8 +166,9 @@ def main() -> None:
     ensure_bucket(services.layout, STAGING_BUCKET)
 
     say("Registering the block types with Prefect")
-    print("$ prefect block register -m blocks")
-    subprocess.run([str(BIN / "prefect"), "block", "register", "-m", "blocks"], check=True,
+    print("$ prefect block register -m etl_bigquery.blocks")
+    register = [str(BIN / "prefect"), "block", "register", "-m", "etl_bigquery.blocks"]
+    subprocess.run(register, check=True,
                    cwd=ROOT, capture_output=True)  # fmt: skip
 
     say("Creating the sample SQLite shop")

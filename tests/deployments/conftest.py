@@ -27,9 +27,9 @@ POOL = "etl-local"
 
 @pytest.fixture(scope="session")
 def project(services, tmp_path_factory) -> Path:
-    """A project: prefect.yaml (no deployments yet) and the flow code, as a user's checkout."""
+    """A project: prefect.yaml (no deployments yet) and nothing else: deployments name a module
+    of the installed package, so no flow code is needed in the folder."""
     folder = tmp_path_factory.mktemp("project")
-    (folder / "flows").symlink_to(ROOT / "flows")
     (folder / "prefect.yaml").write_text(
         "# A test project.\nname: test-project\nprefect-version: 3.8.8\n\n"
         "build: null\npush: null\npull: null\n\ndeployments: []\n"
@@ -40,7 +40,7 @@ def project(services, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def worker(services, project) -> Iterator[subprocess.Popen]:
     """A process worker of the local pool, polling every second."""
-    from flows.deployments import ensure_process_pool
+    from etl_bigquery.service.jobs import ensure_process_pool
 
     ensure_process_pool(POOL)
     log = open(project / "worker.log", "w")  # noqa: SIM115 - closed below
@@ -62,7 +62,7 @@ def worker(services, project) -> Iterator[subprocess.Popen]:
 @pytest.fixture()
 def shop(services, staging_bucket, tmp_path) -> dict[str, str]:
     """A SQLite shop and the blocks to reach it and the emulator; returns their names."""
-    from blocks import BigQueryDestination, SqlConnection
+    from etl_bigquery.blocks import BigQueryDestination, SqlConnection
 
     path = tmp_path / "shop.db"
     with sqlite3.connect(path) as db:

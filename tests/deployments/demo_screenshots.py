@@ -22,7 +22,7 @@ def main(out: Path) -> None:
     from prefect.settings import get_current_settings
     from selenium.webdriver.common.by import By
 
-    from localservices import Services
+    from etl_bigquery.devservices import Services
 
     ui = Services().layout.prefect_api_url.removesuffix("/api")
     assert get_current_settings().api.url, 'run eval "$(.venv/bin/etl services env)" first'

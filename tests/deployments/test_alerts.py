@@ -8,12 +8,13 @@ import uuid
 
 from prefect.client.orchestration import get_client
 
+from etl_bigquery.service.automations import default_folder
 from tests.deployments.conftest import cli, write_job
 
 
 def test_applying_twice_changes_nothing(project, receiver, repo_root):
     url, _ = receiver
-    args = ("automations", "apply", "--webhook", url, "--folder", str(repo_root / "automations"),
+    args = ("automations", "apply", "--webhook", url, "--folder", str(default_folder()),
             "--prefect-yaml", str(project / "prefect.yaml"))  # fmt: skip
     first = cli(*args, cwd=project)
     assert "etl-run-failed" in first
@@ -29,7 +30,7 @@ def test_a_failed_run_alerts_the_webhook_with_job_and_stage(project, worker, sho
     job_file = write_job(project, name, shop, dataset, "max_duration: 90m\n")
     cli("job", "apply", str(job_file), cwd=project)
     applied = cli("automations", "apply", "--webhook", url, "--folder",
-                  str(repo_root / "automations"), "--prefect-yaml",
+                  str(default_folder()), "--prefect-yaml",
                   str(project / "prefect.yaml"), cwd=project)  # fmt: skip
     assert f"etl-run-stuck-{name}" in applied
 

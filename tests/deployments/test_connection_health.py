@@ -7,15 +7,17 @@ import sqlite3
 import time
 import uuid
 
-from blocks import health
-from blocks.sql import SqlConnection
-from flows.connection_health import check_one, connection_health
+from etl_bigquery.blocks import health
+from etl_bigquery.blocks.sql import SqlConnection
+from etl_bigquery.flows.connection_health import check_one, connection_health
+
+from etl_bigquery.service.automations import default_folder
 from tests.deployments.conftest import cli
 
 
 def test_a_connection_turning_failed_raises_an_alert(project, receiver, repo_root, tmp_path):
     url, received = receiver
-    cli("automations", "apply", "--webhook", url, "--folder", str(repo_root / "automations"),
+    cli("automations", "apply", "--webhook", url, "--folder", str(default_folder()),
         "--prefect-yaml", str(project / "prefect.yaml"), cwd=project)  # fmt: skip
     path = tmp_path / "health.db"
     with sqlite3.connect(path) as db:

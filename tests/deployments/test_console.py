@@ -40,8 +40,7 @@ def driver():
 def console(services, project) -> Iterator[str]:
     """The console app served by uvicorn in this process, on a free port."""
     import uvicorn
-
-    from ui_extension.app import create_app
+    from etl_bigquery.ui_extension.app import create_app
 
     port = free_port()
     server = uvicorn.Server(
@@ -303,7 +302,7 @@ def test_a_job_created_in_the_wizard_is_deployed_runs_pauses_and_is_deleted(
     from prefect.client.orchestration import get_client
     from selenium.webdriver.common.by import By
 
-    from flows.deployments import wait_for_run
+    from etl_bigquery.service.jobs import wait_for_run
 
     # An existing table in the dataset, for the compatibility report.
     other = job_spec(shop["connection"], shop["destination"], dataset, table="existing_products",

@@ -9,7 +9,7 @@ import uuid
 import yaml
 from prefect.client.orchestration import get_client
 
-from etl.jobs.prefect_yaml import PrefectYaml
+from etl_bigquery.service.prefect_yaml import PrefectYaml
 from tests.deployments.conftest import cli, wait_until, write_job
 from tests.integration.cli_helpers import etl
 
@@ -101,7 +101,7 @@ def test_apply_list_run_pause_edit_delete(project, worker, shop, dataset, bq):
 def test_pause_stops_a_schedule_due_within_seconds(project, shop, dataset):
     """On a pool without a worker, so scheduled runs stay Scheduled: a due schedule makes the
     scheduler create runs; paused, the job has none left and gets no new ones."""
-    from flows.deployments import deployment_id, ensure_process_pool
+    from etl_bigquery.service.jobs import deployment_id, ensure_process_pool
 
     ensure_process_pool("etl-no-worker")
     name = f"every-minute-{uuid.uuid4().hex[:6]}"

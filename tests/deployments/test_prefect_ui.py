@@ -57,7 +57,7 @@ def test_blocks_show_logos_and_the_run_form_is_a_form(project, worker, shop, dat
                                                       driver, shots):  # fmt: skip
     from selenium.webdriver.common.by import By
 
-    from flows.deployments import deployment_id
+    from etl_bigquery.service.jobs import deployment_id
 
     ui = services.layout.prefect_api_url.removesuffix("/api")
     name = f"orders-{uuid.uuid4().hex[:6]}"
@@ -144,9 +144,8 @@ def test_blocks_show_logos_and_the_run_form_is_a_form(project, worker, shop, dat
 
 
 def test_logos_come_from_a_local_server_and_are_public_icons_elsewhere():
+    from etl_bigquery.blocks import BigQueryDestination, SqlConnection
     from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
-
-    from blocks import BigQueryDestination, SqlConnection
 
     local = {PREFECT_API_URL: "http://127.0.0.1:4321/api", PREFECT_UI_URL: "http://127.0.0.1:4321"}
     with temporary_settings(updates=local):
@@ -159,4 +158,4 @@ def test_logos_come_from_a_local_server_and_are_public_icons_elsewhere():
         assert SqlConnection._logo_url.startswith("https://")
         assert "etl-logos" not in SqlConnection._logo_url
     for svg in ("sql-connection.svg", "bigquery-destination.svg"):
-        assert (ROOT / "blocks" / "static" / svg).read_text().startswith("<svg ")
+        assert (ROOT / "etl_bigquery" / "resources" / "logos" / svg).read_text().startswith("<svg ")

@@ -11,15 +11,15 @@ import uuid
 import pytest
 import yaml
 
-from etl.infra_inputs import (
+from etl_bigquery.service.infra_inputs import (
     SCHEDULED_JOBS_FILE,
     InfraInputError,
     load_scheduled_jobs,
     scheduled_jobs_from_prefect_yaml,
     scheduler_job_names,
 )
-from etl.jobs.files import parse_job_definition
-from etl.jobs.prefect_yaml import PrefectYaml, deployment_entry
+from etl_bigquery.service.job_files import parse_job_definition
+from etl_bigquery.service.prefect_yaml import PrefectYaml, deployment_entry
 from tests.deployments.conftest import cli, write_job
 from tests.infra.test_scheduler import API_URL, evaluate, job_resource
 
@@ -70,7 +70,7 @@ def test_generated_from_prefect_yaml_only_cloud_scheduler_jobs(tmp_path):
     jobs = scheduled_jobs_from_prefect_yaml(prefect_yaml, ids.__getitem__)
     assert scheduler_job_names(jobs) == {"orders": "etl-job-orders", "feed": "etl-job-feed"}
     out = tmp_path / SCHEDULED_JOBS_FILE
-    from etl.infra_inputs import write_scheduled_jobs_file
+    from etl_bigquery.service.infra_inputs import write_scheduled_jobs_file
 
     write_scheduled_jobs_file(jobs, out)
     assert load_scheduled_jobs(out) == sorted(jobs, key=lambda j: j.name)
@@ -98,7 +98,7 @@ def test_a_job_without_a_deployment_id_is_refused(tmp_path):
 
 
 def test_etl_infra_scheduled_jobs_uses_the_servers_deployment_ids(project, shop, dataset):
-    from flows.deployments import deployment_id
+    from etl_bigquery.service.jobs import deployment_id
 
     suffix = uuid.uuid4().hex[:6]
     cloud, local = f"cloud-{suffix}", f"local-{suffix}"

@@ -11,6 +11,7 @@ import uuid
 
 from prefect.client.orchestration import get_client
 
+from etl_bigquery.service.automations import default_folder
 from tests.deployments.conftest import PREFECT, cli, wait_until
 
 # Runs about 20 s (4 rows, 5 s each): past the job's limit (5 s, which Prefect's proactive
@@ -40,7 +41,7 @@ def test_a_hanging_run_alerts_and_a_second_trigger_is_skipped(
     )
     cli("job", "apply", str(job_file), cwd=project)
     applied = cli("automations", "apply", "--webhook", url, "--folder",
-                  str(repo_root / "automations"), "--prefect-yaml",
+                  str(default_folder()), "--prefect-yaml",
                   str(project / "prefect.yaml"), cwd=project)  # fmt: skip
     assert f"etl-run-stuck-{name}" in applied
 

@@ -32,7 +32,7 @@ def pg_dsn() -> str:
 @pytest.fixture(scope="session")
 def faults_connection(services) -> str:
     """A PostgreSQL connection block for the whole session."""
-    from blocks import SqlConnection
+    from etl_bigquery.blocks import SqlConnection
 
     name = f"pg-faults-{uuid.uuid4().hex[:8]}"
     SqlConnection(
@@ -124,7 +124,7 @@ def bq_proxy(services) -> Iterator[FaultProxy]:
 @pytest.fixture()
 def proxied_destination(services, staging_bucket: str, bq_proxy: FaultProxy) -> str:
     """A BigQuery destination block that reaches the emulator through `bq_proxy`."""
-    from blocks import BigQueryDestination
+    from etl_bigquery.blocks import BigQueryDestination
 
     name = f"bq-proxy-{uuid.uuid4().hex[:8]}"
     BigQueryDestination(

@@ -58,11 +58,11 @@ def main() -> None:
         elif action not in ("kill", "hold", "terminate-source"):
             raise SystemExit(f"unknown action {action}")
 
-    from etl import checkpoints
+    from etl_bigquery.engine import checkpoints
 
     checkpoints.on(checkpoint, hook)
 
-    from cli.main import main as etl_main
+    from etl_bigquery.cli.main import main as etl_main
 
     sys.argv = ["etl", "run", job_file, "--json"]
     etl_main()

@@ -285,7 +285,7 @@ def cli(*args: str) -> RunOutcome:
     """The `etl` command, run in this process with typer's runner."""
     from typer.testing import CliRunner
 
-    from cli.main import app
+    from etl_bigquery.cli.main import app
 
     result = CliRunner().invoke(app, list(args), catch_exceptions=False)
     return RunOutcome(result.exit_code, parse_report(result.stdout), result.stdout, result.stderr)

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from etl import checkpoints
+from etl_bigquery.engine import checkpoints
 from tests.faults import harness
 from tests.faults.harness import KILLED, assert_exact, free_slot, record, run_until_complete
 
@@ -36,7 +36,7 @@ def compare_ids(expected: list[int], kept: list[int]) -> dict[str, int]:
 
 
 def checkpoint_names() -> list[str]:
-    """Whatever checkpoints `etl.checkpoints` defines now (new ones join automatically)."""
+    """Whatever checkpoints `engine.checkpoints` defines now (new ones join automatically)."""
     return sorted(
         value
         for name, value in vars(checkpoints).items()
@@ -52,7 +52,7 @@ def test_killed_at_each_checkpoint_then_rerun_loads_every_row_once(
     source = small_table(300, per_value=10, rejects=True)
     job = make_job(source)
     names = checkpoint_names()
-    assert names, "etl.checkpoints defines no checkpoint"
+    assert names, "etl_bigquery.engine.checkpoints defines no checkpoint"
     runs, killed, not_reached = 0, [], []
     for name in names:
         source.add(new_values=5, at_last=7)  # some rows share the last cursor value

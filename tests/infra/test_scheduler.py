@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from etl.infra_inputs import (
+from etl_bigquery.service.infra_inputs import (
     SCHEDULED_JOBS_FILE,
     InfraInputError,
     ScheduledJob,

@@ -76,7 +76,7 @@ def maria_sql(admin, database: str, *statements: str) -> list[tuple]:
 @pytest.fixture()
 def maria_connection(services, maria_db: MariaDb) -> str:
     """An `ETL SQL Connection` block of type mariadb for the test's login; returns its name."""
-    from blocks import SqlConnection
+    from etl_bigquery.blocks import SqlConnection
 
     name = f"maria-{uuid.uuid4().hex[:8]}"
     SqlConnection(

@@ -15,8 +15,8 @@ import os
 import sys
 from pathlib import Path
 
-from etl import checkpoints
-from etl.jobs.model import JobSpec
+from etl_bigquery.engine import checkpoints
+from etl_bigquery.engine.jobs.model import JobSpec
 
 
 def main() -> None:
@@ -40,7 +40,7 @@ def main() -> None:
     if action == "delete-staged":
 
         def delete_staged() -> None:
-            from blocks.registry import load_destination
+            from etl_bigquery.blocks.registry import load_destination
 
             destination = load_destination(job.destination.block)
             client = destination.clients().storage
@@ -52,7 +52,7 @@ def main() -> None:
     else:
         checkpoints.on(checkpoint, hook)
 
-    from flows.etl_job import etl_job
+    from etl_bigquery.flows.etl_job import etl_job
 
     state = etl_job(job=job, return_state=True)
     report = state.result(raise_on_failure=False)

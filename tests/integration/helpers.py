@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from etl.jobs.model import JobSpec
+from etl_bigquery.engine.jobs.model import JobSpec
 
 
 def job_spec(
@@ -24,9 +24,10 @@ def job_spec(
 
 def apply(job: JobSpec) -> Any:
     """`etl job apply` in-process: validate and create the destination table."""
-    from blocks.registry import load_connection, load_destination
-    from etl.pipeline.apply import apply_job
-    from etl.pipeline.context import RunContext
+    from etl_bigquery.blocks.registry import load_connection, load_destination
+
+    from etl_bigquery.engine.pipeline.apply import apply_job
+    from etl_bigquery.engine.pipeline.context import RunContext
 
     connection = load_connection(job.connection)
     destination = load_destination(job.destination.block)
@@ -42,7 +43,7 @@ def apply(job: JobSpec) -> Any:
 
 def run(job: JobSpec) -> dict[str, Any]:
     """Run the etl-job flow in this process; returns its report."""
-    from flows.etl_job import RunFailed, etl_job
+    from etl_bigquery.flows.etl_job import RunFailed, etl_job
 
     state = etl_job(job=job, return_state=True)
     report = state.result(raise_on_failure=False)

@@ -8,9 +8,9 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from etl_bigquery.blocks import SqlConnection
 
-from blocks import SqlConnection
-from etl.sources import connection_errors
+from etl_bigquery.engine.sources import connection_errors
 from tests.integration.helpers import apply, data_rows, job_spec, run, task_attempts
 
 
@@ -18,7 +18,7 @@ from tests.integration.helpers import apply, data_rows, job_spec, run, task_atte
 def fast_retries(monkeypatch):
     """The flow's real tasks with the same retry count and condition but no waiting between
     attempts, so a test of a transient failure does not sleep 35 s."""
-    from flows import etl_job as module
+    from etl_bigquery.flows import etl_job as module
 
     for name in ("init", "validate", "extract", "load"):
         monkeypatch.setattr(module, name, getattr(module, name).with_options(retry_delay_seconds=0))
@@ -140,7 +140,7 @@ def _dataset_exists(bq, dataset: str) -> bool:
 def test_job_apply_of_a_bad_job_leaves_nothing_behind(
     pg_connection, orders, destination, dataset, bq
 ):
-    from etl.errors import ValidationError
+    from etl_bigquery.engine.errors import ValidationError
 
     job = job_spec(pg_connection, destination, dataset, source=orders, columns=["id", "nope"])
     with pytest.raises(ValidationError, match="'nope' do not exist"):

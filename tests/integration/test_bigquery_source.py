@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from typer.testing import CliRunner
 
-from etl.errors import ValidationError
+from etl_bigquery.engine.errors import ValidationError
 from tests.integration.cli_helpers import etl
 from tests.integration.helpers import apply, data_rows, job_spec, run
 
@@ -109,7 +109,7 @@ def _delete_blocks() -> Iterator[None]:
     """Source blocks go when the module ends (the hourly health flow tests every block, and one
     here points at a proxy that is gone by then)."""
     yield
-    from blocks import BigQuerySource
+    from etl_bigquery.blocks import BigQuerySource
 
     for name in _SAVED:
         with contextlib.suppress(Exception):  # the discovery test deletes its own
@@ -117,7 +117,7 @@ def _delete_blocks() -> Iterator[None]:
 
 
 def _source_block(services, **fields):
-    from blocks import BigQuerySource
+    from etl_bigquery.blocks import BigQuerySource
 
     settings = {
         "project": SOURCE_PROJECT,
@@ -335,10 +335,11 @@ def test_the_storage_read_api_and_the_rest_fallback_read_the_same_rows(
 ):
     """What each path really did against the emulator: `read_path` is set by the reader. A view
     is read through a query job (neither direct path serves views) whose result table is read."""
-    from blocks.registry import load_connection
-    from etl.jobs.model import QuerySource, TableSource
-    from etl.schema.bqtypes import BqType
-    from etl.sources.base import CursorBound, ReadColumn, ReadPlan
+    from etl_bigquery.blocks.registry import load_connection
+
+    from etl_bigquery.engine.jobs.model import QuerySource, TableSource
+    from etl_bigquery.engine.schema.bqtypes import BqType
+    from etl_bigquery.engine.sources.base import CursorBound, ReadColumn, ReadPlan
 
     src = f"{SOURCE_PROJECT}.{own_src_dataset}"
     src_client.query_and_wait(
@@ -371,7 +372,7 @@ def test_the_storage_read_api_and_the_rest_fallback_read_the_same_rows(
 
 
 def _cli(*args: str, code: int = 0) -> str:
-    from cli.main import app
+    from etl_bigquery.cli.main import app
 
     result = CliRunner().invoke(app, ["connection", *args])
     assert result.exit_code == code, result.output

@@ -130,7 +130,7 @@ def test_services_up_is_idempotent(services):
 
 
 def test_services_bucket_creates_a_staging_bucket_in_the_emulator(services):
-    from localservices.clients import storage_client
+    from etl_bigquery.devservices.clients import storage_client
 
     name = f"etl-cli-{uuid.uuid4().hex[:8]}"
     state = {"ETL_STATE_DIR": str(services.layout.state_dir)}

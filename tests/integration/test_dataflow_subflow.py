@@ -17,9 +17,9 @@ import uuid
 
 import pytest
 
-from etl import checkpoints
-from etl.errors import ExtractionError, TransientExtractionError
-from etl.jobs.model import DEFAULT_ROW_THRESHOLD, ProcessingMode
+from etl_bigquery.engine import checkpoints
+from etl_bigquery.engine.errors import ExtractionError, TransientExtractionError
+from etl_bigquery.engine.jobs.model import DEFAULT_ROW_THRESHOLD, ProcessingMode
 from tests.integration.helpers import apply, job_spec, run
 
 ROWS = int(os.environ.get("DATAFLOW_TEST_ROWS", "1500000"))
@@ -91,10 +91,9 @@ def differences(bq, dataset: str, left: str, right: str) -> dict[str, int]:
 
 
 def units_artifact(job_name: str) -> list[dict[str, object]]:
+    from etl_bigquery.flows.artifacts import artifact_key
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    from flows.artifacts import artifact_key
 
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(

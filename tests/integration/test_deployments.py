@@ -11,10 +11,10 @@ import time
 import uuid
 from pathlib import Path
 
+from etl_bigquery.blocks import BigQueryDestination, SqlConnection
 from prefect.client.orchestration import get_client
 
-from blocks import BigQueryDestination, SqlConnection
-from etl.jobs.files import load_job_file
+from etl_bigquery.service.job_files import load_job_file
 from tests.integration.helpers import apply, data_rows
 
 PREFECT = str(Path(sys.executable).parent / "prefect")

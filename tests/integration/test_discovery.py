@@ -24,7 +24,7 @@ def run(*args: str, code: int = 0, real: bool = False):
         result = etl("connection", *args)
         returncode, stdout, stderr = result.returncode, result.stdout, result.stderr
     else:
-        from cli.main import app
+        from etl_bigquery.cli.main import app
 
         result = CliRunner().invoke(app, ["connection", *args])
         returncode, stdout, stderr = result.exit_code, result.stdout, result.stderr
@@ -39,7 +39,7 @@ def pg_shop(services, pg_admin, pg_schema):
     """A connection with a password (the local server trusts logins, so it is never checked, but
     it must never be shown), an `orders` table whose text columns hide other types, and a table
     too large to count cheaply."""
-    from blocks import SqlConnection
+    from etl_bigquery.blocks import SqlConnection
 
     pg_admin.execute(
         f"""CREATE TABLE "{pg_schema}".orders (
@@ -142,7 +142,7 @@ def test_missing_tables_schemas_and_connections_get_one_sentence(pg_shop, pg_sch
 
 @pytest.fixture()
 def sqlite_shop(services, tmp_path):
-    from blocks import SqlConnection
+    from etl_bigquery.blocks import SqlConnection
 
     path = tmp_path / "shop.db"
     with sqlite3.connect(path) as db:

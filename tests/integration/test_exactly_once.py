@@ -1,4 +1,4 @@
-"""Exactly once for transactional loads (etl.incremental): a run killed or failing at any point,
+"""Exactly once for transactional loads (engine.incremental): a run killed or failing at any point,
 then run again, leaves exactly the source rows in BigQuery.
 
 Each test crashes a real run in a child process at one checkpoint (os._exit, as when a container
@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from etl import checkpoints
+from etl_bigquery.engine import checkpoints
 from tests.integration.helpers import apply, data_rows, job_spec, run, task_attempts
 
 
@@ -41,9 +41,8 @@ def orders(pg_admin, pg_schema):
 
 
 def _free_slot(job_name: str) -> None:
+    from etl_bigquery.flows.locking import limit_name
     from prefect.client.orchestration import get_client
-
-    from flows.locking import limit_name
 
     with get_client(sync_client=True) as client:
         client.delete_global_concurrency_limit_by_name(limit_name(job_name))
@@ -96,7 +95,7 @@ def test_a_run_killed_at_any_point_then_rerun_loads_every_row_once(
     _free_slot(job.name)
 
     # More rows while the crashed run was dead, from the last timestamp on (rows that arrive
-    # later with an older cursor are out of reach of any cursor-based load; see etl.incremental).
+    # later with an older cursor are out of reach of any cursor-based load; see engine.incremental).
     add(71, 10, "2026-11-01 10:00:08+00")
     rerun = run(job)
     assert rerun["status"] == "completed", rerun

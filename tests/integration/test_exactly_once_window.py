@@ -9,7 +9,7 @@ import collections
 import psycopg
 import pytest
 
-from etl import checkpoints
+from etl_bigquery.engine import checkpoints
 from tests.conftest import PG_DSN
 from tests.integration.helpers import apply, data_rows, job_spec, run
 from tests.integration.test_exactly_once import _crash, _free_slot
@@ -201,10 +201,10 @@ def test_the_state_and_the_window_are_read_in_one_query(
     notes, pg_connection, destination, dataset, bq
 ):
     """One query job = one snapshot: a load landing between two reads cannot skew the state."""
-    from etl.bigquery.tables import TableRef
-    from etl.conform import TargetColumn
-    from etl.incremental import Lookback, plan_increment
-    from etl.schema.bqtypes import BqType
+    from etl_bigquery.engine.bigquery.tables import TableRef
+    from etl_bigquery.engine.conform import TargetColumn
+    from etl_bigquery.engine.incremental import Lookback, plan_increment
+    from etl_bigquery.engine.schema.bqtypes import BqType
 
     job = _transactional(pg_connection, destination, dataset, notes, "notes")
     assert run(job)["rows_loaded"] == 20
@@ -245,7 +245,7 @@ def test_a_row_updated_in_place_at_the_watermark_follows_the_identity(
 def test_key_columns_that_the_job_does_not_load_are_refused(
     notes, pg_connection, destination, dataset, bq
 ):
-    from etl.errors import ValidationError
+    from etl_bigquery.engine.errors import ValidationError
 
     job = job_spec(
         pg_connection, destination, dataset, source={"schema": notes, "table": "notes"},

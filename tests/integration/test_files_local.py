@@ -25,7 +25,7 @@ def folder(tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def local_connection(services, folder: Path) -> str:
-    from blocks.files import FileConnection
+    from etl_bigquery.blocks.files import FileConnection
 
     name = f"files-{uuid.uuid4().hex[:8]}"
     FileConnection(type="local", bucket=str(folder)).save(name, overwrite=True)
@@ -67,7 +67,8 @@ def test_transactional_loads_new_and_changed_files_only(
     _write(folder / "exports" / "b.csv", "id,amount,day\n3,30,2026-01-03\n")
     second = run(job)
     assert second["rows_loaded"] == 1, second
-    from flows.artifacts import artifact_key
+    from etl_bigquery.flows.artifacts import artifact_key
+
     from tests.integration.test_flow_behaviour import _artifacts
 
     extract = _artifacts(second["flow_run_id"])[artifact_key(job.name, "extract")]
@@ -209,7 +210,7 @@ def test_cli_applies_tests_lists_and_detects_file_connections(services, tmp_path
 
     from typer.testing import CliRunner
 
-    from cli.main import app
+    from etl_bigquery.cli.main import app
 
     def etl(*args: str) -> tuple[int, str]:
         result = CliRunner().invoke(app, ["connection", *args])

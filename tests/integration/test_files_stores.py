@@ -25,8 +25,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from etl import checkpoints
-from etl.errors import ValidationError
+from etl_bigquery.engine import checkpoints
+from etl_bigquery.engine.errors import ValidationError
 from tests.conftest import free_port, unavailable
 from tests.integration.helpers import apply, job_spec, run
 
@@ -83,7 +83,7 @@ def azurite() -> Iterator[str]:
 
 def _connection(store: str, services, moto_endpoint: str | None, azure: str | None):
     """A fresh bucket (container) on the store's emulator and a connection block to it."""
-    from blocks.files import FileConnection
+    from etl_bigquery.blocks.files import FileConnection
 
     bucket = f"etl-{uuid.uuid4().hex[:10]}"
     if store == "gcs":
@@ -103,7 +103,7 @@ def _connection(store: str, services, moto_endpoint: str | None, azure: str | No
         )  # fmt: skip
     fs = block.open_reader().store.fs
     if store == "gcs":
-        from localservices.clients import ensure_bucket
+        from etl_bigquery.devservices.clients import ensure_bucket
 
         ensure_bucket(services.layout, bucket)
     elif store == "s3":
@@ -137,8 +137,9 @@ def test_store_connection_discovery_and_incremental_load(
 ):
     moto_endpoint = request.getfixturevalue("moto_s3") if store == "s3" else None
     azure = request.getfixturevalue("azurite") if store == "azure_blob" else None
-    from blocks import health
-    from blocks.file_discovery import detect_file, list_files
+    from etl_bigquery.blocks import health
+
+    from etl_bigquery.service.file_discovery import detect_file, list_files
 
     name, block, fs, bucket = _connection(store, services, moto_endpoint, azure)
     rows = [{"id": i, "amount": i * 1.5, "day": f"2026-01-0{i}"} for i in range(1, 4)]
@@ -148,7 +149,7 @@ def test_store_connection_discovery_and_incremental_load(
     _put(fs, f"{bucket}/drop/in/c.csv", b"id,amount,day\n4,6.0,2026-01-04\n")
     _put(fs, f"{bucket}/drop/readme.txt", b"not data")
 
-    outcome = health.check_sql_connection(block)  # what `etl connection test` runs
+    outcome = health.check_connection(block)  # what `etl connection test` runs
     assert outcome.status == "success", outcome.message
     assert {f["name"] for f in outcome.files} == {
         "in/a.parquet", "in/b.jsonl.gz", "in/c.csv", "readme.txt"
@@ -193,22 +194,21 @@ def test_store_connection_discovery_and_incremental_load(
 
 
 def test_connection_test_names_a_missing_bucket(services, moto_s3):
-    from blocks import health
-    from blocks.files import FileConnection
+    from etl_bigquery.blocks import health
+    from etl_bigquery.blocks.files import FileConnection
 
     block = FileConnection(
         type="s3", bucket="no-such-bucket", endpoint=moto_s3, access_key_id="testing",
         secret_access_key="testing-secret",
     )  # fmt: skip
-    outcome = health.check_sql_connection(block)
+    outcome = health.check_connection(block)
     assert outcome.status == "failed" and "does not exist" in outcome.message, outcome.message
     assert "testing-secret" not in outcome.message
 
 
 def _free_slot(job_name: str) -> None:
+    from etl_bigquery.flows.locking import limit_name
     from prefect.client.orchestration import get_client
-
-    from flows.locking import limit_name
 
     with get_client(sync_client=True) as client:
         client.delete_global_concurrency_limit_by_name(limit_name(job_name))
@@ -225,7 +225,7 @@ def _free_slot(job_name: str) -> None:
 def test_a_file_run_killed_then_rerun_loads_each_file_version_once(
     checkpoint, services, bq, dataset, destination, tmp_path
 ):
-    from blocks.files import FileConnection
+    from etl_bigquery.blocks.files import FileConnection
 
     folder = tmp_path / "drop"
     folder.mkdir()

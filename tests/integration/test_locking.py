@@ -16,15 +16,20 @@ import time
 import uuid
 
 import pytest
-
-from flows import locking
-from flows.locking import JobAlreadyRunning, SlotLost, exclusive_run, limit_name, record_name
+from etl_bigquery.flows import locking
+from etl_bigquery.flows.locking import (
+    JobAlreadyRunning,
+    SlotLost,
+    exclusive_run,
+    limit_name,
+    record_name,
+)
 
 # A run in another process that takes the job's slot, says so, and works until it is killed.
 HOLDER = """
 import sys, time
 from prefect import flow, runtime
-from flows.locking import exclusive_run
+from etl_bigquery.flows.locking import exclusive_run
 
 @flow(name="slot-holder")
 def hold(job: str) -> None:

@@ -56,7 +56,7 @@ def test_drift_new_column_waits_dropped_column_is_null_changed_type_fails(
 
 
 def _cli(*args: str) -> str:
-    from cli.main import app
+    from etl_bigquery.cli.main import app
 
     result = CliRunner().invoke(app, ["connection", *args])
     assert result.exit_code == 0, result.stdout + result.stderr

@@ -10,9 +10,9 @@ from decimal import Decimal
 
 import pytest
 
-from etl.errors import ConnectionFailed, ValidationError
-from etl.jobs.model import QuerySource, TableSource
-from etl.sources import connection_errors
+from etl_bigquery.engine.errors import ConnectionFailed, ValidationError
+from etl_bigquery.engine.jobs.model import QuerySource, TableSource
+from etl_bigquery.engine.sources import connection_errors
 from tests.integration.cli_helpers import etl
 from tests.integration.conftest_mariadb import *  # noqa: F403
 from tests.integration.conftest_mariadb import maria_sql
@@ -38,7 +38,7 @@ def _orders(admin, database: str, rows: int) -> None:
 
 
 def _reader(maria_db, **changes):
-    from blocks import SqlConnection
+    from etl_bigquery.blocks import SqlConnection
 
     fields = {
         "type": "mariadb", "host": maria_db.host, "port": maria_db.port,
@@ -206,7 +206,7 @@ def test_connection_errors_are_one_sentence_and_never_show_the_password(
         assert error.value.message == message, changes
 
     # Through the command line a user runs: the sentence, and neither password anywhere.
-    from blocks import SqlConnection
+    from etl_bigquery.blocks import SqlConnection
 
     name = f"maria-bad-{uuid.uuid4().hex[:8]}"
     SqlConnection(

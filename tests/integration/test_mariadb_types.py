@@ -21,9 +21,9 @@ from decimal import Decimal
 import pymysql
 import pytest
 
-from etl.jobs.model import TableSource
-from etl.schema.typemap import propose
-from etl.sources.base import ReadColumn, ReadPlan
+from etl_bigquery.engine.jobs.model import TableSource
+from etl_bigquery.engine.schema.typemap import propose
+from etl_bigquery.engine.sources.base import ReadColumn, ReadPlan
 from tests.integration.conftest_mariadb import *  # noqa: F403
 from tests.integration.conftest_mariadb import maria_sql
 from tests.integration.helpers import apply, data_rows, job_spec, run
@@ -146,7 +146,7 @@ def test_every_mariadb_type_loads_value_by_value(
 def test_zero_dates_are_counted_and_bytes_arrive_exact_in_the_reader(
     everything, maria_db, services
 ):
-    from blocks import SqlConnection
+    from etl_bigquery.blocks import SqlConnection
 
     reader = SqlConnection(
         type="mariadb", host=maria_db.host, port=maria_db.port, database=maria_db.database,

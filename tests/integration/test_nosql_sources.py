@@ -7,7 +7,7 @@ How each store is reached here (no server of its own can run for three of them):
 - **DynamoDB**: live HTTP against moto's server (`moto.server.ThreadedMotoServer` on a free
   port), through boto3 like real DynamoDB.
 - **MongoDB**: FAKE. mongomock (an in-process imitation of pymongo) is handed to the reader
-  through `etl.sources.nosql.documents.register_client_factory`, the only injection point; no
+  through `engine.sources.nosql.documents.register_client_factory`, the only injection point; no
   MongoDB server can be installed here.
 - **Firestore**: FAKE. fake-firestore (an in-process imitation of google-cloud-firestore), same
   injection point; Google's emulator needs Java jars downloaded at run time.
@@ -49,7 +49,7 @@ def _delete_blocks() -> Iterator[None]:
     """The connections go with the module: a later connection-health run must not test a
     fake's connection (or a stopped moto server) for real."""
     yield
-    from blocks import NoSqlConnection
+    from etl_bigquery.blocks import NoSqlConnection
 
     for name in _SAVED:
         with contextlib.suppress(Exception):  # the CLI test deletes its own
@@ -58,7 +58,7 @@ def _delete_blocks() -> Iterator[None]:
 
 
 def _connection(name: str, **fields: Any) -> str:
-    from blocks import NoSqlConnection
+    from etl_bigquery.blocks import NoSqlConnection
 
     NoSqlConnection(**fields).save(name, overwrite=True)
     _SAVED.append(name)
@@ -67,10 +67,12 @@ def _connection(name: str, **fields: Any) -> str:
 
 def _discovery(name: str, table: str, schema: str | None = None) -> dict[str, Any]:
     """Everything `etl connection test/schemas/tables/columns/preview` shows, as data."""
-    from blocks import discovery, health
-    from blocks.registry import load_connection
+    from etl_bigquery.blocks import health
+    from etl_bigquery.blocks.registry import load_connection
 
-    outcome = health.check_sql_connection(load_connection(name))
+    from etl_bigquery.service import discovery
+
+    outcome = health.check_connection(load_connection(name))
     assert outcome.status == "success", outcome.message
     return {
         "test": outcome,
@@ -244,10 +246,11 @@ def _pushed_down_numeric_cursor_still_reads_items_of_another_kind(name: str, tab
     """With a sample that saw only numbers, the scan's filter must not skip the item whose
     cursor is text: DynamoDB never matches text against a number, and the row would be lost
     without a trace (the engine loads or rejects it instead)."""
-    from blocks.registry import load_connection
-    from etl.jobs.model import TableSource
-    from etl.schema.bqtypes import BqType
-    from etl.sources.base import CursorBound, ReadColumn, ReadPlan
+    from etl_bigquery.blocks.registry import load_connection
+
+    from etl_bigquery.engine.jobs.model import TableSource
+    from etl_bigquery.engine.schema.bqtypes import BqType
+    from etl_bigquery.engine.sources.base import CursorBound, ReadColumn, ReadPlan
 
     cursor = ReadColumn("updated", "integer", BqType.INT64)
     columns = [ReadColumn("document_id", "string", BqType.STRING), cursor]
@@ -292,7 +295,7 @@ class _SharedClient:
 def mongo() -> Iterator[Any]:
     import mongomock
 
-    from etl.sources.nosql.documents import register_client_factory
+    from etl_bigquery.engine.sources.nosql.documents import register_client_factory
 
     client = mongomock.MongoClient(tz_aware=True)
     register_client_factory("mongodb", lambda settings: _SharedClient(client))
@@ -384,7 +387,7 @@ def test_a_sample_that_guesses_differently_follows_the_tables_types(
 def firestore() -> Iterator[Any]:
     import fake_firestore
 
-    from etl.sources.nosql.documents import register_client_factory
+    from etl_bigquery.engine.sources.nosql.documents import register_client_factory
 
     client = fake_firestore.FakeFirestoreClient()
     register_client_factory("firestore", lambda settings: client)
@@ -521,6 +524,6 @@ def test_etl_connection_commands_on_a_nosql_connection(redis_db, services, tmp_p
     assert tested.stdout.startswith("success: Connection successful.")
     assert prefix in tested.stdout
 
-    from blocks.discovery import delete_connection
+    from etl_bigquery.service.discovery import delete_connection
 
     delete_connection(name, prefect_yaml=None)

@@ -9,10 +9,16 @@ import datetime as dt
 
 import pytest
 
-from etl.jobs.model import TableSource
-from etl.schema.bqtypes import BqType
-from etl.sources.base import CursorBound, CursorRange, HashBucket, ReadColumn, ReadPlan
-from etl.sources.postgres import PostgresReader, PostgresSettings
+from etl_bigquery.engine.jobs.model import TableSource
+from etl_bigquery.engine.schema.bqtypes import BqType
+from etl_bigquery.engine.sources.base import (
+    CursorBound,
+    CursorRange,
+    HashBucket,
+    ReadColumn,
+    ReadPlan,
+)
+from etl_bigquery.engine.sources.postgres import PostgresReader, PostgresSettings
 
 
 @pytest.fixture()

@@ -10,9 +10,9 @@ import sqlite3
 import uuid
 
 import pytest
+from etl_bigquery.blocks import SqlConnection
 
-from blocks import SqlConnection
-from etl.errors import ValidationError
+from etl_bigquery.engine.errors import ValidationError
 from tests.integration.cli_helpers import etl
 from tests.integration.helpers import apply, data_rows, job_spec, run
 
@@ -209,8 +209,8 @@ def test_a_refused_sqlite_query_fails_validation_and_changes_nothing(
 
 
 def test_a_sqlite_query_past_its_timeout_is_cancelled_with_one_sentence(tmp_path, services):
-    from etl.jobs.model import QuerySource
-    from etl.sources.sqlite import SqliteReader, SqliteSettings
+    from etl_bigquery.engine.jobs.model import QuerySource
+    from etl_bigquery.engine.sources.sqlite import SqliteReader, SqliteSettings
 
     path = tmp_path / "empty.db"
     sqlite3.connect(path).close()
@@ -231,8 +231,8 @@ def test_a_sqlite_query_past_its_timeout_is_cancelled_with_one_sentence(tmp_path
 def test_a_sqlite_path_with_question_mark_or_hash_opens_that_file_read_only(
     tmp_path, file_name, wrong_file
 ):
-    from etl.jobs.model import QuerySource
-    from etl.sources.sqlite import SqliteReader, SqliteSettings
+    from etl_bigquery.engine.jobs.model import QuerySource
+    from etl_bigquery.engine.sources.sqlite import SqliteReader, SqliteSettings
 
     path = tmp_path / file_name
     with sqlite3.connect(path) as db:
@@ -250,7 +250,7 @@ def test_a_sqlite_path_with_question_mark_or_hash_opens_that_file_read_only(
 
 
 def test_postgres_settings_never_show_the_password():
-    from etl.sources.postgres import PostgresSettings
+    from etl_bigquery.engine.sources.postgres import PostgresSettings
 
     settings = PostgresSettings("db", 5432, "shop", "etl", "Pw-Never-Shown-7")
     assert "Pw-Never-Shown-7" not in repr(settings)
@@ -259,7 +259,7 @@ def test_postgres_settings_never_show_the_password():
 
 
 def test_connection_test_warns_when_the_login_can_write(pg_connection, services):
-    from blocks import health
+    from etl_bigquery.blocks import health
 
     tested = etl("connection", "test", pg_connection)
     assert tested.returncode == 0, tested.stderr
@@ -271,7 +271,7 @@ def test_connection_test_warns_when_the_login_can_write(pg_connection, services)
 
 
 def test_connection_test_does_not_warn_for_a_read_only_role(pg_admin, shop, services):
-    from blocks import health
+    from etl_bigquery.blocks import health
 
     role = f"ro_{uuid.uuid4().hex[:8]}"
     pg_admin.execute(f'CREATE ROLE {role} LOGIN; GRANT USAGE ON SCHEMA "{shop}" TO {role};'
@@ -290,7 +290,7 @@ def test_connection_test_does_not_warn_for_a_read_only_role(pg_admin, shop, serv
         # One write privilege is enough for a warning.
         pg_admin.execute(f'GRANT INSERT ON "{shop}".orders TO {role}')
         block = SqlConnection.load(name)
-        outcome = health.check_sql_connection(block)
+        outcome = health.check_connection(block)
         assert outcome.warning == (
             f"The login '{role}' can write to 1 table (e.g. {shop}.orders), so it could change "
             "this database; use a read-only role (SELECT privileges only) for ETL, since a "

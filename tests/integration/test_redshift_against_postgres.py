@@ -21,7 +21,7 @@ from tests.integration.helpers import apply, data_rows, job_spec, run, table_row
 
 @pytest.fixture
 def redshift_connection(services, pg_schema: str) -> str:
-    from blocks import SqlConnection
+    from etl_bigquery.blocks import SqlConnection
 
     name = f"rs-{uuid.uuid4().hex[:8]}"
     SqlConnection(
@@ -49,8 +49,8 @@ def _orders(pg_admin, schema: str, rows: int) -> None:
 
 
 def test_the_redshift_reader_fetches_without_copy(pg_admin, pg_schema):
-    from etl.sources.redshift import open_reader
-    from etl.sources.registry import ConnectionSettings, source_type
+    from etl_bigquery.engine.sources.redshift import open_reader
+    from etl_bigquery.engine.sources.registry import ConnectionSettings, source_type
 
     assert source_type("redshift").default_port == 5439
     reader = open_reader(ConnectionSettings("127.0.0.1", 5432, "test", "postgres"))

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from etl import checkpoints
+from etl_bigquery.engine import checkpoints
 from tests.integration.helpers import apply, data_rows, job_spec, run
 from tests.integration.test_exactly_once import _free_slot
 
@@ -70,8 +70,8 @@ def test_an_older_snapshot_never_overwrites_a_newer_one(
 def test_two_plans_from_one_snapshot_share_one_job_id(
     items, pg_schema, pg_connection, destination, dataset, bq
 ):
-    from etl.bigquery.tables import TableRef
-    from etl.incremental import plan_snapshot
+    from etl_bigquery.engine.bigquery.tables import TableRef
+    from etl_bigquery.engine.incremental import plan_snapshot
 
     job = job_spec(
         pg_connection, destination, dataset, source={"schema": pg_schema, "table": "items"}
@@ -158,9 +158,8 @@ def test_float64_keeps_nan_and_infinity_and_numeric_nan_is_counted(
 
 
 def test_a_destination_without_a_location_is_refused_with_a_sentence():
+    from etl_bigquery.blocks import BigQueryDestination
     from pydantic import ValidationError
-
-    from blocks import BigQueryDestination
 
     for location in (None, ""):
         with pytest.raises(ValidationError, match="location"):
@@ -171,8 +170,9 @@ def test_a_missing_staging_bucket_fails_validation_and_the_connection_test(
     items, pg_schema, pg_connection, destination, dataset, bq
 ):
     """Without this check the source was read whole and the first upload failed with a 404."""
-    from blocks import BigQueryDestination
-    from blocks.catalog import test_connection
+    from etl_bigquery.blocks import BigQueryDestination
+
+    from etl_bigquery.service.connections import test_connection
 
     job = job_spec(
         pg_connection, destination, dataset, source={"schema": pg_schema, "table": "items"}

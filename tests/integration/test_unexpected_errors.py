@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from etl import checkpoints
+from etl_bigquery.engine import checkpoints
 from tests.integration.helpers import apply, job_spec, run
 
 
@@ -86,7 +86,7 @@ def test_registered_secrets_are_masked_in_every_log_record(services, capfd, capl
 
     from prefect import flow, get_run_logger, runtime
 
-    from flows.redaction import install_log_redaction, register_secret
+    from etl_bigquery.engine.redaction import install_log_redaction, register_secret
 
     secret = f"S3cret!{uuid.uuid4().hex[:8]}"
     register_secret(secret)

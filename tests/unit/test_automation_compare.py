@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from flows.automations import _automation, _comparable, load_definitions
+from etl_bigquery.service.automations import _automation, _comparable, load_definitions
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ class _AsTheServerSentIt:
 
 
 def test_the_order_of_a_triggers_sets_is_not_a_change():
-    definitions = load_definitions(ROOT / "automations", None)
+    definitions = load_definitions(ROOT / "etl_bigquery" / "resources" / "automations", None)
     failed = next(d for d in definitions if d["name"] == "etl-run-failed")
     wanted = _automation(failed, {"etl-alerts": uuid.uuid4()})
     dumped = wanted.model_dump(mode="json")

@@ -9,12 +9,12 @@ from decimal import Decimal
 import pytest
 from google.cloud.bigquery import SchemaField
 
-from etl.errors import ConfigurationError, ValidationError
-from etl.jobs.model import QuerySource, TableSource
-from etl.schema.bqtypes import BqType
-from etl.schema.typemap import Confidence, propose
-from etl.sources.base import CursorBound, ReadColumn
-from etl.sources.bigquery_sql import (
+from etl_bigquery.engine.errors import ConfigurationError, ValidationError
+from etl_bigquery.engine.jobs.model import QuerySource, TableSource
+from etl_bigquery.engine.schema.bqtypes import BqType
+from etl_bigquery.engine.schema.typemap import Confidence, propose
+from etl_bigquery.engine.sources.base import CursorBound, ReadColumn
+from etl_bigquery.engine.sources.bigquery_sql import (
     DEFAULT_MAX_QUERY_BYTES,
     bytes_limit_error,
     cursor_literal,
@@ -24,8 +24,8 @@ from etl.sources.bigquery_sql import (
     select_sql,
     table_ref,
 )
-from etl.sources.bigquery_types import type_text
-from etl.sources.registry import source_type
+from etl_bigquery.engine.sources.bigquery_types import type_text
+from etl_bigquery.engine.sources.registry import source_type
 
 
 def _bound(value: object, source_type: str, name: str = "updated_at") -> CursorBound:
@@ -170,10 +170,11 @@ def test_each_bigquery_type_maps_to_itself(text: str, bq_type: BqType, confidenc
 
 
 def test_the_registry_and_the_block() -> None:
-    from blocks.bigquery_source import BigQuerySource
-    from blocks.documents import build_block
-    from blocks.registry import CONNECTION_TYPES
-    from blocks.sql import SqlType
+    from etl_bigquery.blocks.bigquery_source import BigQuerySource
+    from etl_bigquery.blocks.registry import CONNECTION_TYPES
+    from etl_bigquery.blocks.sql import SqlType
+
+    from etl_bigquery.service.connection_documents import build_block
 
     assert source_type("bigquery").dialect == "bigquery"
     assert source_type("bigquery").capabilities.cursor_pushdown
@@ -192,7 +193,7 @@ def test_the_registry_and_the_block() -> None:
 def test_intervals_from_the_storage_read_api_load_as_bigquery_interval_text() -> None:
     import pyarrow as pa
 
-    from etl.sources.bigquery_types import interval_text, intervals_as_text
+    from etl_bigquery.engine.sources.bigquery_types import interval_text, intervals_as_text
 
     assert interval_text(14, 3, 3_723_000_000_000) == "1-2 3 1:02:03"
     assert interval_text(-14, -3, -3_723_500_000_000) == "-1-2 -3 -1:02:03.5"

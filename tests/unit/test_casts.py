@@ -6,9 +6,9 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from etl.conform import Conformer, RunStamp, TargetColumn
-from etl.conform.casts import CastFailed, cast_array
-from etl.schema.bqtypes import BqType
+from etl_bigquery.engine.conform import Conformer, RunStamp, TargetColumn
+from etl_bigquery.engine.conform.casts import CastFailed, cast_array
+from etl_bigquery.engine.schema.bqtypes import BqType
 
 S = BqType
 UTC = dt.UTC

@@ -13,10 +13,10 @@ from prefect_gcp.workers.cloud_run_v2 import (
     CloudRunWorkerV2Variables,
 )
 
-from flows.pools import cloud_run_template
+from etl_bigquery.service.pools import cloud_run_template
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = json.loads((ROOT / "infra/prefect/cloud-run.example.json").read_text())
+CONFIG = json.loads((ROOT / "etl_bigquery/resources/cloud_run/cloud-run.example.json").read_text())
 
 
 @pytest.fixture(autouse=True)

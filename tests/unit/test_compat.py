@@ -1,7 +1,7 @@
 import pytest
 
-from etl.schema.bqtypes import BqType
-from etl.schema.compat import can_load
+from etl_bigquery.engine.schema.bqtypes import BqType
+from etl_bigquery.engine.schema.compat import can_load
 
 S = BqType
 

@@ -1,6 +1,13 @@
 import pytest
 
-from etl.sources.connection_errors import ACCESS, AUTH, REFUSED, SSL, TIMEOUT, connection_error
+from etl_bigquery.engine.sources.connection_errors import (
+    ACCESS,
+    AUTH,
+    REFUSED,
+    SSL,
+    TIMEOUT,
+    connection_error,
+)
 
 
 @pytest.mark.parametrize(

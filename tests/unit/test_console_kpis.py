@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ui_extension.charts import bubble_chart, radius
-from ui_extension.runs import (
+from etl_bigquery.ui_extension.charts import bubble_chart, radius
+from etl_bigquery.ui_extension.runs import (
     RunView,
     ScheduledJob,
     compute_kpis,

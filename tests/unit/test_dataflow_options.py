@@ -17,12 +17,16 @@ from apache_beam.options.pipeline_options import (
     WorkerOptions,
 )
 
-from etl.beam.options import dataflow_job_name, pipeline_args
-from etl.beam.package import WORKER_PACKAGE, build_worker_package, pinned_requirements
-from etl.beam.units import unit_count
-from etl.errors import ConfigurationError
-from etl.jobs.model import DataflowSpec, JobSpec, ProcessingMode
-from etl.pipeline.validate import choose_processing_mode
+from etl_bigquery.engine.beam.options import dataflow_job_name, pipeline_args
+from etl_bigquery.engine.beam.package import (
+    WORKER_PACKAGE,
+    build_worker_package,
+    pinned_requirements,
+)
+from etl_bigquery.engine.beam.units import unit_count
+from etl_bigquery.engine.errors import ConfigurationError
+from etl_bigquery.engine.jobs.model import DataflowSpec, JobSpec, ProcessingMode
+from etl_bigquery.engine.pipeline.validate import choose_processing_mode
 
 RUN_ID = "0b6f1c2e-8d4a-4e6b-9f00-123456789abc"
 
@@ -133,10 +137,13 @@ def test_the_worker_package_holds_every_module_workers_import_and_no_prefect(tmp
     # What a worker imports, found by importing it in a fresh interpreter (as a worker does).
     probe = subprocess.run(
         [sys.executable, "-c",
-         "import sys, etl.beam.worker, etl.sources.postgres, etl.beam.units\n"
+         "import sys\n"
+         "import etl_bigquery.engine.beam.worker, etl_bigquery.engine.sources.postgres\n"
+         "import etl_bigquery.engine.beam.units\n"
          # what the DoFns import lazily, inside the worker
-         "import etl.staging, etl.rejected, etl.strategies\n"
-         "print(' '.join(sorted(m for m in sys.modules if m == 'etl' or m.startswith('etl.'))))\n"
+         "import etl_bigquery.engine.staging, etl_bigquery.engine.rejected\n"
+         "import etl_bigquery.engine.strategies\n"
+         "print(' '.join(sorted(m for m in sys.modules if m.startswith('etl_bigquery'))))\n"
          "print(any(m == 'prefect' or m.startswith('prefect.') for m in sys.modules))\n"
          "print(any(m == 'pandas' for m in sys.modules))"],
         capture_output=True, text=True, check=True,
@@ -144,7 +151,11 @@ def test_the_worker_package_holds_every_module_workers_import_and_no_prefect(tmp
     modules, prefect_loaded, _pandas = probe.stdout.split("\n")[:3]
     assert prefect_loaded == "False", "a worker must not import Prefect"
     imported = modules.split()
-    assert {"etl.beam.worker", "etl.sources.postgres", "etl.conform.batch"} <= set(imported)
+    assert {
+        "etl_bigquery.engine.beam.worker",
+        "etl_bigquery.engine.sources.postgres",
+        "etl_bigquery.engine.conform.batch",
+    } <= set(imported)
 
     sdist = build_worker_package(tmp_path)
     assert sdist.name.startswith(WORKER_PACKAGE.replace("-", "_")) or WORKER_PACKAGE in sdist.name
@@ -156,7 +167,11 @@ def test_the_worker_package_holds_every_module_workers_import_and_no_prefect(tmp
     for module in imported:
         path = module.replace(".", "/")
         assert f"{path}.py" in files or f"{path}/__init__.py" in files, f"{module} not shipped"
-    assert not any(f.startswith(("flows/", "blocks/", "cli/")) for f in files)
+    assert not any(
+        f.startswith(f"etl_bigquery/{layer}/")
+        for f in files
+        for layer in ("flows", "blocks", "cli", "service", "ui_extension", "devservices")
+    )
     assert "prefect" not in setup_text
     for requirement in pinned_requirements():
         assert requirement in setup_text

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from etl.jobs.model import JobSpec
-from etl.plan import plan_columns
-from etl.schema.bqtypes import BqType
-from etl.schema.detect import detect_columns, detect_text_type, is_text_column
-from etl.schema.typemap import Confidence
-from etl.sources.base import SourceColumn
+from etl_bigquery.engine.jobs.model import JobSpec
+from etl_bigquery.engine.plan import plan_columns
+from etl_bigquery.engine.schema.bqtypes import BqType
+from etl_bigquery.engine.schema.detect import detect_columns, detect_text_type, is_text_column
+from etl_bigquery.engine.schema.typemap import Confidence
+from etl_bigquery.engine.sources.base import SourceColumn
 
 
 def detect(*values):

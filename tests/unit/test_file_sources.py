@@ -9,10 +9,10 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from etl.jobs.model import JobSpec, parse_max_rejected
-from etl.schema.typemap import propose
-from etl.sources.files.reader import FileReader
-from etl.sources.files.store import StoreSettings, glob_regex
+from etl_bigquery.engine.jobs.model import JobSpec, parse_max_rejected
+from etl_bigquery.engine.schema.typemap import propose
+from etl_bigquery.engine.sources.files.reader import FileReader
+from etl_bigquery.engine.sources.files.store import StoreSettings, glob_regex
 
 
 @pytest.mark.parametrize(
@@ -76,9 +76,9 @@ def test_csv_record_numbers_and_rejects(tmp_path) -> None:
         gzip.compress(b'id,note\n1,"two\nlines"\n2\n3,x\n4,\xff\n5,ok\n')
     )
     reader = FileReader(StoreSettings(type="local", bucket=str(tmp_path)))
-    from etl.jobs.model import FilesSource
-    from etl.schema.bqtypes import BqType
-    from etl.sources.base import ReadColumn, ReadPlan
+    from etl_bigquery.engine.jobs.model import FilesSource
+    from etl_bigquery.engine.schema.bqtypes import BqType
+    from etl_bigquery.engine.sources.base import ReadColumn, ReadPlan
 
     source = FilesSource(glob="*.gz", format="csv")
     columns = reader.describe(source)
@@ -98,10 +98,10 @@ def test_csv_record_numbers_and_rejects(tmp_path) -> None:
 def test_a_file_rewritten_after_planning_stops_the_run(tmp_path) -> None:
     import os
 
-    from etl.errors import ExtractionError
-    from etl.jobs.model import FilesSource
-    from etl.schema.bqtypes import BqType
-    from etl.sources.base import ReadColumn, ReadPlan
+    from etl_bigquery.engine.errors import ExtractionError
+    from etl_bigquery.engine.jobs.model import FilesSource
+    from etl_bigquery.engine.schema.bqtypes import BqType
+    from etl_bigquery.engine.sources.base import ReadColumn, ReadPlan
 
     path = tmp_path / "a.csv"
     path.write_text("id\n1\n")
@@ -119,9 +119,9 @@ def test_a_file_rewritten_after_planning_stops_the_run(tmp_path) -> None:
 
 
 def _read_all(folder, **source: object) -> tuple[list[dict], list[tuple[int | None, str]]]:
-    from etl.jobs.model import FilesSource
-    from etl.schema.bqtypes import BqType
-    from etl.sources.base import ReadColumn, ReadPlan
+    from etl_bigquery.engine.jobs.model import FilesSource
+    from etl_bigquery.engine.schema.bqtypes import BqType
+    from etl_bigquery.engine.sources.base import ReadColumn, ReadPlan
 
     reader = FileReader(StoreSettings(type="local", bucket=str(folder)))
     files_source = FilesSource.model_validate(source)
@@ -148,7 +148,7 @@ def test_empty_and_header_only_csv_files_give_no_rows_not_a_failure(tmp_path) ->
 
 
 def test_csv_record_longer_than_a_block_is_read_and_numbered(tmp_path) -> None:
-    from etl.sources.files import csv_files
+    from etl_bigquery.engine.sources.files import csv_files
 
     long = b"y" * (csv_files.BLOCK_BYTES + 10)
     lines = [b"%d,v\n" % i for i in range(1, 2001)]
@@ -162,7 +162,7 @@ def test_csv_record_longer_than_a_block_is_read_and_numbered(tmp_path) -> None:
 
 
 def test_wrong_delimiter_is_one_sentence(tmp_path) -> None:
-    from etl.errors import ValidationError as EtlValidationError
+    from etl_bigquery.engine.errors import ValidationError as EtlValidationError
 
     (tmp_path / "a.csv").write_bytes(b"id;name\n1;a\n")
     with pytest.raises(EtlValidationError, match=r"set csv\.delimiter: ';'"):
@@ -170,7 +170,7 @@ def test_wrong_delimiter_is_one_sentence(tmp_path) -> None:
 
 
 def test_json_byte_order_mark_constants_and_truncated_gzip(tmp_path) -> None:
-    from etl.errors import ExtractionError
+    from etl_bigquery.engine.errors import ExtractionError
 
     (tmp_path / "a.jsonl").write_bytes(b'\xef\xbb\xbf{"id": 1}\r\n{"id": NaN}\r\n{"id": 3}\r\n')
     (tmp_path / "b.json").write_bytes(b'\xef\xbb\xbf[{"id": 4}]')
@@ -188,7 +188,7 @@ def test_json_byte_order_mark_constants_and_truncated_gzip(tmp_path) -> None:
 
 @pytest.mark.parametrize("name", ["orders [1] é.csv", "a*b?.csv", "x].csv", "plain.csv"])
 def test_glob_escape_matches_exactly_the_name(name: str) -> None:
-    from etl.sources.files.store import glob_escape
+    from etl_bigquery.engine.sources.files.store import glob_escape
 
     pattern = glob_regex(glob_escape(name))
     assert pattern.match(name)
@@ -198,7 +198,7 @@ def test_glob_escape_matches_exactly_the_name(name: str) -> None:
 def test_later_files_columns_by_name_in_any_order_and_case(tmp_path) -> None:
     import os
 
-    from etl.errors import ExtractionError
+    from etl_bigquery.engine.errors import ExtractionError
 
     (tmp_path / "a.csv").write_bytes(b"ID,Name\n1,a\n")  # another tool's header case
     (tmp_path / "b.csv").write_bytes(b"name,id,extra\nb,2,E\n")  # the newest gives columns
@@ -213,7 +213,7 @@ def test_later_files_columns_by_name_in_any_order_and_case(tmp_path) -> None:
 
 
 def test_a_prefix_naming_a_folder_without_its_slash_says_so(tmp_path) -> None:
-    from etl.errors import ValidationError as EtlValidationError
+    from etl_bigquery.engine.errors import ValidationError as EtlValidationError
 
     (tmp_path / "daily").mkdir()
     (tmp_path / "daily" / "a.csv").write_bytes(b"id\n1\n")
@@ -222,10 +222,10 @@ def test_a_prefix_naming_a_folder_without_its_slash_says_so(tmp_path) -> None:
 
 
 def test_a_file_deleted_after_listing_is_said_so(tmp_path) -> None:
-    from etl.errors import ExtractionError
-    from etl.jobs.model import FilesSource
-    from etl.schema.bqtypes import BqType
-    from etl.sources.base import ReadColumn, ReadPlan
+    from etl_bigquery.engine.errors import ExtractionError
+    from etl_bigquery.engine.jobs.model import FilesSource
+    from etl_bigquery.engine.schema.bqtypes import BqType
+    from etl_bigquery.engine.sources.base import ReadColumn, ReadPlan
 
     (tmp_path / "a.csv").write_text("id\n1\n")
     (tmp_path / "b.csv").write_text("id\n2\n")
@@ -254,7 +254,7 @@ def test_parquet_files_whose_column_types_and_case_differ(tmp_path) -> None:
 
 
 def test_a_local_folder_is_saved_absolute(tmp_path, monkeypatch) -> None:
-    from blocks.files import FileConnection
+    from etl_bigquery.blocks.files import FileConnection
 
     monkeypatch.chdir(tmp_path)
     # File addresses are the table's record of what it holds: they must not depend on the
@@ -266,10 +266,10 @@ def test_a_local_folder_is_saved_absolute(tmp_path, monkeypatch) -> None:
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_a_file_of_only_bad_records_hands_them_over_as_it_reads(tmp_path, monkeypatch, fmt) -> None:
-    from etl.jobs.model import FilesSource
-    from etl.schema.bqtypes import BqType
-    from etl.sources.base import ReadColumn, ReadPlan
-    from etl.sources.files import csv_files, formats
+    from etl_bigquery.engine.jobs.model import FilesSource
+    from etl_bigquery.engine.schema.bqtypes import BqType
+    from etl_bigquery.engine.sources.base import ReadColumn, ReadPlan
+    from etl_bigquery.engine.sources.files import csv_files, formats
 
     monkeypatch.setattr(csv_files, "BLOCK_BYTES", 64 * 1024)
     monkeypatch.setattr(formats, "JSON_BATCH_ROWS", 1000)

@@ -1,4 +1,4 @@
-"""Row fingerprints and the multiset of rows already held (etl.fingerprint)."""
+"""Row fingerprints and the multiset of rows already held (engine.fingerprint)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from etl.bigquery.tables import TableRef
-from etl.conform import TargetColumn
-from etl.conform.casts import cast_array
-from etl.fingerprint import Identity, KnownRows, digests, from_hex, to_hex
-from etl.incremental import Lookback, StateKey, load_job_id
-from etl.schema.bqtypes import BqType
+from etl_bigquery.engine.bigquery.tables import TableRef
+from etl_bigquery.engine.conform import TargetColumn
+from etl_bigquery.engine.conform.casts import cast_array
+from etl_bigquery.engine.fingerprint import Identity, KnownRows, digests, from_hex, to_hex
+from etl_bigquery.engine.incremental import Lookback, StateKey, load_job_id
+from etl_bigquery.engine.schema.bqtypes import BqType
 
 # One value per BigQuery type family, with the awkward ones: JSON scalars, NaN, unicode...
 EVERY_TYPE = {
@@ -136,7 +136,7 @@ def test_lookback_values_and_window_start():
     ],
 )
 def test_lookback_of_the_wrong_kind_is_refused_with_a_sentence(value, bq_type, words):
-    from etl.errors import ValidationError
+    from etl_bigquery.engine.errors import ValidationError
 
     with pytest.raises(ValidationError, match=words):
         Lookback.for_job(value, _cursor(bq_type))

@@ -1,4 +1,4 @@
-"""Google API errors → one sentence of the right stage and retry class (etl.bigquery.clients)."""
+"""Google API errors → one sentence of the right stage and retry class (engine.bigquery.clients)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 import requests
 from google.api_core import exceptions as gexc
 
-from etl.bigquery.clients import classify_google_error
-from etl.errors import Stage
+from etl_bigquery.engine.bigquery.clients import classify_google_error
+from etl_bigquery.engine.errors import Stage
 
 
 @pytest.mark.parametrize(
@@ -45,8 +45,8 @@ def test_other_errors_say_what_bigquery_refused():
 def test_a_read_that_meets_its_own_earlier_query_job_is_retried():
     """The client retried a query whose answer was lost and BigQuery answered 409 for its own
     job: reading the state again is safe, so the run retries instead of failing."""
-    from etl.bigquery.tables import TableRef
-    from etl.incremental import unreadable
+    from etl_bigquery.engine.bigquery.tables import TableRef
+    from etl_bigquery.engine.incremental import unreadable
 
     state = unreadable(gexc.Conflict("Already Exists: Job p:x"), TableRef("p", "d", "t"), "x")
     assert state.transient

@@ -2,9 +2,9 @@ import datetime as dt
 
 import pytest
 
-from etl.errors import ConfigurationError
-from etl.jobs.files import load_job_file, parse_job
-from etl.jobs.model import Backfill, JobSpec, LoadType, QuerySource, TableSource
+from etl_bigquery.engine.errors import ConfigurationError
+from etl_bigquery.engine.jobs.model import Backfill, JobSpec, LoadType, QuerySource, TableSource
+from etl_bigquery.service.job_files import load_job_file, parse_job
 
 BASE = {"name": "orders", "connection": "shop", "source": {"table": "orders"}}
 
@@ -47,7 +47,7 @@ def test_bad_jobs_are_refused_with_one_sentence_naming_the_field(change, message
 
 
 def test_the_model_keeps_a_query_as_written_and_leaves_the_sql_check_to_the_reader():
-    # Which text is one valid statement depends on the dialect (etl.sources.query_check): the
+    # Which text is one valid statement depends on the dialect (engine.sources.query_check): the
     # model must not refuse valid PostgreSQL such as dollar quoting or a leading comment.
     query = "-- report\nselect $$a;b$$ as s, ';' as t -- a;b"
     job = JobSpec.model_validate(

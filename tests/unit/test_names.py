@@ -1,4 +1,4 @@
-from etl.schema.names import MAX_COLUMN_NAME, map_column_names, sanitize_column_name
+from etl_bigquery.engine.schema.names import MAX_COLUMN_NAME, map_column_names, sanitize_column_name
 
 
 def test_invalid_characters_become_underscores_and_names_are_lower_case():

@@ -13,11 +13,11 @@ import uuid
 import pyarrow as pa
 import pytest
 
-from etl.conform.casts import cast_array
-from etl.schema.bqtypes import BqType
-from etl.schema.typemap import Confidence, propose
-from etl.sources.base import CursorBound, ReadColumn
-from etl.sources.nosql.documents import (
+from etl_bigquery.engine.conform.casts import cast_array
+from etl_bigquery.engine.schema.bqtypes import BqType
+from etl_bigquery.engine.schema.typemap import Confidence, propose
+from etl_bigquery.engine.sources.base import CursorBound, ReadColumn
+from etl_bigquery.engine.sources.nosql.documents import (
     column_array,
     infer_columns,
     plain,
@@ -122,7 +122,7 @@ def test_driver_values_reach_the_column_types_unchanged():
 
 
 def test_a_value_of_another_kind_goes_as_text_and_the_conformer_rejects_its_row():
-    from etl.conform import Conformer, RunStamp, TargetColumn
+    from etl_bigquery.engine.conform import Conformer, RunStamp, TargetColumn
 
     array = column_array([1, "many", True, 2.5], BqType.INT64)
     assert array.type == pa.string()  # bools are never silently integers
@@ -149,9 +149,8 @@ def test_the_cursor_is_pushed_down_only_where_the_store_holds_that_kind():
 
 
 def test_the_block_asks_for_what_each_store_needs_and_hides_secrets():
+    from etl_bigquery.blocks.nosql import NoSqlConnection
     from pydantic import ValidationError
-
-    from blocks.nosql import NoSqlConnection
 
     for fields, message in [
         ({"type": "redis"}, "needs a host"),
@@ -174,9 +173,10 @@ def test_the_block_asks_for_what_each_store_needs_and_hides_secrets():
 
 
 def test_connection_documents_of_kind_nosql():
-    from blocks.documents import build_block
-    from blocks.nosql import NoSqlConnection
-    from etl.errors import ConfigurationError
+    from etl_bigquery.blocks.nosql import NoSqlConnection
+
+    from etl_bigquery.engine.errors import ConfigurationError
+    from etl_bigquery.service.connection_documents import build_block
 
     name, kind, block = build_block(
         {"kind": "nosql", "name": "events", "type": "cassandra", "host": "a,b",
@@ -188,9 +188,9 @@ def test_connection_documents_of_kind_nosql():
 
 
 def test_a_store_that_is_not_there_is_one_sentence():
-    from etl.errors import ConnectionFailed
-    from etl.sources.nosql.documents import NoSqlSettings
-    from etl.sources.registry import source_type
+    from etl_bigquery.engine.errors import ConnectionFailed
+    from etl_bigquery.engine.sources.nosql.documents import NoSqlSettings
+    from etl_bigquery.engine.sources.registry import source_type
     from tests.conftest import free_port
 
     port = free_port()  # nothing listens there
@@ -205,7 +205,7 @@ def test_a_store_that_is_not_there_is_one_sentence():
 
 
 def test_redis_values_become_fields():
-    from etl.sources.nosql.redis_source import _fields
+    from etl_bigquery.engine.sources.nosql.redis_source import _fields
 
     assert _fields("hash", {b"a": b"1", b"b": b"\xff"}) == {"a": "1", "b": b"\xff"}
     assert _fields("string", json.dumps({"x": 1}).encode()) == {"x": 1}
@@ -219,12 +219,12 @@ def test_a_table_field_outside_todays_sample_is_still_read():
     import mongomock
     from google.cloud import bigquery
 
-    from etl.bigquery.tables import described_source, source_description
-    from etl.jobs.model import TableSource
-    from etl.sources.base import ReadPlan
-    from etl.sources.nosql.cassandra import CassandraReader
-    from etl.sources.nosql.documents import NoSqlSettings, register_client_factory
-    from etl.sources.nosql.mongodb import MongoReader
+    from etl_bigquery.engine.bigquery.tables import described_source, source_description
+    from etl_bigquery.engine.jobs.model import TableSource
+    from etl_bigquery.engine.sources.base import ReadPlan
+    from etl_bigquery.engine.sources.nosql.cassandra import CassandraReader
+    from etl_bigquery.engine.sources.nosql.documents import NoSqlSettings, register_client_factory
+    from etl_bigquery.engine.sources.nosql.mongodb import MongoReader
 
     client = mongomock.MongoClient(tz_aware=True)
     client.shop.orders.insert_many([{"_id": 1, "n": 1}, {"_id": 2, "n": 2},
@@ -264,7 +264,7 @@ def test_json_values_never_hold_bare_nan_or_infinity():
     """JSON has no NaN: BigQuery refuses a load job whose JSON value holds one (the emulator
     does not), so a double NaN inside a map, or a Redis sorted set's +inf score, is written the
     way BigQuery's TO_JSON writes it, as a string."""
-    from etl.sources.nosql.redis_source import _fields
+    from etl_bigquery.engine.sources.nosql.redis_source import _fields
 
     scores = [(b"top", float("inf")), (b"low", float("-inf"))]
     values = [{"x": float("nan"), "d": decimal.Decimal("NaN")}, _fields("zset", scores)["value"]]
@@ -282,8 +282,8 @@ def test_json_values_never_hold_bare_nan_or_infinity():
 def test_a_dynamodb_server_error_is_one_sentence_not_its_html_page():
     from botocore.exceptions import ClientError
 
-    from etl.errors import ConnectionFailed
-    from etl.sources.nosql.dynamodb import _classify
+    from etl_bigquery.engine.errors import ConnectionFailed
+    from etl_bigquery.engine.sources.nosql.dynamodb import _classify
 
     page = "<!doctype html>\n<title>500 Internal Server Error</title>"
     error = ClientError({"Error": {"Code": "500", "Message": page},

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from etl.errors import ConfigurationError
-from etl.jobs.files import load_job_definition, load_job_file, parse_job_definition
-from etl.jobs.model import JobSpec
-from etl.jobs.prefect_yaml import ENTRYPOINT, PrefectYaml, deployment_entry
+from etl_bigquery.engine.errors import ConfigurationError
+from etl_bigquery.engine.jobs.model import JobSpec
+from etl_bigquery.service.job_files import load_job_definition, load_job_file, parse_job_definition
+from etl_bigquery.service.prefect_yaml import ENTRYPOINT, PrefectYaml, deployment_entry
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from etl.errors import ValidationError
-from etl.sources.query_check import check_query
+from etl_bigquery.engine.errors import ValidationError
+from etl_bigquery.engine.sources.query_check import check_query
 
 DIALECTS = ["postgresql", "sqlite"]
 FIX = "a source query must be one SELECT (or WITH ... SELECT, UNION, VALUES) and only reads."

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from etl.jobs.schedule import ScheduleError, from_cron, parse_schedule
+from etl_bigquery.service.schedule import ScheduleError, from_cron, parse_schedule
 
 
 @pytest.mark.parametrize(

@@ -12,15 +12,20 @@ import importlib.util
 import pytest
 import sqlalchemy as sa
 
-from etl.errors import ConfigurationError, ValidationError
-from etl.jobs.model import QuerySource, TableSource
-from etl.schema.bqtypes import BqType
-from etl.schema.typemap import Confidence, propose
-from etl.sources import connection_errors
-from etl.sources.base import CursorBound, ReadColumn, ReadPlan
-from etl.sources.registry import ConnectionSettings, source_type
-from etl.sources.sqlalchemy_dialects import SPECS, DialectSpec, compile_dialect, connection_error
-from etl.sources.sqlalchemy_sql import build_select, compile_sql, query_source
+from etl_bigquery.engine.errors import ConfigurationError, ValidationError
+from etl_bigquery.engine.jobs.model import QuerySource, TableSource
+from etl_bigquery.engine.schema.bqtypes import BqType
+from etl_bigquery.engine.schema.typemap import Confidence, propose
+from etl_bigquery.engine.sources import connection_errors
+from etl_bigquery.engine.sources.base import CursorBound, ReadColumn, ReadPlan
+from etl_bigquery.engine.sources.registry import ConnectionSettings, source_type
+from etl_bigquery.engine.sources.sqlalchemy_dialects import (
+    SPECS,
+    DialectSpec,
+    compile_dialect,
+    connection_error,
+)
+from etl_bigquery.engine.sources.sqlalchemy_sql import build_select, compile_sql, query_source
 
 _EXTRA = {"snowflake": "snowflake.sqlalchemy", "db2": "ibm_db_sa", "teradata": "teradatasqlalchemy"}
 ALL = list(SPECS)
@@ -223,7 +228,7 @@ def test_real_driver_exception_classes_are_translated():
      ("teradata", 1025), ("redshift", 5439)],
 )  # fmt: skip
 def test_the_connection_block_validates_each_type_and_shows_its_default_port(key, port):
-    from blocks.sql import SqlConnection
+    from etl_bigquery.blocks.sql import SqlConnection
 
     block = SqlConnection(type=key, host="db.example", database="sales", username="etl")
     assert block.effective_port == port
@@ -233,7 +238,7 @@ def test_the_connection_block_validates_each_type_and_shows_its_default_port(key
 
 
 def test_snowflake_takes_the_account_as_host_and_no_port():
-    from blocks.sql import SqlConnection
+    from etl_bigquery.blocks.sql import SqlConnection
 
     block = SqlConnection(type="snowflake", host="xy12345.eu-west-1", database="SALES")
     assert block.effective_port is None
@@ -277,7 +282,7 @@ def test_row_counts_come_from_the_catalog_with_missing_statistics_left_out():
     names in the Inspector's lower case, -1 (no statistics) left out, estimates marked."""
     from sqlalchemy.engine import URL
 
-    from etl.sources.sqlalchemy_counts import COUNTS, catalog_counts
+    from etl_bigquery.engine.sources.sqlalchemy_counts import COUNTS, catalog_counts
 
     engine = sa.create_engine("sqlite://")
     with engine.connect() as connection:

@@ -1,7 +1,7 @@
 import pytest
 
-from etl.schema.bqtypes import BqType
-from etl.schema.typemap import MYSQL, POSTGRES, Confidence, propose
+from etl_bigquery.engine.schema.bqtypes import BqType
+from etl_bigquery.engine.schema.typemap import MYSQL, POSTGRES, Confidence, propose
 
 S = BqType
 

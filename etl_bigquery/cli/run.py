@@ -1,0 +1,84 @@
+"""`etl run FILE.yaml [--json]`: run a job now, through the flow, in this process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from etl_bigquery.cli.output import fail, quiet_call, user_errors
+
+EXIT_SKIPPED = 3
+
+
+def run_job(file: Path) -> dict[str, Any]:
+    """Run the flow and return its report (status, figures, stages, flow run id)."""
+    from prefect import tags
+
+    from etl_bigquery.flows.etl_job import RunFailed, etl_job
+    from etl_bigquery.service.job_files import load_job_file
+
+    job = load_job_file(file)
+    with tags("etl", f"etl-job:{job.name}"):
+        state = etl_job(job=job, return_state=True)
+    report = state.result(raise_on_failure=False)
+    if isinstance(report, RunFailed):
+        report = report.report
+    if not isinstance(report, dict):
+        # The flow ended before producing its report (e.g. crashed in Prefect itself).
+        return {
+            "status": "failed",
+            "state_name": state.name,
+            "error_type": "unknown",
+            "error": state.message,
+            "flow_run_id": str(state.state_details.flow_run_id),
+        }
+    return report
+
+
+def _human(report: dict[str, Any]) -> str:
+    lines = [f"{report.get('job')}: {report.get('state_name')}"]
+    if report.get("error"):
+        lines.append(f"  failed in {report.get('error_type')}: {report.get('error')}")
+    if report.get("destination"):
+        lines.append(f"  destination: {report['destination']} ({report.get('load_type')})")
+    lines.append(
+        f"  rows: {report.get('rows_extracted', 0):,} extracted, "
+        f"{report.get('rows_loaded', 0):,} loaded"
+        + (f", {report['rows_rejected']:,} rejected" if report.get("rows_rejected") else "")
+    )
+    if report.get("load_type") == "transactional":
+        lines.append(
+            f"  watermark: {report.get('watermark_before')} -> {report.get('watermark_after')}"
+        )
+    stages = report.get("stages") or {}
+    timings = ", ".join(
+        f"{k} {v['seconds']}s" for k, v in stages.items() if v.get("seconds") is not None
+    )
+    if timings:
+        lines.append(f"  stages: {timings}")
+    lines.append(f"  flow run: {report.get('flow_run_id')}")
+    return "\n".join(lines)
+
+
+def run_command(
+    file: Path = typer.Argument(..., help="Job YAML file."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the figures."),
+) -> None:
+    """Run the job now through the etl-job flow and print its summary. Exit code 0 only when the
+    run completed (Completed or Partial)."""
+    with user_errors():
+        report = quiet_call(lambda: run_job(file)) if as_json else run_job(file)
+    if as_json:
+        typer.echo(json.dumps(report, default=str))
+    else:
+        typer.echo(_human(report))
+    status = report.get("status")
+    if status == "skipped":
+        raise typer.Exit(EXIT_SKIPPED)
+    if status not in ("completed", "partial"):
+        if not as_json:
+            fail("the run did not complete.")
+        raise typer.Exit(1)

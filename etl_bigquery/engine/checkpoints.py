@@ -1,0 +1,28 @@
+"""Named points in a run where a crash is most interesting (see `engine.incremental`).
+
+Production registers nothing here, so `reached` costs a dictionary lookup. The crash-point tests
+register a hook that kills the process at one of these points, to prove a re-run recovers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+EXTRACT_BATCH_STAGED = "extract.batch_staged"
+LOAD_REJECTED_DONE = "load.rejected_done"
+LOAD_BEFORE_SUBMIT = "load.before_submit"
+LOAD_SUBMITTED = "load.submitted"
+LOAD_DONE = "load.done"
+
+_hooks: dict[str, list[Callable[[], None]]] = {}
+
+
+def reached(name: str) -> None:
+    for hook in _hooks.get(name, ()):
+        hook()
+
+
+def on(name: str, hook: Callable[[], None]) -> Callable[[], None]:
+    """Run `hook` whenever `name` is reached; returns a function that removes it."""
+    _hooks.setdefault(name, []).append(hook)
+    return lambda: _hooks[name].remove(hook)

@@ -1,0 +1,211 @@
+"""Load strategies of file sources: the exactly-once protocol of `engine.incremental`, by file.
+
+The destination table is the only state, as for tables. Every row a file job loads carries the
+address of its file (`_etl_source_file`) and that file's version (`_etl_source_version`: size
+and last-modified, written the same way from the same types on every run). A run:
+
+1. **Plans** from ONE query of the table (one query job sees one snapshot): per (file, version)
+   the rows held, the row count, the snapshot's run id, and how many rows lack a file or version.
+   Rows without them mean the table cannot say what it holds: the run fails (fail closed), it
+   never reloads everything. The *state token* is a digest of that list; the load job's id is
+   `etl_<job>_<hash(table, token)>_<attempt>`, so each state of the table has at most one
+   successor load per attempt, whichever run submits it, whatever files it found. Jobs already
+   submitted from that state are settled as for tables (`engine.incremental.settle`): one still
+   running (left by a killed run) is waited for and planning starts over from the state it
+   produced; one that failed has spent its id and the next attempt number is used.
+   - transactional: the files whose (address, version) the table does not hold are read — new
+     files and changed ones (a changed file is read again in full; its earlier rows stay, told
+     apart by `_etl_source_version`);
+   - catalog: when the listing's (address, version) set differs from the table's, every matching
+     file is read and replaces the table in one WRITE_TRUNCATE load; otherwise nothing is read.
+   No file to read → the run completes with 0 rows and submits nothing.
+2. **Extracts** only those files, all into the staged files of ONE load job.
+3. **Loads** with the planned id (rejected rows first, as for tables). A crash anywhere: the
+   re-run reads the table; if the killed run's job landed, its files are held and not read
+   again; if it is still running it is waited for; if it never landed the files are read again
+   and loaded under the same id. A file version is never loaded twice and never skipped.
+
+Limits: a version is (size, last-modified): a file rewritten with the same size within the
+store's time resolution (1 s on S3 and Azure) is not seen as changed. A file that yields no
+rows (empty, header only, or every row rejected) leaves no row to record it, so it is read
+again on every run (its rejected rows are kept once: they are fingerprinted).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import ClassVar
+
+from google.cloud import bigquery
+
+from etl_bigquery.engine.bigquery.tables import TableRef
+from etl_bigquery.engine.conform import RUN_ID, TargetColumn
+from etl_bigquery.engine.errors import EtlError, StateUnavailable, ValidationError
+from etl_bigquery.engine.fingerprint import Identity
+from etl_bigquery.engine.incremental import (
+    IncrementPlan,
+    StateKey,
+    count_table_rows,
+    settle,
+    unreadable,
+)
+from etl_bigquery.engine.jobs.model import FilesSource, JobSpec, LoadType
+from etl_bigquery.engine.plan import ColumnPlan
+from etl_bigquery.engine.sources.base import SqlReader
+from etl_bigquery.engine.sources.files.reader import FILE_COLUMN, VERSION_COLUMN, FileReader
+from etl_bigquery.engine.sources.files.store import StoredFile
+from etl_bigquery.engine.strategies import LoadStrategy, Planned, RowFilter
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What a file job's table holds, from one query."""
+
+    held: dict[tuple[str, str], int]
+    """(file address, version) → rows."""
+    rows: int
+    run: str | None
+
+    def token(self, load_type: LoadType) -> str:
+        listed = sorted([f, v, n] for (f, v), n in self.held.items())
+        text = json.dumps([load_type.value, self.run, listed])
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def read_file_state(
+    client: bigquery.Client, ref: TableRef, *, location: str | None, has_run_id: bool
+) -> FileState:
+    file, version = f"`{FILE_COLUMN}`", f"`{VERSION_COLUMN}`"
+    run = f"MAX(`{RUN_ID}`)" if has_run_id else "CAST(NULL AS STRING)"
+    sql = f"""
+        SELECT 'state' AS kind, CAST(NULL AS STRING) AS f, CAST(NULL AS STRING) AS v,
+               COUNT(*) AS n, COUNTIF({file} IS NULL OR {version} IS NULL) AS untraced,
+               {run} AS run
+        FROM {ref.sql}
+        UNION ALL
+        SELECT 'file', {file}, {version}, COUNT(*), NULL, NULL
+        FROM {ref.sql}
+        WHERE {file} IS NOT NULL AND {version} IS NOT NULL
+        GROUP BY {file}, {version}
+    """
+    try:
+        result = client.query_and_wait(sql, location=location).to_arrow(
+            create_bqstorage_client=False
+        )
+    except EtlError:
+        raise
+    except Exception as error:
+        raise unreadable(error, ref, "the files already loaded") from None
+    held: dict[tuple[str, str], int] = {}
+    rows, untraced, snapshot = 0, 0, None
+    for row in result.to_pylist():
+        if row["kind"] == "state":
+            rows, untraced, snapshot = int(row["n"] or 0), int(row["untraced"] or 0), row["run"]
+        else:
+            held[(row["f"], row["v"])] = int(row["n"])
+    if untraced:
+        raise StateUnavailable(
+            f"{ref} holds {untraced} rows without {FILE_COLUMN} or {VERSION_COLUMN} (loaded by "
+            "hand or by another tool), so which files it holds is unknown and this run loads "
+            "nothing (it never reloads everything); load into a new table."
+        )
+    return FileState(held, rows, snapshot)
+
+
+class _FileStrategy(LoadStrategy):
+    uses_cursor = False
+    changed_only: ClassVar[bool]
+
+    def check_plans(self, job: JobSpec, plans: list[ColumnPlan]) -> None:
+        names = {p.name for p in plans}
+        missing = [n for n in (FILE_COLUMN, VERSION_COLUMN) if n not in names]
+        if missing:
+            raise ValidationError(
+                f"A files job loads {', '.join(missing)} (the record of which file versions "
+                "the table holds); the source did not give them."
+            )
+
+    def plan(
+        self, job: JobSpec, client: bigquery.Client, table: bigquery.Table, ref: TableRef,
+        columns: list[TargetColumn], plans: list[ColumnPlan], identity: Identity | None,
+        *, fingerprinted: bool, location: str | None, now: dt.datetime,
+        reader: SqlReader | None = None,
+    ) -> Planned:  # fmt: skip
+        assert isinstance(job.source, FilesSource)
+        if not isinstance(reader, FileReader):
+            raise ValidationError(
+                f"Connection '{job.connection}' is not a file connection; a files source needs "
+                "an ETL File Connection (gcs, s3, azure_blob or local)."
+            )
+        have = {f.name for f in table.schema}
+        missing = [n for n in (FILE_COLUMN, VERSION_COLUMN) if n not in have]
+        has_run_id = RUN_ID in have
+        states: dict[str, FileState] = {}
+
+        def read() -> IncrementPlan:
+            if missing:  # added by this run's validation: fine only while the table is empty
+                state = _require_empty(client, ref, location, missing)
+            else:
+                state = read_file_state(client, ref, location=location, has_run_id=has_run_id)
+            token = state.token(job.load_type)
+            states[token] = state
+            return IncrementPlan(StateKey(token, state.rows), 1, "")
+
+        increment = settle(client, ref, job.name, read, location=location, wait_timeout=3600.0)
+        state = states[str(increment.state.marker)]
+        listing = reader.files(job.source)
+        files = self.select(listing, state)
+        return Planned(increment, files=tuple(files))
+
+    def select(self, listing: list[StoredFile], state: FileState) -> list[StoredFile]:
+        raise NotImplementedError
+
+    def row_filter(self, planned: Planned) -> RowFilter | None:
+        return None
+
+
+def _require_empty(
+    client: bigquery.Client, ref: TableRef, location: str | None, missing: list[str]
+) -> FileState:
+    rows = count_table_rows(client, ref, location)
+    if rows:
+        raise StateUnavailable(
+            f"{ref} holds {rows} rows but no column {', '.join(missing)}, so which files it "
+            "holds is unknown and this run loads nothing; load into a new table."
+        )
+    return FileState({}, 0, None)
+
+
+class FileTransactional(_FileStrategy):
+    """Append the files the table does not hold yet (new, or changed since)."""
+
+    load_type = LoadType.TRANSACTIONAL
+    write_disposition = bigquery.WriteDisposition.WRITE_APPEND
+
+    def select(self, listing: list[StoredFile], state: FileState) -> list[StoredFile]:
+        return [f for f in listing if (f.uri, f.version) not in state.held]
+
+
+class FileCatalog(_FileStrategy):
+    """Replace the table with every matching file when any of them changed."""
+
+    load_type = LoadType.CATALOG
+    write_disposition = bigquery.WriteDisposition.WRITE_TRUNCATE
+
+    def select(self, listing: list[StoredFile], state: FileState) -> list[StoredFile]:
+        if {(f.uri, f.version) for f in listing} == set(state.held):
+            return []
+        return list(listing)
+
+    def check_extracted(self, job: JobSpec, ref: TableRef, rows: int, rejected: int) -> None:
+        # No changed file is a run of 0 rows, not an empty source; and 0 rows never replace
+        # the table (the load submits nothing), so the table is left as it was either way.
+        return None
+
+
+FILE_STRATEGIES: dict[LoadType, LoadStrategy] = {
+    strategy.load_type: strategy for strategy in (FileCatalog(), FileTransactional())
+}

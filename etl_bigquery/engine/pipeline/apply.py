@@ -1,0 +1,70 @@
+"""Creating a job: validate everything first, then create the destination table last, and undo
+what was created if that fails, so a failed `etl job apply` leaves nothing behind."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from etl_bigquery.engine.bigquery import tables
+from etl_bigquery.engine.bigquery.tables import TableRef
+from etl_bigquery.engine.incremental import Lookback
+from etl_bigquery.engine.pipeline.context import RunContext
+from etl_bigquery.engine.pipeline.validate import destination_ref, plan_source, table_columns
+from etl_bigquery.engine.plan import ColumnPlan, cursor_plan
+from etl_bigquery.engine.strategies import first_run_bound, require_identity_loaded, strategy_for
+
+
+@dataclass(frozen=True)
+class Applied:
+    ref: TableRef
+    plans: list[ColumnPlan]
+    table_created: bool
+    dataset_created: bool
+    estimated_rows: int | None
+
+
+def apply_job(ctx: RunContext) -> Applied:
+    job = ctx.job
+    client = ctx.bigquery.bigquery
+    strategy = strategy_for(job)
+    plans = plan_source(ctx, detect=True)
+    proposed = [p.target for p in plans]
+    cursor = None
+    if strategy.uses_cursor:
+        cursor_name = cursor_plan(plans, job).source.name
+        cursor = next(c for c in proposed if c.source_name == cursor_name)
+        first_run_bound(job, cursor, ctx.started_at)  # refuses a day-based backfill on a number
+        Lookback.for_job(job.lookback, cursor)  # refuses a duration on a numeric cursor
+    estimated = ctx.reader.estimate_rows(job.source)
+    ref = destination_ref(ctx)
+    table = tables.get_table(client, ref)
+    if table is not None:
+        resolved = tables.check_existing_table(
+            table, ref, proposed, job_name=job.name, load_type=job.load_type
+        )
+        identity, new_identity = strategy.table_identity(job, plans, table, ref, resolved)
+        new_fields = tables.missing_fields(table, resolved, identity if new_identity else None)
+        if identity is not None:
+            columns = table_columns([*table.schema, *new_fields], resolved)
+            require_identity_loaded(identity, columns, ref)
+        tables.apply_table_changes(client, table, ref, new_fields, job.name, job.load_type)
+        return Applied(ref, plans, False, False, estimated)
+    identity = strategy.new_table_identity(job, plans, proposed)
+    dataset_created = tables.ensure_dataset(client, ref, ctx.settings.location)
+    try:
+        tables.create_table(
+            client,
+            ref,
+            proposed,
+            job_name=job.name,
+            load_type=job.load_type,
+            identity=identity,
+            layout=lambda new: strategy.layout(new, cursor),
+        )
+    except BaseException:
+        if dataset_created:
+            with contextlib.suppress(Exception):
+                client.delete_dataset(f"{ref.project}.{ref.dataset}", not_found_ok=True)
+        raise
+    return Applied(ref, plans, True, dataset_created, estimated)

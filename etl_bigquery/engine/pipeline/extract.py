@@ -1,0 +1,100 @@
+"""Extraction: stream the source through the conformer into staged Parquet files.
+
+The load strategy filters each conformed batch (a transactional run fingerprints every row and
+drops those BigQuery already holds in its window, `engine.strategies`); rejected rows are staged
+beside the data (`engine.rejected`).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from etl_bigquery.engine import checkpoints
+from etl_bigquery.engine.conform import Conformer, RunStamp
+from etl_bigquery.engine.pipeline.context import Extracted, LoadTarget, ProgressCallback, RunContext
+from etl_bigquery.engine.prefetch import read_ahead
+from etl_bigquery.engine.rejected import RejectStager
+from etl_bigquery.engine.staging import ParquetStager
+from etl_bigquery.engine.strategies import strategy_for
+
+PROGRESS_EVERY_SECONDS = 5.0
+
+
+def _max(values: pa.Array, current: object | None) -> object | None:
+    if len(values) == 0:
+        return current
+    batch_max = pc.max(values).as_py()
+    if batch_max is None:
+        return current
+    return batch_max if current is None or batch_max > current else current
+
+
+def extract_to_staging(
+    ctx: RunContext,
+    target: LoadTarget,
+    progress: ProgressCallback | None = None,
+    *,
+    attempt: int = 1,
+) -> Extracted:
+    conformer = Conformer(target.columns, RunStamp(ctx.run_id, ctx.started_at))
+    strategy = strategy_for(ctx.job)
+    rows_filter = strategy.row_filter(target.planned)
+    schema = conformer.schema
+    for extra in rows_filter.extra_fields if rows_filter is not None else []:
+        schema = schema.append(extra)
+    # Per attempt: a retried extraction never mixes its files with a failed attempt's.
+    run_path = f"{ctx.job.name}/{ctx.run_id}/attempt-{attempt}"
+    storage = ctx.bigquery.storage if ctx.settings.staging_uri.startswith("gs://") else None
+    stager = ParquetStager(ctx.settings.staging_uri, run_path, schema, storage_client=storage)
+    rejects = RejectStager(
+        ctx.settings.staging_uri, run_path, ctx.run_id, target.known_rejected.copy(), storage
+    )
+    result = Extracted(staged=stager.result, watermark_after=target.watermark_before)
+    last_report = time.monotonic()
+    # Records a reader could not read at all (a ragged CSV row, bytes that are not text) are
+    # rejected rows too, kept with the file, record number and reason (file sources).
+    unreadable = getattr(ctx.reader, "take_rejected", None)
+    limit = ctx.job.rejected_limit
+
+    def keep_unreadable() -> None:
+        if unreadable is not None and (bad := unreadable()):
+            result.rows_read += len(bad)
+            rejects.write(bad)
+
+    def rejected_so_far() -> int:
+        return rejects.result.rows + rejects.result.already_kept
+
+    try:
+        for batch in read_ahead(ctx.reader.read(target.read_plan)):
+            result.rows_read += batch.num_rows
+            good, rejected = conformer.conform(batch)
+            rejects.write(rejected)
+            keep_unreadable()
+            if limit.count is not None:  # a share can only be judged at the end
+                strategy.check_rejected(ctx.job, target.ref, result.rows_read, rejected_so_far())
+            if rows_filter is not None:
+                good = rows_filter.apply(good)
+                if rows_filter.cursor is not None:
+                    cursor = good.column(rows_filter.cursor)
+                    result.watermark_after = _max(cursor, result.watermark_after)
+            stager.write(good)
+            result.rows_extracted += good.num_rows
+            checkpoints.reached(checkpoints.EXTRACT_BATCH_STAGED)
+            if progress is not None and time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
+                progress(result.rows_read, target.estimated_rows)
+                last_report = time.monotonic()
+        keep_unreadable()
+        strategy.check_rejected(ctx.job, target.ref, result.rows_read, rejected_so_far())
+        result.staged = stager.finish()
+        result.rejected = rejects.finish()
+    except BaseException:
+        stager.abort()
+        rejects.abort()
+        raise
+    result.already_loaded = rows_filter.claimed if rows_filter is not None else 0
+    result.numeric_nan_nulled = conformer.numeric_nan_nulled
+    strategy.check_extracted(ctx.job, target.ref, result.rows_extracted, result.rows_rejected)
+    return result

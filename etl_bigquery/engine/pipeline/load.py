@@ -1,0 +1,76 @@
+"""Load: the rejected rows first, then the one load job of the run (protocol:
+`engine.incremental`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from etl_bigquery.engine import checkpoints
+from etl_bigquery.engine.bigquery.loader import load_staged_files
+from etl_bigquery.engine.incremental import rejected_job_id
+from etl_bigquery.engine.pipeline.context import Extracted, LoadTarget, RunContext
+from etl_bigquery.engine.rejected import load_rejected
+from etl_bigquery.engine.staging import delete_staged
+from etl_bigquery.engine.strategies import strategy_for
+
+
+@dataclass(frozen=True)
+class Loaded:
+    rows_loaded: int
+    load_job_id: str | None
+    rejected_table: str | None
+
+
+def load_extracted(
+    ctx: RunContext,
+    target: LoadTarget,
+    extracted: Extracted,
+    on_submitted: Callable[[str], None] | None = None,
+    before_submit: Callable[[], None] | None = None,
+) -> Loaded:
+    """`before_submit` runs right before each submission (the flow checks it still holds the
+    job's run slot there)."""
+    client = ctx.bigquery.bigquery
+    rejected_table = None
+    if extracted.rejected.rows:
+        # Before the rows: a crash between the two loads must not leave the watermark past
+        # rejected rows that were never kept (they would not be read again).
+        if before_submit is not None:
+            before_submit()
+        rejected_table = load_rejected(
+            client,
+            target.ref,
+            extracted.rejected,
+            rejected_job_id(target.job_id, extracted.rejected.digest),
+            location=target.location,
+        )
+        checkpoints.reached(checkpoints.LOAD_REJECTED_DONE)
+    if extracted.rows_extracted == 0:
+        # Nothing new: a successful run that loads 0 rows, with no job to submit.
+        return Loaded(0, None, rejected_table)
+    checkpoints.reached(checkpoints.LOAD_BEFORE_SUBMIT)
+    if before_submit is not None:
+        before_submit()
+
+    def submitted(job_id: str) -> None:
+        checkpoints.reached(checkpoints.LOAD_SUBMITTED)
+        if on_submitted is not None:
+            on_submitted(job_id)
+
+    result = load_staged_files(
+        client,
+        target.ref,
+        extracted.staged.uris,
+        schema=target.load_schema,
+        write_disposition=strategy_for(ctx.job).write_disposition,
+        job_id=target.job_id,
+        job_name=ctx.job.name,
+        run_id=ctx.run_id,
+        location=target.location,
+        on_submitted=submitted,
+    )
+    checkpoints.reached(checkpoints.LOAD_DONE)
+    storage = ctx.bigquery.storage if ctx.settings.staging_uri.startswith("gs://") else None
+    delete_staged(extracted.staged.uris, storage)
+    return Loaded(result.output_rows, result.job_id, rejected_table)

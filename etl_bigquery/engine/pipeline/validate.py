@@ -1,0 +1,266 @@
+"""Validation: the source and the destination fit the job; decide exactly what this run loads.
+
+Everything is checked first and BigQuery is changed last (columns added, table labelled), so a run
+that fails validation leaves the table as it was. Schema drift is reported, not absorbed: a new
+source column is not loaded until the job (or `etl job apply`) adds it, a dropped one is written
+as NULL with a warning, and a type that no longer fits fails naming the column and both types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from google.cloud import bigquery
+
+from etl_bigquery.engine.bigquery import tables
+from etl_bigquery.engine.bigquery.tables import TableRef
+from etl_bigquery.engine.conform import METADATA_COLUMNS, TargetColumn
+from etl_bigquery.engine.errors import ConfigurationError, ValidationError
+from etl_bigquery.engine.fingerprint import ROW_HASH
+from etl_bigquery.engine.incremental import read_known_rejected
+from etl_bigquery.engine.jobs.model import JobSpec, ProcessingMode
+from etl_bigquery.engine.pipeline.context import LoadTarget, RunContext
+from etl_bigquery.engine.plan import ALWAYS_LOADED, ColumnPlan, plan_columns
+from etl_bigquery.engine.rejected import rejected_table
+from etl_bigquery.engine.schema.bqtypes import BqType
+from etl_bigquery.engine.schema.detect import detect_for_job
+from etl_bigquery.engine.schema.names import sanitize_column_name
+from etl_bigquery.engine.sources.base import CursorBound, ReadPlan, SourceColumn
+from etl_bigquery.engine.sources.registry import by_dialect
+from etl_bigquery.engine.staging import missing_staging_bucket
+from etl_bigquery.engine.strategies import strategy_for
+
+
+def destination_ref(ctx: RunContext) -> TableRef:
+    dataset = ctx.job.destination.dataset or ctx.settings.default_dataset
+    return TableRef(ctx.settings.project, dataset, ctx.job.destination_table)
+
+
+def plan_source(
+    ctx: RunContext,
+    job: JobSpec | None = None,
+    columns: list[SourceColumn] | None = None,
+    *,
+    detect: bool = False,
+    table: bigquery.Table | None = None,
+) -> list[ColumnPlan]:
+    """The job's columns with their proposed types. `detect` (when a table is about to be
+    created) samples text columns for dates, timestamps, integers and booleans stored as text;
+    runs instead follow the types the table already has (`_adopt_table_types`)."""
+    job = job or ctx.job
+    if columns is None:
+        columns = ctx.reader.describe(job.source)
+    detected = detect_for_job(ctx.reader, job, columns) if detect else None
+    plans = plan_columns(job, columns, ctx.reader.dialect, detected=detected)
+    if table is not None:
+        plans = _adopt_table_types(plans, table)
+    strategy_for(job).check_plans(job, plans)
+    return plans
+
+
+def table_columns(
+    schema: list[bigquery.SchemaField], loaded: list[TargetColumn]
+) -> list[TargetColumn]:
+    """All data columns of a table schema in table order: loaded ones, and NULL for the rest."""
+    by_name = {c.name.lower(): c for c in loaded}
+    result = []
+    for field in schema:
+        if field.name in METADATA_COLUMNS or field.name == ROW_HASH:
+            continue
+        column = by_name.get(field.name.lower())
+        if column is not None:
+            result.append(column)
+            continue
+        try:
+            bq_type = BqType.parse(field.field_type)
+        except ValueError:
+            bq_type = None
+        if bq_type is None or field.mode == "REPEATED":
+            raise ValidationError(
+                f"Table column {field.name} ({field.mode} {field.field_type}) is not loaded by "
+                "this job and cannot be written as NULL; load it, or choose another destination "
+                "table."
+            )
+        result.append(TargetColumn(None, "", field.name, bq_type))
+    return result
+
+
+# Types a text column may have been given by detection when its table was created.
+_DETECTABLE = (BqType.DATE, BqType.DATETIME, BqType.TIMESTAMP, BqType.INT64, BqType.BOOL)
+
+
+def _adopt_table_types(plans: list[ColumnPlan], table: bigquery.Table) -> list[ColumnPlan]:
+    """A text column the table holds as a detected type (DATE...) keeps loading as that type,
+    each value checked: one that does not fit goes to the rejected rows, it does not fail the
+    run (a new sample may no longer look like dates; the table decides)."""
+    fields = {field.name.lower(): field for field in table.schema}
+    adopted = []
+    for plan in plans:
+        field = fields.get(plan.name.lower())
+        try:
+            table_type = BqType.parse(field.field_type) if field else None
+        except ValueError:
+            table_type = None  # a type no job writes
+        # Only when the source type is the one the table was created from (its description
+        # says so): a source column that turned from integer into text is drift, and fails.
+        described = tables.described_source(field.description) if field is not None else None
+        same_source = described is not None and described[1] == plan.source.source_type
+        if (
+            table_type in _DETECTABLE
+            and same_source
+            and plan.bq_type is BqType.STRING
+            and not plan.overridden
+        ):
+            plan = replace(plan, bq_type=table_type, overridden=True)
+        elif (
+            table_type is not None
+            and not plan.overridden
+            and by_dialect(plan.dialect).capabilities.inferred_schema
+        ):
+            # File and document fields have no declared type: each run's sample only guesses
+            # (a JSON key that is null today, a Redis hash whose numbers are text while a JSON
+            # value's are not), so the table's type decides, value by value.
+            plan = replace(plan, bq_type=table_type, overridden=True)
+        adopted.append(plan)
+    return adopted
+
+
+def choose_processing_mode(
+    job: JobSpec, estimated: int | None, source_key: str, splittable: bool
+) -> tuple[ProcessingMode, str]:
+    """The mode this run uses and why (shown in the validate artifact and the run report)."""
+    about = "unknown" if estimated is None else f"{estimated:,}"
+    if job.processing_mode is ProcessingMode.STANDARD:
+        return ProcessingMode.STANDARD, "standard (set by the job)"
+    if job.processing_mode is ProcessingMode.DATAFLOW:
+        if not splittable:
+            raise ConfigurationError(
+                f"processing_mode 'dataflow' needs a source that can be split into units, and "
+                f"{source_key} sources cannot be split yet; use processing_mode auto or standard."
+            )
+        return ProcessingMode.DATAFLOW, f"dataflow (set by the job; about {about} rows)"
+    threshold = f"{job.row_threshold:,}"
+    if estimated is None or estimated < job.row_threshold:
+        return ProcessingMode.STANDARD, f"standard (auto: about {about} rows < {threshold})"
+    if not splittable:
+        return ProcessingMode.STANDARD, (
+            f"standard (auto: about {about} rows >= {threshold}, but {source_key} sources "
+            "cannot be split into units)"
+        )
+    return ProcessingMode.DATAFLOW, f"dataflow (auto: about {about} rows >= {threshold})"
+
+
+def _table_names(table: bigquery.Table) -> set[str]:
+    return {field.name.lower() for field in table.schema}
+
+
+def _drift(
+    job: JobSpec, source: list[SourceColumn], table: bigquery.Table
+) -> tuple[JobSpec, list[str]]:
+    """The job as this run loads it, and what drifted: listed columns the source dropped are
+    left out (their table columns get NULL); with `columns: []`, source columns the table does
+    not have yet are not loaded until the job is applied again."""
+    names = {c.name for c in source}
+    in_table = _table_names(table)
+    warnings = []
+    dropped = [c for c in job.columns if c not in names]
+    if dropped:
+        gone = [c for c in dropped if sanitize_column_name(c).lower() in in_table]
+        if len(gone) < len(dropped):
+            return job, []  # a column that never existed: plan_columns says so
+        warnings.append(
+            f"source column(s) {', '.join(dropped)} no longer exist in "
+            f"{job.describe_source()}; written as NULL"
+        )
+        job = job.model_copy(update={"columns": [c for c in job.columns if c in names]})
+    if not job.columns:
+        new = [
+            c.name
+            for c in source
+            if c.name not in ALWAYS_LOADED  # file trace columns keep their own names
+            and sanitize_column_name(c.name).lower() not in in_table
+        ]
+        if new:
+            warnings.append(
+                f"new source column(s) {', '.join(new)} are not loaded until the job lists them "
+                "(or `etl job apply` adds them)"
+            )
+            job = job.model_copy(update={"columns": [c.name for c in source if c.name not in new]})
+    return job, warnings
+
+
+def prepare_target(ctx: RunContext) -> LoadTarget:
+    """Every check first, then the only changes (columns added, table labelled): a run that
+    fails validation has not touched BigQuery."""
+    client = ctx.bigquery.bigquery
+    source_columns = ctx.reader.describe(ctx.job.source)  # the source first: it is the root
+    ref = destination_ref(ctx)
+    table = tables.get_table(client, ref)
+    if table is None:
+        plan_source(ctx, columns=source_columns)  # a wrong column list is the first thing to fix
+        raise ValidationError(
+            f"Destination table {ref} does not exist; create the job first "
+            f"(`etl job apply` with this job's file)."
+        )
+    beyond_sample = getattr(ctx.reader, "columns_beyond_sample", None)
+    if beyond_sample is not None:  # document stores: a table field today's sample missed
+        described = [tables.described_source(field.description) for field in table.schema]
+        source_columns = beyond_sample(source_columns, [d for d in described if d])
+    job, warnings = _drift(ctx.job, source_columns, table)
+    plans = plan_source(ctx, job, source_columns, table=table)
+    strategy = strategy_for(job)
+    location = table.location or ctx.settings.location
+    resolved = tables.check_existing_table(
+        table, ref, [p.target for p in plans], job_name=job.name, load_type=job.load_type
+    )
+    identity, new_identity = strategy.table_identity(job, plans, table, ref, resolved)
+    new_fields = tables.missing_fields(table, resolved, identity if new_identity else None)
+    columns = table_columns([*table.schema, *new_fields], resolved)
+    planned = strategy.plan(
+        job, client, table, ref, columns, plans, identity,
+        fingerprinted=not new_identity, location=location, now=ctx.started_at, reader=ctx.reader,
+    )  # fmt: skip
+    by_source = {c.source_name: c for c in columns if c.source_name is not None}
+    # Read with the table's types (an existing table may hold a compatible, different type).
+    read_columns = [replace(p.read_column, bq_type=by_source[p.source.name].bq_type) for p in plans]
+    read_cursor = next(
+        (rc for rc in read_columns if planned.cursor and rc.name == planned.cursor.source_name),
+        None,
+    )
+    bound = (
+        CursorBound(read_cursor, planned.lower_bound)
+        if read_cursor is not None and planned.lower_bound is not None
+        else None
+    )
+    read_plan = ReadPlan(job.source, read_columns, bound, files=planned.files)
+    ctx.reader.check_readable(read_plan)
+    # What this run reads decides its mode: an incremental run of a large table is small.
+    estimated = ctx.reader.estimate_read(read_plan)
+    try:
+        source = by_dialect(ctx.reader.dialect)
+        source_key, splittable = source.key, source.capabilities.splittable
+    except ConfigurationError:  # a reader the registry does not know by dialect
+        source_key, splittable = ctx.reader.dialect, False
+    mode, reason = choose_processing_mode(job, estimated, source_key, splittable)
+    rejected_known = read_known_rejected(client, rejected_table(ref), location=location)
+    staging = ctx.settings.staging_uri
+    if staging.startswith("gs://"):  # a file:// staging folder needs no Cloud Storage client
+        missing = missing_staging_bucket(staging, ctx.bigquery.storage)
+        if missing:
+            raise ValidationError(missing)
+    # Every check passed: now, and only now, change the table.
+    table = tables.apply_table_changes(client, table, ref, new_fields, job.name, job.load_type)
+    return LoadTarget(
+        ref=ref,
+        columns=columns,
+        plans=plans,
+        read_plan=read_plan,
+        planned=planned,
+        estimated_rows=estimated,
+        processing_mode=mode,
+        processing_reason=reason,
+        known_rejected=rejected_known,
+        location=location,
+        load_schema=list(table.schema),
+        warnings=warnings,
+    )

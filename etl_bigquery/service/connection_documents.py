@@ -1,0 +1,129 @@
+"""Connections from YAML documents (`etl connection apply`), saved as blocks.
+
+    kind: sql                      # or bigquery (a BigQuery source), bigquery-destination
+    name: shop-db
+    type: postgresql
+    host: db.internal
+    database: shop
+    username: etl
+    password: ${SHOP_DB_PASSWORD}  # from the environment, stored encrypted by Prefect
+    # password_secret: projects/p/secrets/shop-db-password   (Secret Manager instead)
+
+Names are unique across every connection family, and a second connection to the same
+(type, host, port, database, username) is refused with the name of the existing one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic
+from prefect.blocks.core import Block
+from prefect_gcp import GcpCredentials
+
+from etl_bigquery.blocks.bigquery import BigQueryDestination
+from etl_bigquery.blocks.bigquery_source import BigQuerySource
+from etl_bigquery.blocks.files import FileConnection
+from etl_bigquery.blocks.nosql import NoSqlConnection
+from etl_bigquery.blocks.registry import CONNECTION_TYPES, load_block
+from etl_bigquery.blocks.sql import SqlConnection
+from etl_bigquery.engine.errors import ConfigurationError
+from etl_bigquery.service.job_files import describe_validation_error, expand_environment
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+KINDS: dict[str, type[Block]] = {
+    "sql": SqlConnection,
+    "bigquery": BigQuerySource,
+    "bigquery-destination": BigQueryDestination,
+    "nosql": NoSqlConnection,
+    "files": FileConnection,
+}
+
+
+# Secret fields come back masked from the server; identities never depend on them.
+_SECRET_FIELDS = ("password", "connection_string", "aws_secret_access_key")
+
+
+@dataclass(frozen=True)
+class Applied:
+    name: str
+    kind: str
+    created: bool
+    block: Block
+
+
+def build_block(document: dict[str, Any], where: str) -> tuple[str, str, Block]:
+    data = expand_environment(dict(document), where)
+    kind = data.pop("kind", "sql")
+    name = data.pop("name", None)
+    if kind not in KINDS:
+        raise ConfigurationError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}.")
+    if not isinstance(name, str) or not NAME.match(name):
+        raise ConfigurationError(
+            f"{where}: name must be lower-case letters, digits and '-' (a block name), "
+            f"got {name!r}."
+        )
+    if kind in ("bigquery", "bigquery-destination", "files") and "gcp_credentials_block" in data:
+        # A service account held in a prefect-gcp GcpCredentials block, referred to by name.
+        credentials_name = data.pop("gcp_credentials_block")
+        credentials = load_block(GcpCredentials, credentials_name)
+        if credentials is None:
+            raise ConfigurationError(
+                f"{where}: GcpCredentials block {credentials_name!r} does not exist."
+            )
+        data["gcp_credentials"] = credentials
+    try:
+        block = KINDS[kind].model_validate(data)
+    except pydantic.ValidationError as error:
+        raise ConfigurationError(describe_validation_error(error, f"{where} ({name})")) from None
+    return name, kind, block
+
+
+def _check_unique(name: str, block: Block) -> None:
+    from prefect.client.orchestration import get_client
+
+    for block_type in CONNECTION_TYPES:
+        if isinstance(block, block_type):
+            continue
+        if load_block(block_type, name) is not None:
+            raise ConfigurationError(
+                f"A connection named '{name}' already exists as "
+                f"{block_type.get_block_type_name()}; "
+                "choose another name."
+            )
+    if not isinstance(block, SqlConnection | NoSqlConnection | FileConnection):
+        return
+    block_type = type(block)
+    with get_client(sync_client=True) as client:
+        documents = client.read_block_documents_by_type(
+            block_type.get_block_type_slug(), include_secrets=False
+        )
+    for document in documents:
+        if document.name == name:
+            continue
+        try:
+            other = block_type.model_validate(
+                {k: v for k, v in document.data.items() if k not in _SECRET_FIELDS}
+            )
+        except pydantic.ValidationError:
+            continue
+        if other.identity() == block.identity():
+            same = (
+                "type, endpoint, bucket and prefix"
+                if isinstance(block, FileConnection)
+                else "type, host, port, database and username"
+            )
+            raise ConfigurationError(
+                f"This connection already exists as '{document.name}' (same {same}); use that "
+                "one or change it."
+            )
+
+
+def apply_document(document: dict[str, Any], where: str) -> Applied:
+    name, kind, block = build_block(document, where)
+    _check_unique(name, block)
+    existed = load_block(type(block), name) is not None
+    block.save(name, overwrite=True)
+    return Applied(name, kind, not existed, block)
