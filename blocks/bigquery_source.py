@@ -24,7 +24,7 @@ from prefect.blocks.core import Block
 from prefect_gcp import GcpCredentials
 from pydantic import Field
 
-from etl_bigquery.engine.sources.base import SqlReader
+from etl_bigquery.engine.sources.base import SourceReader
 from etl_bigquery.engine.sources.bigquery_sql import DEFAULT_MAX_QUERY_BYTES
 from etl_bigquery.engine.sources.registry import SourceType, source_type
 
@@ -101,7 +101,7 @@ class BigQuerySource(Block):
     def describe(self) -> str:
         return f"bigquery://{self.project}"
 
-    def open_reader(self) -> SqlReader:
+    def open_reader(self) -> SourceReader:
         """A Prefect-free reader with credentials resolved."""
         from etl_bigquery.engine.sources.bigquery_source import BigQuerySourceSettings
 
@@ -122,4 +122,4 @@ class BigQuerySource(Block):
             max_query_bytes=self.max_query_bytes,
             query_timeout_seconds=self.query_timeout_seconds,
         )
-        return self.source.open(settings)  # type: ignore[arg-type]
+        return self.source.open(settings)

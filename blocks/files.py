@@ -22,9 +22,9 @@ from prefect_gcp import GcpCredentials
 from pydantic import Field, SecretStr, model_validator
 
 from etl_bigquery.engine.errors import ConfigurationError
-from etl_bigquery.engine.sources.files.reader import FileReader
+from etl_bigquery.engine.sources.base import SourceReader
 from etl_bigquery.engine.sources.files.store import SCHEMES, StoreSettings
-from etl_bigquery.engine.sources.registry import SOURCES
+from etl_bigquery.engine.sources.registry import SOURCES, source_type
 
 FileStoreType = StrEnum(  # type: ignore[misc]
     "FileStoreType",
@@ -173,6 +173,6 @@ class FileConnection(Block):
                 "content."
             ) from None
 
-    def open_reader(self) -> FileReader:
+    def open_reader(self) -> SourceReader:
         """A Prefect-free reader with secrets resolved."""
-        return FileReader(self.settings())
+        return source_type(self.type.value).open(self.settings())

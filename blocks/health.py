@@ -21,7 +21,8 @@ from prefect.variables import Variable
 
 from etl_bigquery.engine.errors import ConnectionFailed, EtlError
 from etl_bigquery.engine.sources import connection_errors
-from etl_bigquery.engine.sources.base import SqlReader, TableInfo
+from etl_bigquery.engine.sources.abilities import TableCatalog, WarnsOfWriteAccess
+from etl_bigquery.engine.sources.base import SourceReader, TableInfo
 from etl_bigquery.engine.sources.files.store import FileStore, StoredFile
 
 MAX_TABLES_SHOWN = 100
@@ -77,7 +78,7 @@ def check_connection(block: Connection) -> CheckOutcome:
     try:
         with block.open_reader() as reader:
             reader.ping()
-            tables = reader.list_tables()
+            tables = reader.list_tables() if isinstance(reader, TableCatalog) else []
             warning = _write_access_warning(reader)
     except EtlError as error:
         return CheckOutcome("error" if _is_system_error(error) else "failed", error.message)
@@ -91,7 +92,9 @@ def check_connection(block: Connection) -> CheckOutcome:
     )
 
 
-def _write_access_warning(reader: SqlReader) -> str | None:
+def _write_access_warning(reader: SourceReader) -> str | None:
+    if not isinstance(reader, WarnsOfWriteAccess):
+        return None
     try:
         return reader.write_access_warning()
     except Exception:  # the warning is advice: the connection itself works

@@ -21,7 +21,7 @@ from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, model_validator
 
 from etl_bigquery.engine.errors import ConfigurationError
-from etl_bigquery.engine.sources.base import SqlReader
+from etl_bigquery.engine.sources.base import SourceReader
 from etl_bigquery.engine.sources.nosql.documents import DEFAULT_SAMPLE_SIZE, NoSqlSettings
 from etl_bigquery.engine.sources.registry import SOURCES, SourceType, source_type
 
@@ -224,6 +224,6 @@ class NoSqlConnection(Block):
             sample_size=self.sample_size,
         )
 
-    def open_reader(self) -> SqlReader:
+    def open_reader(self) -> SourceReader:
         """A Prefect-free reader with secrets resolved, connected and read-only."""
-        return self.source.open(self.settings())  # type: ignore[arg-type]
+        return self.source.open(self.settings())

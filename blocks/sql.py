@@ -15,7 +15,7 @@ from etl_bigquery.blocks.secrets import resolve_secret
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, model_validator
 
-from etl_bigquery.engine.sources.base import SqlReader
+from etl_bigquery.engine.sources.base import SourceReader
 from etl_bigquery.engine.sources.registry import (
     SOURCES,
     ConnectionSettings,
@@ -99,7 +99,7 @@ class SqlConnection(Block):
         user = f"{self.username}@" if self.username else ""
         return f"{self.type.value}://{user}{self.host}:{self.effective_port}/{self.database}"
 
-    def open_reader(self) -> SqlReader:
+    def open_reader(self) -> SourceReader:
         """A Prefect-free reader with secrets resolved, connected and read-only."""
         return self.source.open(self.connection_settings())
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from etl_bigquery.blocks.registry import load_connection
+from etl_bigquery.blocks.sql import SqlConnection
 from etl_bigquery.flows import artifacts
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, ConfigDict, PrivateAttr
@@ -61,7 +62,7 @@ def worker_source(ctx: RunContext) -> WorkerSource:
     """The source as workers open it: resolved in memory for the DirectRunner; for Dataflow, a
     Secret Manager reference only (the pipeline is staged in Cloud Storage)."""
     connection = load_connection(ctx.job.connection)
-    if not hasattr(connection, "connection_settings"):
+    if not isinstance(connection, SqlConnection):
         # Only SQL connections carry reader settings; a family joins when its reader can split.
         raise ConfigurationError(
             f"Connection '{ctx.job.connection}' is not a SQL connection, and the Dataflow subflow "

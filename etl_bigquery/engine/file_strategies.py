@@ -54,8 +54,9 @@ from etl_bigquery.engine.incremental import (
 )
 from etl_bigquery.engine.jobs.model import FilesSource, JobSpec, LoadType
 from etl_bigquery.engine.plan import ColumnPlan
+from etl_bigquery.engine.sources.abilities import ListsFiles
 from etl_bigquery.engine.sources.base import SqlReader
-from etl_bigquery.engine.sources.files.reader import FILE_COLUMN, VERSION_COLUMN, FileReader
+from etl_bigquery.engine.sources.files.reader import FILE_COLUMN, VERSION_COLUMN
 from etl_bigquery.engine.sources.files.store import StoredFile
 from etl_bigquery.engine.strategies import LoadStrategy, Planned, RowFilter
 
@@ -135,7 +136,7 @@ class _FileStrategy(LoadStrategy):
         reader: SqlReader | None = None,
     ) -> Planned:  # fmt: skip
         assert isinstance(job.source, FilesSource)
-        if not isinstance(reader, FileReader):
+        if not isinstance(reader, ListsFiles):
             raise ValidationError(
                 f"Connection '{job.connection}' is not a file connection; a files source needs "
                 "an ETL File Connection (gcs, s3, azure_blob or local)."

@@ -34,7 +34,7 @@ class ColumnPlan:
     @property
     def trusted(self) -> bool:
         """Whether the source's own type guarantees every value fits the BigQuery type."""
-        if not by_dialect(self.dialect).capabilities.bounded_types or self.overridden:
+        if not by_dialect(self.dialect).bounded_types or self.overridden:
             return False
         base = self.source.source_type.lower().split("(")[0].strip()
         if self.bq_type is BqType.JSON:

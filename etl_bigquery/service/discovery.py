@@ -25,7 +25,8 @@ from etl_bigquery.engine.errors import ConfigurationError, ValidationError
 from etl_bigquery.engine.jobs.model import TableSource
 from etl_bigquery.engine.schema.detect import SAMPLE_ROWS, detect_source_columns
 from etl_bigquery.engine.schema.typemap import propose
-from etl_bigquery.engine.sources.base import TableInfo
+from etl_bigquery.engine.sources.abilities import TableCatalog
+from etl_bigquery.engine.sources.base import SourceReader, TableInfo
 from etl_bigquery.engine.sources.registry import source_type
 
 PREVIEW_ROWS = 10
@@ -82,22 +83,32 @@ def _dialect(block: SqlConnection) -> str:
     return source_type(block.type.value).dialect
 
 
+def _catalog(reader: SourceReader, connection: str | SqlConnection) -> TableCatalog:
+    if not isinstance(reader, TableCatalog):
+        name = connection if isinstance(connection, str) else connection.describe()
+        raise ValidationError(
+            f"Connection '{name}' holds files, not tables; `etl connection files` lists them."
+        )
+    return reader
+
+
 def list_schemas(connection: str | SqlConnection) -> list[str]:
     """PostgreSQL: the user schemas; MySQL/MariaDB: the database; SQLite: main (and attached)."""
     with _connection(connection).open_reader() as reader:
-        return reader.list_schemas()
+        return _catalog(reader, connection).list_schemas()
 
 
 def list_tables(connection: str | SqlConnection, schema: str | None = None) -> list[TableInfo]:
     """Tables and views with row counts; `TableInfo.estimated` marks counts that are estimates."""
     block = _connection(connection)
     with block.open_reader() as reader:
-        if schema is not None and schema not in reader.list_schemas():
+        catalog = _catalog(reader, connection)
+        if schema is not None and schema not in catalog.list_schemas():
             raise ValidationError(
                 f"Schema '{schema}' does not exist in {block.describe()}; "
                 "`etl connection schemas` lists them."
             )
-        return reader.list_tables(schema)
+        return catalog.list_tables(schema)
 
 
 def list_columns(

@@ -177,7 +177,9 @@ def test_the_registry_and_the_block() -> None:
     from etl_bigquery.service.connection_documents import build_block
 
     assert source_type("bigquery").dialect == "bigquery"
-    assert source_type("bigquery").capabilities.cursor_pushdown
+    from etl_bigquery.engine.sources.abilities import PushesDownCursor
+
+    assert issubclass(source_type("bigquery").reader_class(), PushesDownCursor)
     assert "bigquery" not in {t.value for t in SqlType}  # its own block, not a SQL type
     assert BigQuerySource in CONNECTION_TYPES
     name, kind, block = build_block(

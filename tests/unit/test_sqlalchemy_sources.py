@@ -246,11 +246,15 @@ def test_snowflake_takes_the_account_as_host_and_no_port():
     assert url.host == "xy12345.eu-west-1" and url.database == "SALES"
 
 
-def test_capabilities_are_declared_honestly():
+def test_abilities_are_declared_honestly():
+    from etl_bigquery.engine.sources.abilities import abilities_of
+
     for key in ALL:
-        capabilities = source_type(key).capabilities
-        assert capabilities.bounded_types and capabilities.cursor_pushdown
-        assert not capabilities.typed_arrow and not capabilities.splittable
+        entry = source_type(key)
+        assert entry.bounded_types and not entry.inferred_schema
+        # Values arrive as driver objects put into Arrow by their BigQuery type (not typed
+        # Arrow); one streaming statement, no split.
+        assert abilities_of(entry.reader_class()) == ["PushesDownCursor", "TableCatalog"]
 
 
 def test_a_missing_driver_is_one_sentence():

@@ -6,12 +6,13 @@ import math
 from dataclasses import replace
 
 from etl_bigquery.engine.schema.bqtypes import BqType
+from etl_bigquery.engine.sources.abilities import CanSplit
 from etl_bigquery.engine.sources.base import (
     CursorBound,
     CursorRange,
     HashBucket,
     ReadPlan,
-    SqlReader,
+    SourceReader,
 )
 
 DEFAULT_ROWS_PER_UNIT = 250_000
@@ -31,12 +32,15 @@ _INT64_MIN = -(2**63)
 
 
 def split_read(
-    reader: SqlReader, plan: ReadPlan, units: int, key_columns: list[str] | None
+    reader: SourceReader, plan: ReadPlan, units: int, key_columns: list[str] | None
 ) -> list[ReadPlan]:
     """The reader's own split: cursor ranges when the plan has a lower bound on the cursor; for a
     read without one (a catalog job) whose primary key is one integer column, ranges of that key
     (each unit reads its range through the key's index, where a hash bucket makes the source scan
-    the whole table once per unit); else hash buckets of the key (or of the whole row)."""
+    the whole table once per unit); else hash buckets of the key (or of the whole row). A reader
+    that cannot split (validation sends no such source to Dataflow) reads the plan as one unit."""
+    if not isinstance(reader, CanSplit):
+        return [plan]
     if plan.lower_bound is None and units > 1 and key_columns and len(key_columns) == 1:
         key = next((c for c in plan.columns if c.name == key_columns[0]), None)
         if key is not None and key.bq_type is BqType.INT64:

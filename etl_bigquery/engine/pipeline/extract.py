@@ -17,6 +17,7 @@ from etl_bigquery.engine.conform import Conformer, RunStamp
 from etl_bigquery.engine.pipeline.context import Extracted, LoadTarget, ProgressCallback, RunContext
 from etl_bigquery.engine.prefetch import read_ahead
 from etl_bigquery.engine.rejected import RejectStager
+from etl_bigquery.engine.sources.abilities import RejectsRecords
 from etl_bigquery.engine.staging import ParquetStager
 from etl_bigquery.engine.strategies import strategy_for
 
@@ -56,7 +57,7 @@ def extract_to_staging(
     last_report = time.monotonic()
     # Records a reader could not read at all (a ragged CSV row, bytes that are not text) are
     # rejected rows too, kept with the file, record number and reason (file sources).
-    unreadable = getattr(ctx.reader, "take_rejected", None)
+    unreadable = ctx.reader.take_rejected if isinstance(ctx.reader, RejectsRecords) else None
     limit = ctx.job.rejected_limit
 
     def keep_unreadable() -> None:

@@ -25,6 +25,7 @@ from etl_bigquery.engine.rejected import rejected_table
 from etl_bigquery.engine.schema.bqtypes import BqType
 from etl_bigquery.engine.schema.detect import detect_for_job
 from etl_bigquery.engine.schema.names import sanitize_column_name
+from etl_bigquery.engine.sources.abilities import CanSplit, EstimatesRead, SampledSchema
 from etl_bigquery.engine.sources.base import CursorBound, ReadPlan, SourceColumn
 from etl_bigquery.engine.sources.registry import by_dialect
 from etl_bigquery.engine.staging import missing_staging_bucket
@@ -115,7 +116,7 @@ def _adopt_table_types(plans: list[ColumnPlan], table: bigquery.Table) -> list[C
         elif (
             table_type is not None
             and not plan.overridden
-            and by_dialect(plan.dialect).capabilities.inferred_schema
+            and by_dialect(plan.dialect).inferred_schema
         ):
             # File and document fields have no declared type: each run's sample only guesses
             # (a JSON key that is null today, a Redis hash whose numbers are text while a JSON
@@ -202,10 +203,10 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
             f"Destination table {ref} does not exist; create the job first "
             f"(`etl job apply` with this job's file)."
         )
-    beyond_sample = getattr(ctx.reader, "columns_beyond_sample", None)
-    if beyond_sample is not None:  # document stores: a table field today's sample missed
+    if isinstance(ctx.reader, SampledSchema):  # document stores: a field the sample missed
         described = [tables.described_source(field.description) for field in table.schema]
-        source_columns = beyond_sample(source_columns, [d for d in described if d])
+        found = [d for d in described if d]
+        source_columns = ctx.reader.columns_beyond_sample(source_columns, found)
     job, warnings = _drift(ctx.job, source_columns, table)
     plans = plan_source(ctx, job, source_columns, table=table)
     strategy = strategy_for(job)
@@ -235,10 +236,14 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
     read_plan = ReadPlan(job.source, read_columns, bound, files=planned.files)
     ctx.reader.check_readable(read_plan)
     # What this run reads decides its mode: an incremental run of a large table is small.
-    estimated = ctx.reader.estimate_read(read_plan)
+    estimated = (
+        ctx.reader.estimate_read(read_plan)
+        if isinstance(ctx.reader, EstimatesRead)
+        else ctx.reader.estimate_rows(read_plan.source)
+    )
     try:
         source = by_dialect(ctx.reader.dialect)
-        source_key, splittable = source.key, source.capabilities.splittable
+        source_key, splittable = source.key, isinstance(ctx.reader, CanSplit)
     except ConfigurationError:  # a reader the registry does not know by dialect
         source_key, splittable = ctx.reader.dialect, False
     mode, reason = choose_processing_mode(job, estimated, source_key, splittable)

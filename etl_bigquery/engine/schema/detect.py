@@ -25,10 +25,11 @@ from collections.abc import Mapping
 
 import pyarrow as pa
 
-from etl_bigquery.engine.jobs.model import JobSpec, QuerySource, TableSource
+from etl_bigquery.engine.jobs.model import FilesSource, JobSpec, QuerySource, TableSource
 from etl_bigquery.engine.schema.bqtypes import BqType
 from etl_bigquery.engine.schema.typemap import Confidence, TypeProposal, propose
-from etl_bigquery.engine.sources.base import SourceColumn, SqlReader
+from etl_bigquery.engine.sources.abilities import SamplesColumns
+from etl_bigquery.engine.sources.base import SourceColumn, SourceReader
 
 SAMPLE_ROWS = 1000
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -142,13 +143,12 @@ def _quote(dialect: str, name: str) -> str:
 
 
 def sample(
-    reader: SqlReader, source: TableSource, columns: list[str], limit: int = SAMPLE_ROWS
+    reader: SourceReader, source: TableSource, columns: list[str], limit: int = SAMPLE_ROWS
 ) -> pa.Table:
     """The first `limit` rows of `columns` only (wide tables stay cheap), read as a checked
     read-only query under the reader's validation timeout."""
-    own = getattr(reader, "sample_columns", None)
-    if own is not None:  # readers that read columns without SQL (BigQuery: free tabledata.list)
-        return own(source, columns, limit)
+    if isinstance(reader, SamplesColumns):  # columns read without SQL (BigQuery: tabledata.list)
+        return reader.sample_columns(source, columns, limit)
     dialect = reader.dialect
     schema = source.schema_name or ("public" if dialect == "postgresql" else None)
     table = _quote(dialect, source.table)
@@ -159,7 +159,7 @@ def sample(
 
 
 def detect_source_columns(
-    reader: SqlReader,
+    reader: SourceReader,
     source: TableSource | QuerySource,
     columns: list[SourceColumn],
     *,
@@ -171,7 +171,7 @@ def detect_source_columns(
     Detection is advice: a sample that cannot be read (a login without SELECT on every column,
     a query source, whose sampling would run the query) gives no proposals rather than an error.
     """
-    files = getattr(source, "kind", None) == "files"
+    files = isinstance(source, FilesSource)
     if not isinstance(source, TableSource) and not files:
         return {}
     candidates = [
@@ -190,7 +190,7 @@ def detect_source_columns(
 
 
 def detect_for_job(
-    reader: SqlReader, job: JobSpec, columns: list[SourceColumn]
+    reader: SourceReader, job: JobSpec, columns: list[SourceColumn]
 ) -> dict[str, TypeProposal]:
     """Detected types for the text columns a job loads and does not override, for
     `engine.plan.plan_columns(..., detected=...)`."""

@@ -219,36 +219,9 @@ def propose_sqlite(declared: str) -> TypeProposal:
     return _UNKNOWN
 
 
-PROPOSERS = {
-    "postgresql": propose_postgres,
-    "mysql": propose_mysql,
-    "mariadb": propose_mysql,
-    "sqlite": propose_sqlite,
-}
-
-
-# Redshift and the SQLAlchemy dialects (sqlserver, synapse, oracle, snowflake, db2, teradata).
-from etl_bigquery.engine.schema.typemap_dialects import DIALECT_PROPOSERS  # noqa: E402
-
-PROPOSERS.update(DIALECT_PROPOSERS)
-
-# File sources (CSV text, JSON kinds, Parquet's Arrow types).
-from etl_bigquery.engine.schema.typemap_files import propose_files  # noqa: E402
-
-PROPOSERS["files"] = propose_files
-
-# NoSQL sources (firestore, mongodb, dynamodb, redis, cassandra): Python value kinds, CQL types.
-from etl_bigquery.engine.schema.typemap_document import propose_document  # noqa: E402
-
-PROPOSERS["document"] = propose_document
-for _nosql in ("firestore", "mongodb", "dynamodb", "redis", "cassandra"):
-    PROPOSERS[_nosql] = propose_document
-
-# BigQuery as a source: each type becomes itself (nested and range values as JSON).
-from etl_bigquery.engine.schema.typemap_bigquery import propose_bigquery  # noqa: E402
-
-PROPOSERS["bigquery"] = propose_bigquery
-
-
 def propose(dialect: str, type_text: str) -> TypeProposal:
-    return PROPOSERS[dialect](type_text)
+    """The proposal of the source type whose readers report `dialect`: each source type names
+    its type mapper in the registry (`engine.sources.registry.SourceType.type_mapper`)."""
+    from etl_bigquery.engine.sources.registry import by_dialect
+
+    return by_dialect(dialect).propose(type_text)

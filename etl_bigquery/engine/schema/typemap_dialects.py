@@ -6,7 +6,6 @@ Snowflake, Db2, Teradata). Type text is as the dialect prints a reflected type (
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 from etl_bigquery.engine.schema.bqtypes import BqType as S
 from etl_bigquery.engine.schema.typemap import (
@@ -198,14 +197,3 @@ def propose_teradata(type_text: str) -> TypeProposal:
     if base.startswith("interval") or base.startswith("period"):
         return _p(S.STRING, M, f"{base.split()[0]} values are loaded as text")
     return TERADATA.get(base, _UNKNOWN)
-
-
-DIALECT_PROPOSERS: dict[str, Callable[[str], TypeProposal]] = {
-    "redshift": propose_redshift,
-    "sqlserver": propose_sqlserver,
-    "synapse": propose_sqlserver,
-    "oracle": propose_oracle,
-    "snowflake": propose_snowflake,
-    "db2": propose_db2,
-    "teradata": propose_teradata,
-}

@@ -1,9 +1,10 @@
-"""What every SQL source reader offers the engine.
+"""What every source reader offers the engine, and the values a read is described by.
 
 A reader is plain Python with its secrets already resolved (the blocks build it); it knows nothing
-of Prefect. It describes tables, estimates sizes, and streams Arrow record batches in bounded
+of Prefect. It describes its source, estimates sizes, and streams Arrow record batches in bounded
 memory. Values come out in whatever Arrow type the driver gives; `engine.conform` turns them into
-the destination's types.
+the destination's types. What only some readers can do (split a read, list tables, push a cursor
+bound down...) is in `engine.sources.abilities`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Self
 
 import pyarrow as pa
 
@@ -86,70 +87,59 @@ class ReadPlan:
     columns: list[ReadColumn]
     lower_bound: CursorBound | None = None
     unit: CursorRange | HashBucket | None = None
-    """Set on the units `SqlReader.split` returns; None reads the whole plan."""
+    """Set on the units `CanSplit.split` returns; None reads the whole plan."""
     files: tuple[Any, ...] | None = None
     """File sources: the files this run reads (`engine.sources.files.store.StoredFile`), chosen by
     the load strategy; None reads every matching file."""
 
 
-class SqlReader(abc.ABC):
-    """A connection to one SQL database, read-only."""
+class SourceReader(abc.ABC):
+    """The core every source reader implements (SQL databases, BigQuery, files, document stores),
+    read-only. Optional abilities are small protocols of their own
+    (`engine.sources.abilities`): a reader implements exactly those it supports, and the engine
+    asks `isinstance(reader, CanSplit)`, never whether an attribute happens to exist."""
 
     dialect: str
+    """The registry's name for how this reader's types and queries are read
+    (`engine.sources.registry.by_dialect`)."""
 
     @abc.abstractmethod
     def ping(self) -> None:
-        """Run `SELECT 1`; raise `ConnectionFailed` with a clear message when it fails."""
+        """Reach the source (`SELECT 1`, a listing); raise `ConnectionFailed` with a clear
+        message when it fails."""
 
     @abc.abstractmethod
-    def list_schemas(self) -> list[str]: ...
+    def describe(self, source: Any) -> list[SourceColumn]:
+        """The columns of a table, query, collection or files source, with their native types;
+        `ValidationError` when the source does not exist."""
 
     @abc.abstractmethod
-    def list_tables(self, schema: str | None = None) -> list[TableInfo]: ...
-
-    @abc.abstractmethod
-    def describe(self, source: TableSource | QuerySource) -> list[SourceColumn]:
-        """The columns of a table or query; `ValidationError` when the table does not exist."""
-
-    @abc.abstractmethod
-    def estimate_rows(self, source: TableSource | QuerySource) -> int | None: ...
-
-    def estimate_read(self, plan: ReadPlan) -> int | None:
-        """The rows `plan` will read (an incremental read is much smaller than its table);
-        readers that cannot estimate a bounded read give the whole source's estimate."""
-        return self.estimate_rows(plan.source)
+    def estimate_rows(self, source: Any) -> int | None:
+        """About how many rows `source` holds; None when the source cannot tell cheaply."""
 
     @abc.abstractmethod
     def check_readable(self, plan: ReadPlan) -> None:
-        """Run the extraction query with no rows: privileges and SQL are checked before any work
-        starts, so such failures are validation failures."""
+        """Open the read of `plan` without reading rows: privileges, SQL and existence are
+        checked before any work starts, so such failures are validation failures."""
 
     @abc.abstractmethod
     def read(self, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
-        """Stream the rows of `plan`; memory stays bounded whatever the table size."""
-
-    def split(
-        self, plan: ReadPlan, units: int, key_columns: list[str] | None = None
-    ) -> list[ReadPlan]:
-        """Independent units whose union is exactly `plan`, no row in two (the Dataflow path
-        reads them in parallel): ranges of the cursor sized by its distribution, else hash
-        buckets of `key_columns` (the primary key), else of the whole row. A reader that cannot
-        split (capability `splittable` false) returns `[plan]`."""
-        return [plan]
+        """Stream the rows of `plan`; memory stays bounded whatever the source's size."""
 
     @abc.abstractmethod
-    def preview(self, source: TableSource | QuerySource, limit: int = 10) -> pa.Table: ...
-
-    def write_access_warning(self) -> str | None:
-        """One sentence when the login can change the database (a read-only role is the safe
-        choice: some functions act outside a read-only transaction), else None."""
-        return None
+    def preview(self, source: Any, limit: int = 10) -> pa.Table:
+        """The first `limit` rows of `source`, as the source holds them."""
 
     @abc.abstractmethod
     def close(self) -> None: ...
 
-    def __enter__(self) -> SqlReader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+SqlReader = SourceReader
+"""The old name, kept only while the load-strategy modules (`engine.strategies`,
+`engine.file_strategies`, `engine.beam.pipeline`) are being reworked; use `SourceReader`."""

@@ -50,10 +50,11 @@ from etl_bigquery.engine.errors import (
 from etl_bigquery.engine.jobs.model import QuerySource, TableSource
 from etl_bigquery.engine.sources.base import (
     DEFAULT_BATCH_ROWS,
+    CursorBound,
     ReadColumn,
     ReadPlan,
     SourceColumn,
-    SqlReader,
+    SourceReader,
     TableInfo,
 )
 from etl_bigquery.engine.sources.bigquery_sql import (
@@ -167,7 +168,10 @@ def _storage_unavailable(error: Exception) -> bool:
     return False
 
 
-class BigQuerySourceReader(SqlReader):
+class BigQuerySourceReader(SourceReader):
+    """BigQuery tables, views and queries. Abilities: PushesDownCursor, TypedArrowOutput,
+    SamplesColumns, TableCatalog."""
+
     dialect = "bigquery"
 
     def __init__(self, settings: BigQuerySourceSettings) -> None:
@@ -372,6 +376,37 @@ class BigQuerySourceReader(SqlReader):
         else:
             self._check_fields(table, plan.columns)
 
+    def applies_bound(self, bound: CursorBound) -> bool:
+        return True  # a read session's row restriction, or the SELECT's WHERE
+
+    def arrow_schema(self, plan: ReadPlan) -> pa.Schema:
+        """The schema of the read's batches, from the path the read takes: the read session's
+        Arrow schema, or the REST conversion of the table's fields (a query or view is run with
+        LIMIT 0 and its result table asked)."""
+        names = [c.name for c in plan.columns]
+        if isinstance(plan.source, QuerySource) or (
+            self._table(self._ref(plan.source)).table_type not in _STORED
+        ):
+            sql = select_sql(plan.source, plan.columns, plan.lower_bound, self.settings.project,
+                             limit=0)  # fmt: skip
+            ref = _destination(self._run_query(sql, Stage.VALIDATION, CHECK_TIMEOUT_SECONDS))
+        else:
+            ref = self._ref(plan.source)
+        if self._storage_client() is not None:
+            try:
+                session = self._session(ref, plan.columns, "", Stage.VALIDATION)
+                schema = pa.ipc.read_schema(pa.py_buffer(session.arrow_schema.serialized_schema))
+                return _as_read(schema, names)
+            except _StorageUnavailable:
+                pass
+        table = self._table(ref)
+        fields = self._check_fields(table, names)
+        try:
+            rows = self.client.list_rows(table, selected_fields=fields, max_results=0)
+            return _as_read(rows.to_arrow(create_bqstorage_client=False).schema, names)
+        except Exception as error:
+            raise classify(error, Stage.VALIDATION, f"reading the fields of {table}") from None
+
     def read(self, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
         names = [c.name for c in plan.columns]
         is_view = isinstance(plan.source, TableSource) and (
@@ -524,6 +559,12 @@ class BigQuerySourceReader(SqlReader):
             if channel is not None:
                 channel.close()
             self._read_client = None
+
+
+def _as_read(schema: pa.Schema, names: list[str]) -> pa.Schema:
+    """`schema` as the read yields it: the planned columns in order, intervals as text."""
+    empty = pa.RecordBatch.from_pylist([], schema=schema).select(names)
+    return intervals_as_text(empty).schema
 
 
 class _StorageUnavailable(Exception):

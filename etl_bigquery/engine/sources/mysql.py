@@ -56,9 +56,10 @@ from etl_bigquery.engine.sources import connection_errors
 from etl_bigquery.engine.sources.base import (
     DEFAULT_BATCH_BYTES,
     DEFAULT_BATCH_ROWS,
+    CursorBound,
     ReadPlan,
     SourceColumn,
-    SqlReader,
+    SourceReader,
     TableInfo,
 )
 from etl_bigquery.engine.sources.mysql_sql import (
@@ -136,7 +137,10 @@ def _preview_column(values: list[object]) -> pa.Array:
         return to_arrow(values, BqType.STRING)
 
 
-class MySqlReader(SqlReader):
+class MySqlReader(SourceReader):
+    """MySQL and MariaDB. Abilities: PushesDownCursor, TypedArrowOutput, TableCatalog,
+    WarnsOfWriteAccess."""
+
     dialect = "mysql"
 
     def __init__(self, settings: MySqlSettings) -> None:
@@ -275,7 +279,7 @@ class MySqlReader(SqlReader):
             )
         return str(rows[0][0]), str(rows[0][1])
 
-    # -- SqlReader ----------------------------------------------------------------------------
+    # -- the reader ---------------------------------------------------------------------------
 
     def ping(self) -> None:
         self._query("SELECT 1")
@@ -385,6 +389,26 @@ class MySqlReader(SqlReader):
         sql = f"SELECT * FROM ({self._select(plan)}) AS _etl_check LIMIT 0"  # checks the query
         with self._query_timeout(plan.source, self._check_timeout()):
             self._query(sql)
+
+    def applies_bound(self, bound: CursorBound) -> bool:
+        return True  # `cursor >= bound` is in the WHERE clause of every read
+
+    def arrow_schema(self, plan: ReadPlan) -> pa.Schema:
+        """ConnectorX: the types it gives the read's own query with no rows. PyMySQL: the
+        planned types, which it fills value by value (text where a value does not fit, for the
+        conformer to reject)."""
+        if not (self.settings.driver == "connectorx" and connectorx is not None):
+            return pa.schema([(c.name, to_arrow([], c.bq_type).type) for c in plan.columns])
+        sql = f"SELECT * FROM ({self._select(plan)}) AS _etl_schema LIMIT 0"
+        try:
+            with self._query_timeout(plan.source, self._check_timeout()):
+                schema = connectorx.read_sql(
+                    self.settings.url(), sql, return_type="arrow_stream", batch_size=1,
+                    pre_execution_query=self._session_statements(self._timeout_seconds),
+                ).schema  # fmt: skip
+        except Exception as error:  # ConnectorX raises RuntimeError with MySQL's text
+            raise self._classify(error, Stage.VALIDATION) from None
+        return pa.schema([(f.name, plain(pa.array([], f.type)).type) for f in schema])
 
     def _select(self, plan: ReadPlan, *, count_zero_dates: bool = False) -> str:
         return build_select(plan, self.settings.database, count_zero_dates=count_zero_dates)

@@ -50,7 +50,7 @@ from etl_bigquery.engine.sources.base import (
     ReadColumn,
     ReadPlan,
     SourceColumn,
-    SqlReader,
+    SourceReader,
     TableInfo,
 )
 from etl_bigquery.engine.sources.query_check import check_query
@@ -231,7 +231,12 @@ def _first_line(error: Exception) -> str:
     return (match.group(1) if match else text).splitlines()[0].strip()
 
 
-class PostgresReader(SqlReader):
+class PostgresWireReader(SourceReader):
+    """A database that speaks PostgreSQL's protocol and SQL (PostgreSQL itself, Redshift).
+
+    Abilities: PushesDownCursor, TypedArrowOutput, TableCatalog, EstimatesRead,
+    WarnsOfWriteAccess; PostgreSQL adds CanSplit (`PostgresReader`)."""
+
     dialect = "postgresql"
 
     def __init__(self, settings: PostgresSettings) -> None:
@@ -325,7 +330,7 @@ class PostgresReader(SqlReader):
             )
         return name
 
-    # -- SqlReader ----------------------------------------------------------------------------
+    # -- the reader ---------------------------------------------------------------------------
 
     def ping(self) -> None:
         self._query("SELECT 1")
@@ -450,6 +455,22 @@ class PostgresReader(SqlReader):
         with self._query_timeout(plan.source, self._check_timeout()):
             self._query(sql)
 
+    def applies_bound(self, bound: CursorBound) -> bool:
+        return True  # `cursor >= bound` is in the WHERE clause of every read
+
+    def arrow_schema(self, plan: ReadPlan) -> pa.Schema:
+        """The read's own query with no rows: the driver gives the types it will stream."""
+        sql = f"SELECT * FROM ({build_select(plan)}) AS _etl_schema LIMIT 0"
+        try:
+            with (
+                self._query_timeout(plan.source, self._check_timeout()),
+                self._conn.cursor() as cursor,
+            ):
+                cursor.execute(sql)
+                return cursor.fetch_arrow_table().schema
+        except adbc_driver_manager.Error as error:
+            raise self._classify(error, Stage.VALIDATION) from None
+
     def read(self, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
         sql = build_select(plan)  # checks the query before it reaches the server
         timeout = self.settings.query_timeout_seconds
@@ -475,39 +496,6 @@ class PostgresReader(SqlReader):
                 ) from None
             finally:
                 cursor.close()
-
-    def split(
-        self, plan: ReadPlan, units: int, key_columns: list[str] | None = None
-    ) -> list[ReadPlan]:
-        if units <= 1:
-            return [plan]
-        bound = plan.lower_bound
-        if bound is not None:
-            cuts = self._cursor_cuts(plan, bound.column, units)
-            if cuts:
-                edges: list[CursorValue | None] = [None, *cuts, None]
-                return [
-                    replace(plan, unit=CursorRange(bound.column, low, high))
-                    for low, high in itertools.pairwise(edges)
-                ]
-        names = tuple(key_columns or [column.name for column in plan.columns])
-        return [replace(plan, unit=HashBucket(names, units, k)) for k in range(units)]
-
-    def _cursor_cuts(self, plan: ReadPlan, column: ReadColumn, units: int) -> list[CursorValue]:
-        """Distinct cursor values splitting the plan's rows into about equal parts."""
-        fractions = ", ".join(str(i / units) for i in range(1, units))
-        quoted = quote_identifier(column.name)
-        sql = (
-            f"SELECT percentile_disc(ARRAY[{fractions}]) WITHIN GROUP (ORDER BY {quoted}) "
-            f"FROM ({build_select(replace(plan, columns=[column]))}) AS _etl_units"
-        )
-        with self._conn.cursor() as cursor:
-            cursor.execute(sql)
-            values = cursor.fetchone()[0] or []
-        cuts = sorted({v for v in values if v is not None})
-        if not all(isinstance(v, dt.datetime | dt.date | int | float | Decimal) for v in cuts):
-            return []  # a type the driver hands over as text: hash buckets instead
-        return cuts
 
     def preview(self, source: TableSource | QuerySource, limit: int = 10) -> pa.Table:
         if isinstance(source, TableSource):
@@ -569,6 +557,44 @@ class PostgresReader(SqlReader):
             with contextlib.suppress(adbc_driver_manager.Error):
                 conn.close()
             self._conn = None
+
+
+class PostgresReader(PostgresWireReader):
+    """PostgreSQL: everything of the protocol, and reads split into units
+    (`hashtextextended`, `percentile_disc`)."""
+
+    def split(
+        self, plan: ReadPlan, units: int, key_columns: list[str] | None = None
+    ) -> list[ReadPlan]:
+        if units <= 1:
+            return [plan]
+        bound = plan.lower_bound
+        if bound is not None:
+            cuts = self._cursor_cuts(plan, bound.column, units)
+            if cuts:
+                edges: list[CursorValue | None] = [None, *cuts, None]
+                return [
+                    replace(plan, unit=CursorRange(bound.column, low, high))
+                    for low, high in itertools.pairwise(edges)
+                ]
+        names = tuple(key_columns or [column.name for column in plan.columns])
+        return [replace(plan, unit=HashBucket(names, units, k)) for k in range(units)]
+
+    def _cursor_cuts(self, plan: ReadPlan, column: ReadColumn, units: int) -> list[CursorValue]:
+        """Distinct cursor values splitting the plan's rows into about equal parts."""
+        fractions = ", ".join(str(i / units) for i in range(1, units))
+        quoted = quote_identifier(column.name)
+        sql = (
+            f"SELECT percentile_disc(ARRAY[{fractions}]) WITHIN GROUP (ORDER BY {quoted}) "
+            f"FROM ({build_select(replace(plan, columns=[column]))}) AS _etl_units"
+        )
+        with self._conn.cursor() as cursor:
+            cursor.execute(sql)
+            values = cursor.fetchone()[0] or []
+        cuts = sorted({v for v in values if v is not None})
+        if not all(isinstance(v, dt.datetime | dt.date | int | float | Decimal) for v in cuts):
+            return []  # a type the driver hands over as text: hash buckets instead
+        return cuts
 
 
 def postgres_settings(

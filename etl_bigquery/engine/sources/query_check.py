@@ -28,23 +28,9 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import TokenType
 
-from etl_bigquery.engine.errors import ValidationError
+from etl_bigquery.engine.errors import ConfigurationError, ValidationError
+from etl_bigquery.engine.sources.registry import QueryDialect, by_dialect
 
-# Reader dialect name → (sqlglot dialect, name in messages). Add a line per new SQL family.
-DIALECTS: dict[str, tuple[str, str]] = {
-    "postgresql": ("postgres", "PostgreSQL"),
-    "postgres": ("postgres", "PostgreSQL"),
-    "sqlite": ("sqlite", "SQLite"),
-    "mysql": ("mysql", "MySQL"),
-    "redshift": ("redshift", "Redshift"),
-    "sqlserver": ("tsql", "SQL Server"),
-    "synapse": ("tsql", "Azure Synapse"),
-    "oracle": ("oracle", "Oracle"),
-    "snowflake": ("snowflake", "Snowflake"),
-    "teradata": ("teradata", "Teradata"),
-    "bigquery": ("bigquery", "BigQuery"),
-    # db2: sqlglot has no Db2 grammar, so Db2 sources refuse custom queries.
-}
 _FIX = "a source query must be one SELECT (or WITH ... SELECT, UNION, VALUES) and only reads"
 # Tokens a query may start with; anything else is another kind of statement.
 _QUERY_START = {TokenType.SELECT, TokenType.WITH, TokenType.VALUES, TokenType.TABLE,
@@ -52,6 +38,15 @@ _QUERY_START = {TokenType.SELECT, TokenType.WITH, TokenType.VALUES, TokenType.TA
 _WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Merge)
 _WRITE_NAMES = {exp.Insert: "INSERT", exp.Update: "UPDATE", exp.Delete: "DELETE",
                 exp.Merge: "MERGE"}  # fmt: skip
+
+
+def query_dialect(dialect: str) -> QueryDialect | None:
+    """The SQL dialect custom queries of `dialect`'s source type are checked in (its registry
+    entry's `query`); None when the type takes no custom queries."""
+    try:
+        return by_dialect(dialect).query
+    except ConfigurationError:
+        return None
 
 
 def check_query(sql: str, dialect: str) -> str:
@@ -62,9 +57,10 @@ def check_query(sql: str, dialect: str) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _checked(sql: str, dialect: str) -> str:
-    if dialect not in DIALECTS:
+    grammar = query_dialect(dialect)
+    if grammar is None:
         raise ValidationError(f"Custom queries are not supported for {dialect} sources yet.")
-    read, name = DIALECTS[dialect]
+    read, name = grammar.sqlglot, grammar.name
     parser = Dialect.get_or_raise(read)
     try:
         tokens = parser.tokenize(sql)

@@ -9,15 +9,19 @@ it is verified against the machine's PostgreSQL, not against Redshift, where som
 
 from __future__ import annotations
 
-from etl_bigquery.engine.sources.postgres import PostgresReader, postgres_settings
+from etl_bigquery.engine.sources.postgres import PostgresWireReader, postgres_settings
 from etl_bigquery.engine.sources.registry import ConnectionSettings
 
 DEFAULT_PORT = 5439
 
 
-class RedshiftReader(PostgresReader):
+class RedshiftReader(PostgresWireReader):
+    """PostgreSQL's reader without split: Redshift has no `hashtextextended`, so its reads are
+    not cut into units (no CanSplit)."""
+
     dialect = "redshift"
-    """Type mapping (`engine.schema.typemap.propose_redshift`) knows Redshift's own types."""
+    """Type mapping (`engine.schema.typemap_dialects.propose_redshift`) knows Redshift's own
+    types."""
 
 
 def open_reader(settings: ConnectionSettings) -> RedshiftReader:

@@ -37,9 +37,10 @@ from etl_bigquery.engine.jobs.model import QuerySource, TableSource
 from etl_bigquery.engine.schema.bqtypes import BqType
 from etl_bigquery.engine.sources.base import (
     DEFAULT_BATCH_BYTES,
+    CursorBound,
     ReadPlan,
     SourceColumn,
-    SqlReader,
+    SourceReader,
     TableInfo,
 )
 from etl_bigquery.engine.sources.registry import ConnectionSettings
@@ -77,7 +78,10 @@ def description_type_name(type_code: Any) -> str:
     return name.removeprefix("DB_TYPE_").lower()
 
 
-class SqlAlchemyReader(SqlReader):
+class SqlAlchemyReader(SourceReader):
+    """The databases read through a SQLAlchemy dialect (SQL Server, Synapse, Oracle, Snowflake,
+    Db2, Teradata). Abilities: PushesDownCursor, TableCatalog."""
+
     def __init__(self, spec: DialectSpec, settings: ConnectionSettings) -> None:
         self.spec = spec
         self.dialect = spec.key
@@ -140,7 +144,7 @@ class SqlAlchemyReader(SqlReader):
             return query_source(source, self.dialect, columns)
         return self._table(source)
 
-    # -- SqlReader ----------------------------------------------------------------------------
+    # -- the reader ---------------------------------------------------------------------------
 
     def ping(self) -> None:
         with self._errors(Stage.INIT):
@@ -201,6 +205,9 @@ class SqlAlchemyReader(SqlReader):
         statement = self._statement(plan).where(sa.false())
         with self._errors():
             self._conn.exec_driver_sql(compile_sql(statement, self._compile)).fetchall()
+
+    def applies_bound(self, bound: CursorBound) -> bool:
+        return True  # `cursor >= bound` is in the WHERE clause of every read
 
     def read(self, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
         sql = compile_sql(self._statement(plan), self._compile)

@@ -23,7 +23,7 @@ from sqlalchemy.sql.selectable import FromClause, Select
 from etl_bigquery.engine.jobs.model import QuerySource
 from etl_bigquery.engine.schema.bqtypes import BqType
 from etl_bigquery.engine.sources.base import CursorValue, ReadColumn, ReadPlan
-from etl_bigquery.engine.sources.query_check import DIALECTS, check_query
+from etl_bigquery.engine.sources.query_check import check_query, query_dialect
 
 # Arrow types driver values are put in, per BigQuery type (text for everything else).
 _WIRE: dict[BqType, pa.DataType] = {
@@ -45,7 +45,7 @@ _WKT = {"sqlserver": "{}.STAsText()", "synapse": "{}.STAsText()",
 def query_source(source: QuerySource, dialect_key: str, columns: list[str]) -> FromClause:
     """A checked custom query as a subquery with named columns. Colons are escaped so text such
     as '10:30' is never taken for a bind parameter."""
-    if dialect_key not in DIALECTS:
+    if query_dialect(dialect_key) is None:
         from etl_bigquery.engine.errors import ValidationError
 
         raise ValidationError(

@@ -33,9 +33,10 @@ from etl_bigquery.engine.schema.bqtypes import BqType
 from etl_bigquery.engine.sources import connection_errors
 from etl_bigquery.engine.sources.base import (
     DEFAULT_BATCH_ROWS,
+    CursorBound,
     ReadPlan,
     SourceColumn,
-    SqlReader,
+    SourceReader,
     TableInfo,
 )
 from etl_bigquery.engine.sources.query_check import check_query
@@ -104,7 +105,9 @@ def _column_array(values: list[Any], bq_type: BqType) -> pa.Array:
                     type=pa.string())  # fmt: skip
 
 
-class SqliteReader(SqlReader):
+class SqliteReader(SourceReader):
+    """SQLite files, opened read-only. Abilities: PushesDownCursor, TableCatalog."""
+
     dialect = "sqlite"
 
     def __init__(self, settings: SqliteSettings) -> None:
@@ -242,6 +245,9 @@ class SqliteReader(SqlReader):
         sql = f"SELECT * FROM ({build_select(plan)}) AS _etl_check LIMIT 0"  # checks the query
         with self._query_timeout(plan.source, self._check_timeout()):
             self._query(sql)
+
+    def applies_bound(self, bound: CursorBound) -> bool:
+        return True  # `cursor >= bound` is in the WHERE clause of every read
 
     def read(self, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
         names = [column.name for column in plan.columns]

@@ -18,7 +18,7 @@ import pyarrow as pa
 from etl_bigquery.engine.conform import RejectedRow
 from etl_bigquery.engine.errors import ConfigurationError, ExtractionError, ValidationError
 from etl_bigquery.engine.jobs.model import FileFormat, FilesSource, QuerySource, TableSource
-from etl_bigquery.engine.sources.base import ReadPlan, SourceColumn, SqlReader, TableInfo
+from etl_bigquery.engine.sources.base import ReadPlan, SourceColumn, SourceReader
 from etl_bigquery.engine.sources.files import csv_files, formats
 from etl_bigquery.engine.sources.files.formats import ROW_NUMBER, BadRecord
 from etl_bigquery.engine.sources.files.store import FileStore, StoredFile, StoreSettings
@@ -43,7 +43,10 @@ def _files_source(source: object) -> FilesSource:
     return source
 
 
-class FileReader(SqlReader):
+class FileReader(SourceReader):
+    """Files in a bucket or a folder. Abilities: ListsFiles, RejectsRecords (no catalog of
+    tables, no cursor: the load strategy picks files by their versions)."""
+
     dialect = "files"
 
     def __init__(self, settings: StoreSettings) -> None:
@@ -55,12 +58,6 @@ class FileReader(SqlReader):
 
     def ping(self) -> None:
         self.store.check()
-
-    def list_schemas(self) -> list[str]:
-        return []
-
-    def list_tables(self, schema: str | None = None) -> list[TableInfo]:
-        return []
 
     def close(self) -> None:
         return None
@@ -94,7 +91,7 @@ class FileReader(SqlReader):
         # file (a marker, an export of no rows) has no columns to give while others do.
         return max(found, key=lambda f: (f.size > 0, f.modified, f.name))
 
-    def describe(self, source: TableSource | QuerySource | FilesSource) -> list[SourceColumn]:  # type: ignore[override]
+    def describe(self, source: TableSource | QuerySource | FilesSource) -> list[SourceColumn]:
         files_source = _files_source(source)
         sample = self._sample_file(files_source)
         columns = describe_file(self.store, files_source, sample)

@@ -21,7 +21,12 @@ from etl_bigquery.engine.errors import ConfigurationError, ConnectionFailed, Sta
 from etl_bigquery.engine.jobs.model import TableSource
 from etl_bigquery.engine.sources import connection_errors
 from etl_bigquery.engine.sources.base import CursorBound, SourceColumn, TableInfo
-from etl_bigquery.engine.sources.nosql.documents import DocumentReader, NoSqlSettings, bound_value
+from etl_bigquery.engine.sources.nosql.documents import (
+    DocumentReader,
+    NoSqlSettings,
+    StoreFiltersCursor,
+    bound_value,
+)
 
 _SYSTEM_KEYSPACES = {"system", "system_schema", "system_auth", "system_distributed",
                      "system_traces", "system_views", "system_virtual_schema",
@@ -68,10 +73,9 @@ def _row(row: Any) -> dict[str, Any]:
     return dict(as_dict())
 
 
-class CassandraReader(DocumentReader):
+class CassandraReader(StoreFiltersCursor, DocumentReader):
     key = "cassandra"
     has_document_id = False
-    sampled_schema = False  # system_schema declares the columns
 
     def __init__(self, settings: NoSqlSettings) -> None:
         super().__init__(settings)

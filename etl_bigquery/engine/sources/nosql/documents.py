@@ -38,11 +38,12 @@ from etl_bigquery.engine.errors import ValidationError
 from etl_bigquery.engine.jobs.model import QuerySource, TableSource
 from etl_bigquery.engine.schema.bqtypes import CURSOR_TYPES, TIME_TYPES, BqType, arrow_type
 from etl_bigquery.engine.schema.typemap import propose
+from etl_bigquery.engine.sources.abilities import PushesDownCursor
 from etl_bigquery.engine.sources.base import (
     CursorBound,
     ReadPlan,
     SourceColumn,
-    SqlReader,
+    SourceReader,
     TableInfo,
 )
 
@@ -421,8 +422,10 @@ def bound_value(bound: CursorBound) -> Any:
 # -- the reader -----------------------------------------------------------------------------------
 
 
-class DocumentReader(SqlReader):
-    """A NoSQL store behind the reader protocol. Subclasses say how to list, sample and scan."""
+class DocumentReader(SourceReader):
+    """A NoSQL store behind the reader core, with its catalog (TableCatalog: namespaces and
+    collections). Subclasses say how to list, sample and scan, and mix in the abilities their
+    store has: `StoreFiltersCursor` (PushesDownCursor) and `SchemaFromSample` (SampledSchema)."""
 
     dialect = DIALECT
     key: str = "documents"
@@ -492,32 +495,18 @@ class DocumentReader(SqlReader):
         table = self._require(source)
         return infer_columns(self.sample(table), with_id=self.has_document_id)
 
-    sampled_schema = True
-    """The columns come from a sample of documents (Cassandra declares its own: False)."""
-
-    def columns_beyond_sample(
-        self, columns: list[SourceColumn], table_sources: list[tuple[str, str]]
-    ) -> list[SourceColumn]:
-        """`columns` (this run's sample) and the fields the destination table already holds that
-        the sample did not see, from `(source field, source type)` of the table's columns: SCAN
-        or scan order changes, so a field present in only some documents may be outside today's
-        sample, and its values would load as NULL."""
-        if not self.sampled_schema:
-            return columns
-        known = {column.name for column in columns}
-        extra = []
-        for name, source_type in table_sources:
-            if name not in known:
-                known.add(name)
-                extra.append(SourceColumn(name, source_type))
-        return [*columns, *extra]
-
     def estimate_rows(self, source: TableSource | QuerySource) -> int | None:
         return self._count(self._table_source(source))
 
+    def _pushed(self, bound: CursorBound | None) -> CursorBound | None:
+        """The bound the store filters by, if any (the engine filters every row again)."""
+        if bound is not None and isinstance(self, PushesDownCursor) and self.applies_bound(bound):
+            return bound
+        return None
+
     def check_readable(self, plan: ReadPlan) -> None:
         table = self._require(plan.source)
-        bound = plan.lower_bound if pushable(plan.lower_bound) else None
+        bound = self._pushed(plan.lower_bound)
         next(iter(self._documents(table, bound, 1)), None)
 
     def _row_values(
@@ -551,7 +540,7 @@ class DocumentReader(SqlReader):
 
     def read(self, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
         table = self._table_source(plan.source)
-        bound = plan.lower_bound if pushable(plan.lower_bound) else None
+        bound = self._pushed(plan.lower_bound)
         columns = [(column.name, column.bq_type) for column in plan.columns]
         yield from self._batches(
             self._documents(table, bound, None), columns, self.settings.batch_rows
@@ -571,7 +560,7 @@ class DocumentReader(SqlReader):
         if names is not None:
             missing = [n for n in names if n not in {c.name for c in chosen}]
             chosen += [SourceColumn(n, "null") for n in missing]
-        typed = [(c.name, propose(DIALECT, c.source_type).bq_type) for c in chosen]
+        typed = [(c.name, propose(self.dialect, c.source_type).bq_type) for c in chosen]
         # Text stays text in a preview: the sample shows what the store holds.
         typed = [(n, bq if bq is not BqType.JSON else BqType.STRING) for n, bq in typed]
         batches = list(self._batches(iter(documents), typed, max(limit, 1)))
@@ -581,6 +570,34 @@ class DocumentReader(SqlReader):
 
     def close(self) -> None:  # subclasses close their clients
         return None
+
+
+class StoreFiltersCursor:
+    """Mixin of a `DocumentReader` whose store compares the cursor itself (PushesDownCursor):
+    `cursor >= bound` when the field holds dates or numbers (`pushable`)."""
+
+    def applies_bound(self, bound: CursorBound) -> bool:
+        return pushable(bound)
+
+
+class SchemaFromSample:
+    """Mixin of a `DocumentReader` whose columns come from a sample of documents
+    (SampledSchema); Cassandra declares its own and does not use it."""
+
+    def columns_beyond_sample(
+        self, columns: list[SourceColumn], table_sources: list[tuple[str, str]]
+    ) -> list[SourceColumn]:
+        """`columns` (this run's sample) and the fields the destination table already holds that
+        the sample did not see, from `(source field, source type)` of the table's columns: SCAN
+        or scan order changes, so a field present in only some documents may be outside today's
+        sample, and its values would load as NULL."""
+        known = {column.name for column in columns}
+        extra = []
+        for name, source_type in table_sources:
+            if name not in known:
+                known.add(name)
+                extra.append(SourceColumn(name, source_type))
+        return [*columns, *extra]
 
 
 def _simple_select(query: str, key: str) -> tuple[TableSource, list[str]]:

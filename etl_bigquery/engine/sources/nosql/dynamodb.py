@@ -26,6 +26,8 @@ from etl_bigquery.engine.sources.base import CursorBound, ReadPlan, TableInfo
 from etl_bigquery.engine.sources.nosql.documents import (
     DocumentReader,
     NoSqlSettings,
+    SchemaFromSample,
+    StoreFiltersCursor,
     bound_value,
     client_factory,
     plain,
@@ -96,7 +98,7 @@ def _client(settings: NoSqlSettings, region: str | None) -> Any:
     )
 
 
-class DynamoReader(DocumentReader):
+class DynamoReader(StoreFiltersCursor, SchemaFromSample, DocumentReader):
     key = "dynamodb"
 
     def __init__(self, settings: NoSqlSettings) -> None:

@@ -23,6 +23,8 @@ from etl_bigquery.engine.sources.base import CursorBound, TableInfo
 from etl_bigquery.engine.sources.nosql.documents import (
     DocumentReader,
     NoSqlSettings,
+    SchemaFromSample,
+    StoreFiltersCursor,
     bound_value,
     client_factory,
 )
@@ -80,7 +82,7 @@ def _filter(field: str, value: Any) -> Any:
     return FieldFilter(field, ">=", value)
 
 
-class FirestoreReader(DocumentReader):
+class FirestoreReader(StoreFiltersCursor, SchemaFromSample, DocumentReader):
     key = "firestore"
 
     def __init__(self, settings: NoSqlSettings) -> None:

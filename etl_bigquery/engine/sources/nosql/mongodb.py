@@ -21,6 +21,8 @@ from etl_bigquery.engine.sources.base import CursorBound, TableInfo
 from etl_bigquery.engine.sources.nosql.documents import (
     DocumentReader,
     NoSqlSettings,
+    SchemaFromSample,
+    StoreFiltersCursor,
     bound_value,
     client_factory,
 )
@@ -82,7 +84,7 @@ def _client(settings: NoSqlSettings) -> Any:
                                **options)  # fmt: skip
 
 
-class MongoReader(DocumentReader):
+class MongoReader(StoreFiltersCursor, SchemaFromSample, DocumentReader):
     key = "mongodb"
 
     def __init__(self, settings: NoSqlSettings) -> None:

@@ -32,6 +32,7 @@ from etl_bigquery.engine.sources.base import CursorBound, TableInfo
 from etl_bigquery.engine.sources.nosql.documents import (
     DocumentReader,
     NoSqlSettings,
+    SchemaFromSample,
     client_factory,
 )
 
@@ -107,7 +108,7 @@ def _fields(kind: str, value: Any) -> dict[str, Any]:
     return {VALUE_COLUMN: None}  # streams and modules' types: the key alone
 
 
-class RedisReader(DocumentReader):
+class RedisReader(SchemaFromSample, DocumentReader):
     key = "redis"
 
     def __init__(self, settings: NoSqlSettings) -> None:

@@ -1,0 +1,150 @@
+"""What only some readers can do: one small protocol per ability.
+
+Every reader implements the core (`engine.sources.base.SourceReader`: ping, describe, estimate,
+check, read, preview, close). Anything beyond it is one of the protocols below, and a reader
+implements exactly those it supports: no method that answers "cannot" by default. The engine asks
+`isinstance(reader, CanSplit)` (each protocol is `runtime_checkable` and has only methods, so
+`issubclass` works on a reader's class too, before any connection is opened).
+
+Which readers implement which protocol is pinned by the contract suite
+(`tests/contract/test_source_contract.py`), and listed in the README's "Adding a source family".
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from etl_bigquery.engine.conform import RejectedRow
+    from etl_bigquery.engine.jobs.model import FilesSource, TableSource
+    from etl_bigquery.engine.sources.base import CursorBound, ReadPlan, SourceColumn, TableInfo
+    from etl_bigquery.engine.sources.files.store import StoredFile
+
+
+@runtime_checkable
+class PushesDownCursor(Protocol):
+    """`cursor >= bound` runs in the source, so an incremental run reads only its increment.
+    Readers without it read everything and the engine drops the rows before the bound (it
+    filters in every case: the boundary rows are de-duplicated by the engine, never by a
+    reader)."""
+
+    def applies_bound(self, bound: CursorBound) -> bool:
+        """Whether `read` filters by this bound in the source (a document store can compare
+        only dates and numbers, so a bound on a text field is not pushed down)."""
+        ...
+
+
+@runtime_checkable
+class CanSplit(Protocol):
+    """A read splits into independent units (the Dataflow path reads them in parallel)."""
+
+    def split(
+        self, plan: ReadPlan, units: int, key_columns: list[str] | None = None
+    ) -> list[ReadPlan]:
+        """Units whose union is exactly `plan`, no row in two: ranges of the cursor sized by
+        its distribution, else hash buckets of `key_columns` (the primary key), else of the
+        whole row."""
+        ...
+
+
+@runtime_checkable
+class TypedArrowOutput(Protocol):
+    """Batches carry the source's own types as Arrow types (a driver's typed columns), known
+    before any row is read. Readers without it build each batch from Python values in the
+    planned BigQuery type (or text), which the conformer checks value by value."""
+
+    def arrow_schema(self, plan: ReadPlan) -> pa.Schema:
+        """The schema of the batches `read(plan)` yields (names and types)."""
+        ...
+
+
+@runtime_checkable
+class SamplesColumns(Protocol):
+    """Chosen columns' first rows are read without SQL (BigQuery's free tabledata.list); type
+    detection samples text columns this way instead of a `SELECT a, b FROM t` preview."""
+
+    def sample_columns(
+        self, source: TableSource, columns: list[str] | None, limit: int
+    ) -> pa.Table: ...
+
+
+@runtime_checkable
+class SampledSchema(Protocol):
+    """The columns come from a sample of the records (document stores): a field that only some
+    records hold may be outside today's sample, so the fields the destination table already has
+    are added back."""
+
+    def columns_beyond_sample(
+        self, columns: list[SourceColumn], table_sources: list[tuple[str, str]]
+    ) -> list[SourceColumn]:
+        """`columns` and the `(source field, source type)` of the table's columns not among
+        them."""
+        ...
+
+
+@runtime_checkable
+class TableCatalog(Protocol):
+    """Schemas and tables (or namespaces and collections) can be listed, with row counts."""
+
+    def list_schemas(self) -> list[str]: ...
+
+    def list_tables(self, schema: str | None = None) -> list[TableInfo]: ...
+
+
+@runtime_checkable
+class ListsFiles(Protocol):
+    """The source is files: a run lists them once, and the load strategy picks which to read
+    (`engine.file_strategies`, `ReadPlan.files`)."""
+
+    def files(self, source: FilesSource) -> list[StoredFile]: ...
+
+
+@runtime_checkable
+class RejectsRecords(Protocol):
+    """Some records cannot be read at all (a ragged CSV row, bytes that are not text); the
+    reader keeps them and hands them over as rejected rows, which the extraction stores with
+    the others."""
+
+    def take_rejected(self) -> list[RejectedRow]:
+        """The records set aside since the last call."""
+        ...
+
+
+@runtime_checkable
+class EstimatesRead(Protocol):
+    """The rows a bounded read returns can be estimated (an incremental read of a large table
+    is small); others are estimated by their whole source's size."""
+
+    def estimate_read(self, plan: ReadPlan) -> int | None: ...
+
+
+@runtime_checkable
+class WarnsOfWriteAccess(Protocol):
+    """The login's privileges can be inspected: a connection test warns when it could change
+    the source (a read-only role is the safe choice)."""
+
+    def write_access_warning(self) -> str | None:
+        """One sentence when the login can change the source, else None."""
+        ...
+
+
+ABILITIES: tuple[type[Any], ...] = (
+    PushesDownCursor,
+    CanSplit,
+    TypedArrowOutput,
+    SamplesColumns,
+    SampledSchema,
+    TableCatalog,
+    ListsFiles,
+    RejectsRecords,
+    EstimatesRead,
+    WarnsOfWriteAccess,
+)
+
+
+def abilities_of(reader: object) -> list[str]:
+    """The names of the protocols a reader (or a reader class) implements."""
+    check = issubclass if isinstance(reader, type) else isinstance
+    return [ability.__name__ for ability in ABILITIES if check(reader, ability)]  # type: ignore[operator]
