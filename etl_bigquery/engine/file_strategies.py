@@ -58,7 +58,7 @@ from etl_bigquery.engine.sources.abilities import ListsFiles
 from etl_bigquery.engine.sources.base import SqlReader
 from etl_bigquery.engine.sources.files.reader import FILE_COLUMN, VERSION_COLUMN
 from etl_bigquery.engine.sources.files.store import StoredFile
-from etl_bigquery.engine.strategies import LoadStrategy, Planned, RowFilter
+from etl_bigquery.engine.strategies import LoadStrategy, Planned
 
 
 @dataclass(frozen=True)
@@ -163,9 +163,6 @@ class _FileStrategy(LoadStrategy):
 
     def select(self, listing: list[StoredFile], state: FileState) -> list[StoredFile]:
         raise NotImplementedError
-
-    def row_filter(self, planned: Planned) -> RowFilter | None:
-        return None
 
 
 def _require_empty(

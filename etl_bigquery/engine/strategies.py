@@ -3,8 +3,9 @@ class each, so validation, extraction and load have no `if load_type` of their o
 
 A strategy owns its state and job id (`plan`, through `engine.incremental`), its BigQuery write
 disposition, the extra metadata its rows carry (fingerprints), the table layout it creates
-(partitioning), how extraction filters rows, and what an empty extraction means. A merge strategy
-would be a third class here.
+(partitioning), how extraction filters rows (`increment_filter`), and what an empty extraction
+means. It is chosen once per run, in validation (`strategy_for`), and carried to extraction and
+load with the run's `LoadTarget`; nothing after validation looks it up again.
 """
 
 from __future__ import annotations
@@ -14,21 +15,19 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import pyarrow as pa
 from google.cloud import bigquery
 
+from etl_bigquery.engine.already_loaded import IncrementFilter
 from etl_bigquery.engine.bigquery import tables
 from etl_bigquery.engine.bigquery.tables import TableRef
 from etl_bigquery.engine.conform import RUN_ID, TargetColumn
 from etl_bigquery.engine.errors import ExtractionError, ValidationError
-from etl_bigquery.engine.fingerprint import ROW_HASH, Identity, digests, to_hex
+from etl_bigquery.engine.fingerprint import ROW_HASH, Identity
 from etl_bigquery.engine.incremental import IncrementPlan, Lookback, plan_increment, plan_snapshot
 from etl_bigquery.engine.jobs.model import Backfill, JobSpec, LoadType
 from etl_bigquery.engine.plan import ColumnPlan, cursor_plan
 from etl_bigquery.engine.schema.bqtypes import CURSOR_TYPES, TIME_TYPES, BqType
 from etl_bigquery.engine.sources.base import CursorValue, SqlReader
-
-ROW_HASH_FIELD = pa.field(ROW_HASH, pa.string())
 
 
 @dataclass
@@ -42,17 +41,6 @@ class Planned:
     identity: Identity | None = None
     files: tuple[Any, ...] | None = None
     """File sources: the files this run reads (`engine.file_strategies`)."""
-
-
-class RowFilter(abc.ABC):
-    """Per-batch work of a strategy during extraction (after conforming)."""
-
-    extra_fields: ClassVar[list[pa.Field]] = []
-    cursor: str | None = None
-    claimed: int = 0
-
-    @abc.abstractmethod
-    def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch: ...
 
 
 class LoadStrategy(abc.ABC):
@@ -88,8 +76,10 @@ class LoadStrategy(abc.ABC):
         reader: SqlReader | None = None,
     ) -> Planned: ...  # fmt: skip
 
-    @abc.abstractmethod
-    def row_filter(self, planned: Planned) -> RowFilter | None: ...
+    def increment_filter(self, planned: Planned) -> IncrementFilter | None:
+        """The "already loaded?" filter of this run (`engine.already_loaded`), the same for the
+        standard and the Beam path; None when every extracted row is loaded."""
+        return None
 
     def check_extracted(self, job: JobSpec, ref: TableRef, rows: int, rejected: int) -> None:
         """What an extraction's outcome means before anything is loaded."""
@@ -106,11 +96,6 @@ class LoadStrategy(abc.ABC):
                 "fix the source or the job's format options and types (a few malformed rows "
                 "are kept in the __rejected table when under the limit), or raise max_rejected."
             )
-
-
-class _PassThrough(RowFilter):
-    def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        return batch
 
 
 class Catalog(LoadStrategy):
@@ -131,9 +116,6 @@ class Catalog(LoadStrategy):
             plan_snapshot(client, ref, job.name, location=location, has_run_id=has_run_id)
         )
 
-    def row_filter(self, planned: Planned) -> RowFilter | None:
-        return None
-
     def check_extracted(self, job: JobSpec, ref: TableRef, rows: int, rejected: int) -> None:
         if rows == 0 and not rejected and not job.allow_empty_snapshot:
             raise ExtractionError(
@@ -141,46 +123,6 @@ class Catalog(LoadStrategy):
                 "(a catalog load never replaces a table with nothing); set allow_empty_snapshot: "
                 "true if an empty table is expected."
             )
-
-
-class _Increment(RowFilter):
-    """Cursor bounds, fingerprints, and the rows BigQuery already holds in the window."""
-
-    extra_fields: ClassVar[list[pa.Field]] = [ROW_HASH_FIELD]
-
-    def __init__(self, planned: Planned) -> None:
-        assert planned.cursor is not None and planned.identity is not None
-        self.cursor = planned.cursor.name
-        self.identity = planned.identity
-        self.lower = planned.lower_bound
-        self.watermark = planned.increment.state.watermark
-        self.known = planned.increment.known.copy()
-
-    @property
-    def claimed(self) -> int:  # type: ignore[override]
-        return self.known.claimed
-
-    def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        import numpy as np
-        import pyarrow.compute as pc
-
-        from etl_bigquery.engine.conform.batch import keep_rows_at_or_after
-
-        if self.lower is not None:
-            batch = keep_rows_at_or_after(batch, self.cursor, self.lower)
-        else:
-            batch = batch.filter(pc.is_valid(batch.column(self.cursor)))
-        prints = digests(batch, self.identity)
-        if len(self.known) and batch.num_rows:
-            values = batch.column(self.cursor)
-            # Only rows at or below W can be held already; the rest are new by construction.
-            held = pc.less_equal(values, pa.scalar(self.watermark, values.type))
-            maybe = np.asarray(pc.fill_null(held, False).to_numpy(zero_copy_only=False))
-            keep = self.known.claim(prints, maybe)
-            if not keep.all():
-                batch = batch.filter(pa.array(keep))
-                prints = prints[keep]
-        return batch.append_column(ROW_HASH_FIELD, to_hex(prints))
 
 
 def first_run_bound(job: JobSpec, cursor: TargetColumn, now: dt.datetime) -> CursorValue | None:
@@ -310,8 +252,15 @@ class Transactional(LoadStrategy):
             lower = first_run_bound(job, cursor, now)
         return Planned(increment, cursor, lookback, lower, identity)
 
-    def row_filter(self, planned: Planned) -> RowFilter | None:
-        return _Increment(planned)
+    def increment_filter(self, planned: Planned) -> IncrementFilter | None:
+        assert planned.cursor is not None and planned.identity is not None
+        return IncrementFilter.from_known(
+            planned.cursor.name,
+            planned.identity,
+            planned.lower_bound,
+            planned.increment.state.watermark,
+            planned.increment.known,
+        )
 
 
 STRATEGIES: dict[LoadType, LoadStrategy] = {

@@ -21,13 +21,13 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from etl_bigquery.engine.already_loaded import ROW_HASH_FIELD
 from etl_bigquery.engine.beam.units import split_read, unit_count
 from etl_bigquery.engine.beam.worker import (
     CANDIDATES,
     CLAIMED,
     REJECTED,
     ClaimKnown,
-    IncrementSpec,
     ReadUnit,
     StageKept,
     StageRejects,
@@ -46,7 +46,6 @@ from etl_bigquery.engine.pipeline.context import Extracted, LoadTarget
 from etl_bigquery.engine.rejected import StagedRejects
 from etl_bigquery.engine.sources.base import SqlReader
 from etl_bigquery.engine.staging import StagedFiles
-from etl_bigquery.engine.strategies import ROW_HASH_FIELD, strategy_for
 
 MANIFEST = "manifest.json"
 
@@ -81,21 +80,6 @@ class BeamOutcome:
     dataflow_job_id: str | None = None
     runner: str = ""
     seconds: float = 0.0
-
-
-def increment_spec(target: LoadTarget, job: JobSpec) -> IncrementSpec | None:
-    """The transactional filter's figures, for workers (None for a catalog run)."""
-    planned = target.planned
-    if strategy_for(job).row_filter(planned) is None:
-        return None
-    assert planned.cursor is not None and planned.identity is not None
-    return IncrementSpec.from_known(
-        planned.cursor.name,
-        planned.identity,
-        planned.lower_bound,
-        planned.increment.state.watermark,
-        planned.increment.known,
-    )
 
 
 def build(
@@ -179,7 +163,7 @@ def run_extract(
     keys = [p.source.name for p in target.plans if p.source.primary_key]
     units = split_read(reader, target.read_plan, count, keys)
     conformer = Conformer(target.columns, RunStamp(run.run_id, run.started_at))
-    increment = increment_spec(target, job)
+    increment = target.strategy.increment_filter(target.planned)
     schema = conformer.schema
     if increment is not None:
         schema = schema.append(ROW_HASH_FIELD)
@@ -215,7 +199,7 @@ def run_extract(
     outcome.runner = str(run.options.view_as(StandardOptions).runner)
     outcome.dataflow_job_id = job_id if outcome.runner == "DataflowRunner" else None
     outcome.seconds = round(time.monotonic() - started, 3)
-    strategy = strategy_for(job)
+    strategy = target.strategy
     extracted = outcome.extracted
     # The job's max_rejected holds on this path too (judged once the pipeline is done: the
     # units count their rejects separately, and nothing is loaded before this check).

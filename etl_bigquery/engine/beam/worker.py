@@ -9,7 +9,8 @@ cursor is at or below the watermark W and its fingerprint is among the window's 
 that cannot be held are staged by the unit that read them. The others ("candidates") are keyed by
 fingerprint and grouped over ALL units; for a fingerprint BigQuery holds k times and the source
 returned n times, the first k (in unit, row order) are dropped and max(0, n - k) are kept, the
-same multiset claim as the standard path's `_Increment`, but global.
+same multiset claim as the standard path's, but global. Which rows are candidates is decided by
+the one filter both paths use (`engine.already_loaded`).
 """
 
 from __future__ import annotations
@@ -26,17 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
 from etl_bigquery.engine import checkpoints
+from etl_bigquery.engine.already_loaded import IncrementFilter
 from etl_bigquery.engine.conform import Conformer, RejectedRow, RunStamp, TargetColumn
-from etl_bigquery.engine.conform.batch import keep_rows_at_or_after
 from etl_bigquery.engine.errors import EtlError, ExtractionError
-from etl_bigquery.engine.fingerprint import Identity, KnownRows, digests, to_hex
+from etl_bigquery.engine.fingerprint import KnownRows
 from etl_bigquery.engine.prefetch import read_ahead
 from etl_bigquery.engine.sources.base import ReadPlan, SqlReader
 from etl_bigquery.engine.sources.registry import ConnectionSettings, source_type
@@ -143,41 +143,6 @@ class StagingSpec:
 
 
 @dataclass(frozen=True)
-class IncrementSpec:
-    """A transactional run's filter: cursor bound, identity, watermark and the window's
-    fingerprints (sorted unique keys and their counts, as `KnownRows` holds them)."""
-
-    cursor: str
-    identity: Identity
-    lower: object | None
-    watermark: object | None
-    known_keys: np.ndarray
-    known_counts: np.ndarray
-
-    @classmethod
-    def from_known(
-        cls,
-        cursor: str,
-        identity: Identity,
-        lower: object | None,
-        watermark: object | None,
-        known: KnownRows,
-    ) -> IncrementSpec:
-        return cls(cursor, identity, lower, watermark, known.keys, known.remaining.copy())
-
-    def held_mask(self, batch: pa.RecordBatch, prints: np.ndarray) -> np.ndarray:
-        """Rows that may be held already: cursor <= W and a fingerprint among the known."""
-        if not len(self.known_keys) or not batch.num_rows or self.watermark is None:
-            return np.zeros(batch.num_rows, dtype=bool)
-        values = batch.column(self.cursor)
-        below = pc.fill_null(pc.less_equal(values, pa.scalar(self.watermark, values.type)), False)
-        below_mask = np.asarray(below.to_numpy(zero_copy_only=False), dtype=bool)
-        position = np.searchsorted(self.known_keys, prints)
-        position[position == len(self.known_keys)] = 0
-        return below_mask & (self.known_keys[position] == prints)
-
-
-@dataclass(frozen=True)
 class UnitWork:
     """What every unit shares: where to stage, how to conform, how to filter."""
 
@@ -186,7 +151,7 @@ class UnitWork:
     columns: tuple[TargetColumn, ...]
     stamp: RunStamp
     schema: pa.Schema
-    increment: IncrementSpec | None = None
+    increment: IncrementFilter | None = None
 
 
 # -- values in the manifest --------------------------------------------------------------------
@@ -325,7 +290,7 @@ class ReadUnit(beam.DoFn):
                 good, bad = conformer.conform(batch)
                 rejected.extend(bad)
                 if increment is not None:
-                    good, held = self._split_held(good, increment)
+                    good, held = increment.split(good)
                     for i in range(held.num_rows):
                         row = held.slice(i, 1)
                         key = row.column(held.num_columns - 1)[0].as_py()
@@ -357,29 +322,11 @@ class ReadUnit(beam.DoFn):
         }
         return figures, candidates, rejected
 
-    @staticmethod
-    def _split_held(
-        good: pa.RecordBatch, increment: IncrementSpec
-    ) -> tuple[pa.RecordBatch, pa.RecordBatch]:
-        """(rows that cannot be held, with fingerprints; rows that may be), both fingerprinted."""
-        from etl_bigquery.engine.strategies import ROW_HASH_FIELD
-
-        if increment.lower is not None:
-            good = keep_rows_at_or_after(good, increment.cursor, increment.lower)
-        else:
-            good = good.filter(pc.is_valid(good.column(increment.cursor)))
-        prints = digests(good, increment.identity)
-        held = increment.held_mask(good, prints)
-        hashed = good.append_column(ROW_HASH_FIELD, to_hex(prints))
-        if not held.any():
-            return hashed, hashed.slice(0, 0)
-        return hashed.filter(pa.array(~held)), hashed.filter(pa.array(held))
-
 
 class ClaimKnown(beam.DoFn):
     """Per fingerprint, over all units: drop as many rows as BigQuery holds, keep the rest."""
 
-    def __init__(self, increment: IncrementSpec) -> None:
+    def __init__(self, increment: IncrementFilter) -> None:
         self.increment = increment
         self._counts: dict[bytes, int] = {}
         self.already_loaded = Metrics.counter(NAMESPACE, "rows_already_loaded")

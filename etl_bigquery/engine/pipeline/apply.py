@@ -28,7 +28,7 @@ def apply_job(ctx: RunContext) -> Applied:
     job = ctx.job
     client = ctx.bigquery.bigquery
     strategy = strategy_for(job)
-    plans = plan_source(ctx, detect=True)
+    plans = plan_source(ctx, detect=True, strategy=strategy)
     proposed = [p.target for p in plans]
     cursor = None
     if strategy.uses_cursor:

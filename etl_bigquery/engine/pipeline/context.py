@@ -19,7 +19,7 @@ from etl_bigquery.engine.plan import ColumnPlan
 from etl_bigquery.engine.rejected import StagedRejects
 from etl_bigquery.engine.sources.base import ReadPlan, SqlReader
 from etl_bigquery.engine.staging import StagedFiles
-from etl_bigquery.engine.strategies import Planned
+from etl_bigquery.engine.strategies import LoadStrategy, Planned
 
 
 @dataclass
@@ -53,6 +53,8 @@ class LoadTarget:
     """Every column of the destination table except the metadata ones, in table order."""
     plans: list[ColumnPlan]
     read_plan: ReadPlan
+    strategy: LoadStrategy
+    """Chosen once, in validation; extraction and load act through it."""
     planned: Planned
     """What the load strategy decided: state and job id, cursor, lookback, identity."""
     estimated_rows: int | None

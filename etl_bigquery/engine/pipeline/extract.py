@@ -1,8 +1,8 @@
 """Extraction: stream the source through the conformer into staged Parquet files.
 
-The load strategy filters each conformed batch (a transactional run fingerprints every row and
-drops those BigQuery already holds in its window, `engine.strategies`); rejected rows are staged
-beside the data (`engine.rejected`).
+The run's load strategy filters each conformed batch (a transactional run fingerprints every row
+and drops those BigQuery already holds in its window, `engine.already_loaded`); rejected rows are
+staged beside the data (`engine.rejected`).
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl_bigquery.engine import checkpoints
+from etl_bigquery.engine.already_loaded import ROW_HASH_FIELD, IncrementClaim
 from etl_bigquery.engine.conform import Conformer, RunStamp
 from etl_bigquery.engine.pipeline.context import Extracted, LoadTarget, ProgressCallback, RunContext
 from etl_bigquery.engine.prefetch import read_ahead
 from etl_bigquery.engine.rejected import RejectStager
 from etl_bigquery.engine.sources.abilities import RejectsRecords
 from etl_bigquery.engine.staging import ParquetStager
-from etl_bigquery.engine.strategies import strategy_for
 
 PROGRESS_EVERY_SECONDS = 5.0
 
@@ -41,11 +41,12 @@ def extract_to_staging(
     attempt: int = 1,
 ) -> Extracted:
     conformer = Conformer(target.columns, RunStamp(ctx.run_id, ctx.started_at))
-    strategy = strategy_for(ctx.job)
-    rows_filter = strategy.row_filter(target.planned)
+    strategy = target.strategy
+    spec = strategy.increment_filter(target.planned)
+    rows_filter = IncrementClaim(spec) if spec is not None else None
     schema = conformer.schema
-    for extra in rows_filter.extra_fields if rows_filter is not None else []:
-        schema = schema.append(extra)
+    if rows_filter is not None:
+        schema = schema.append(ROW_HASH_FIELD)
     # Per attempt: a retried extraction never mixes its files with a failed attempt's.
     run_path = f"{ctx.job.name}/{ctx.run_id}/attempt-{attempt}"
     storage = ctx.bigquery.storage if ctx.settings.staging_uri.startswith("gs://") else None
@@ -78,9 +79,8 @@ def extract_to_staging(
                 strategy.check_rejected(ctx.job, target.ref, result.rows_read, rejected_so_far())
             if rows_filter is not None:
                 good = rows_filter.apply(good)
-                if rows_filter.cursor is not None:
-                    cursor = good.column(rows_filter.cursor)
-                    result.watermark_after = _max(cursor, result.watermark_after)
+                cursor = good.column(rows_filter.cursor)
+                result.watermark_after = _max(cursor, result.watermark_after)
             stager.write(good)
             result.rows_extracted += good.num_rows
             checkpoints.reached(checkpoints.EXTRACT_BATCH_STAGED)

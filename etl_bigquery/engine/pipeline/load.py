@@ -12,7 +12,6 @@ from etl_bigquery.engine.incremental import rejected_job_id
 from etl_bigquery.engine.pipeline.context import Extracted, LoadTarget, RunContext
 from etl_bigquery.engine.rejected import load_rejected
 from etl_bigquery.engine.staging import delete_staged
-from etl_bigquery.engine.strategies import strategy_for
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,7 @@ def load_extracted(
         target.ref,
         extracted.staged.uris,
         schema=target.load_schema,
-        write_disposition=strategy_for(ctx.job).write_disposition,
+        write_disposition=target.strategy.write_disposition,
         job_id=target.job_id,
         job_name=ctx.job.name,
         run_id=ctx.run_id,

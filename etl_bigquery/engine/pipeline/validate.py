@@ -29,7 +29,7 @@ from etl_bigquery.engine.sources.abilities import CanSplit, EstimatesRead, Sampl
 from etl_bigquery.engine.sources.base import CursorBound, ReadPlan, SourceColumn
 from etl_bigquery.engine.sources.registry import by_dialect
 from etl_bigquery.engine.staging import missing_staging_bucket
-from etl_bigquery.engine.strategies import strategy_for
+from etl_bigquery.engine.strategies import LoadStrategy, strategy_for
 
 
 def destination_ref(ctx: RunContext) -> TableRef:
@@ -44,6 +44,7 @@ def plan_source(
     *,
     detect: bool = False,
     table: bigquery.Table | None = None,
+    strategy: LoadStrategy | None = None,
 ) -> list[ColumnPlan]:
     """The job's columns with their proposed types. `detect` (when a table is about to be
     created) samples text columns for dates, timestamps, integers and booleans stored as text;
@@ -55,7 +56,7 @@ def plan_source(
     plans = plan_columns(job, columns, ctx.reader.dialect, detected=detected)
     if table is not None:
         plans = _adopt_table_types(plans, table)
-    strategy_for(job).check_plans(job, plans)
+    (strategy or strategy_for(job)).check_plans(job, plans)
     return plans
 
 
@@ -194,11 +195,13 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
     """Every check first, then the only changes (columns added, table labelled): a run that
     fails validation has not touched BigQuery."""
     client = ctx.bigquery.bigquery
+    strategy = strategy_for(ctx.job)  # once per run: extraction and load use the target's
     source_columns = ctx.reader.describe(ctx.job.source)  # the source first: it is the root
     ref = destination_ref(ctx)
     table = tables.get_table(client, ref)
     if table is None:
-        plan_source(ctx, columns=source_columns)  # a wrong column list is the first thing to fix
+        # A wrong column list is the first thing to fix.
+        plan_source(ctx, columns=source_columns, strategy=strategy)
         raise ValidationError(
             f"Destination table {ref} does not exist; create the job first "
             f"(`etl job apply` with this job's file)."
@@ -208,8 +211,7 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
         found = [d for d in described if d]
         source_columns = ctx.reader.columns_beyond_sample(source_columns, found)
     job, warnings = _drift(ctx.job, source_columns, table)
-    plans = plan_source(ctx, job, source_columns, table=table)
-    strategy = strategy_for(job)
+    plans = plan_source(ctx, job, source_columns, table=table, strategy=strategy)
     location = table.location or ctx.settings.location
     resolved = tables.check_existing_table(
         table, ref, [p.target for p in plans], job_name=job.name, load_type=job.load_type
@@ -260,6 +262,7 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
         columns=columns,
         plans=plans,
         read_plan=read_plan,
+        strategy=strategy,
         planned=planned,
         estimated_rows=estimated,
         processing_mode=mode,
