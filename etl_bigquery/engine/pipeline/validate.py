@@ -15,6 +15,7 @@ from google.cloud import bigquery
 from etl_bigquery.engine.bigquery import tables
 from etl_bigquery.engine.bigquery.tables import TableRef
 from etl_bigquery.engine.conform import METADATA_COLUMNS, TargetColumn
+from etl_bigquery.engine.cursor_reading import check_cursor_comparable, settle_read
 from etl_bigquery.engine.errors import ConfigurationError, ValidationError
 from etl_bigquery.engine.fingerprint import ROW_HASH
 from etl_bigquery.engine.incremental import read_known_rejected
@@ -56,7 +57,10 @@ def plan_source(
     plans = plan_columns(job, columns, ctx.reader.dialect, detected=detected)
     if table is not None:
         plans = _adopt_table_types(plans, table)
-    (strategy or strategy_for(job)).check_plans(job, plans)
+    strategy = strategy or strategy_for(job)
+    strategy.check_plans(job, plans)
+    if strategy.uses_cursor:
+        check_cursor_comparable(ctx.reader, job, plans)
     return plans
 
 
@@ -108,7 +112,8 @@ def _adopt_table_types(plans: list[ColumnPlan], table: bigquery.Table) -> list[C
         described = tables.described_source(field.description) if field is not None else None
         same_source = described is not None and described[1] == plan.source.source_type
         if (
-            table_type in _DETECTABLE
+            # TIME: a MySQL time column of a table created when TIME was its proposal.
+            table_type in (*_DETECTABLE, BqType.TIME)
             and same_source
             and plan.bq_type is BqType.STRING
             and not plan.overridden
@@ -237,6 +242,13 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
     )
     read_plan = ReadPlan(job.source, read_columns, bound, files=planned.files)
     ctx.reader.check_readable(read_plan)
+    # A numeric cursor of a settling source is read only up to its settled bound.
+    reading = settle_read(
+        ctx.reader, job, read_plan, read_cursor, planned.lookback,
+        planned.increment.state.watermark if planned.cursor else None,
+    )  # fmt: skip
+    read_plan, planned.upper_bound = reading.read_plan, reading.read_plan.upper_bound
+    warnings += reading.warnings
     # What this run reads decides its mode: an incremental run of a large table is small.
     estimated = (
         ctx.reader.estimate_read(read_plan)
@@ -271,4 +283,5 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
         location=location,
         load_schema=list(table.schema),
         warnings=warnings,
+        cursor_reading=reading.description,
     )
