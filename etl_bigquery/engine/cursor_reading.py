@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 import pyarrow as pa
 
@@ -34,7 +35,13 @@ from etl_bigquery.engine.plan import ColumnPlan
 from etl_bigquery.engine.schema.bqtypes import TIME_TYPES
 from etl_bigquery.engine.sources import cursor_pushdown
 from etl_bigquery.engine.sources.abilities import SerialWriters, SettlesCursor
-from etl_bigquery.engine.sources.base import ReadColumn, ReadPlan, SourceReader, UpperBound
+from etl_bigquery.engine.sources.base import (
+    CursorValue,
+    ReadColumn,
+    ReadPlan,
+    SourceReader,
+    UpperBound,
+)
 from etl_bigquery.engine.sources.registry import by_dialect
 from etl_bigquery.engine.sources.settle import OpenTransaction
 
@@ -167,7 +174,7 @@ def settle_read(
         # A writer still open may hold any value at or below M: go no further than the rows
         # BigQuery holds already (rows at or below them are read and compared as usual).
         if value is not None:
-            value = None if watermark is None else min(value, watermark)  # type: ignore[type-var]
+            value = None if watermark is None else _lower(value, watermark)
         warnings.append(
             f"{source_name(reader)} transaction(s) {_labels(settled.writers)} wrote and stayed "
             f"open longer than settle_timeout ({timeout:g} s), so they may hold {cursor.name} "
@@ -196,6 +203,11 @@ def settle_read(
     return CursorReading(
         replace(read_plan, upper_bound=upper), "; ".join(p for p in parts if p), warnings
     )
+
+
+def _lower(value: CursorValue, watermark: object) -> CursorValue:
+    """The lower of M and the watermark (the same numeric kind: both are this cursor's)."""
+    return cast(CursorValue, watermark) if watermark < value else value  # type: ignore[operator]
 
 
 def _labels(transactions: tuple[OpenTransaction, ...]) -> str:
