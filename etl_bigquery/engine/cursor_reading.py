@@ -94,7 +94,14 @@ def check_cursor_comparable(reader: SourceReader, job: JobSpec, plans: list[Colu
     if cursor is None:
         return
     column = cursor.read_column
-    if not cursor_pushdown.is_text(column, reader.dialect):
+    try:
+        family = by_dialect(reader.dialect).family
+    except ConfigurationError:
+        return
+    # Databases compare in SQL (documents and files are compared value by value, by type).
+    if family not in ("relational", "warehouse") or not cursor_pushdown.is_text(
+        column, reader.dialect
+    ):
         return
     if cursor.bq_type in cursor_pushdown.NUMBER_TYPES:
         raise ValidationError(
@@ -189,6 +196,7 @@ def settle_read(
             "(nextval() first, INSERT later) would be missed: raise settle_timeout, or set "
             "lookback"
         )
+    warnings += settled.caveats
     upper = UpperBound(cursor, value)
     if value is not None:
         reached = f"up to {value}"

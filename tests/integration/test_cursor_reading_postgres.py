@@ -247,6 +247,28 @@ def test_a_query_source_with_a_numeric_cursor_is_settled_too(
     assert _ids(bq, job) == [2, 4]
 
 
+def test_a_sequence_that_hands_out_ids_in_blocks_is_named_with_the_fix(
+    pg_source, destination, dataset, bq, tmp_path
+):
+    """With CACHE 20 a session takes ids from its own block, after another session committed
+    higher ones: no bound can hold that, so every run says so, with the fix."""
+    _sql(
+        pg_source,
+        "CREATE TABLE blocks (id bigint GENERATED ALWAYS AS IDENTITY (CACHE 20), note text)",
+        "INSERT INTO blocks (note) VALUES ('a'), ('b')",
+    )
+    job = _job_file(tmp_path, pg_source, destination, dataset, table="blocks",
+                    cursor_column="id")  # fmt: skip
+    assert cli("job", "apply", str(job)).returncode == 0
+    report = _run(job)
+    assert report["rows_loaded"] == 2, report
+    assert any(
+        "hands out values in blocks of 20 per session (CACHE 20)" in w
+        and "ALTER SEQUENCE public.blocks_id_seq CACHE 1" in w
+        for w in report["warnings"]
+    ), report["warnings"]
+
+
 # -- text cursors: item 4 -----------------------------------------------------------------------
 
 

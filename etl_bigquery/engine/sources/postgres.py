@@ -618,7 +618,21 @@ class PostgresReader(PostgresWireReader):
             ),
             timeout,
         )
-        return Settled(upper, opened, time.monotonic() - started, still_open)
+        return Settled(
+            upper, opened, time.monotonic() - started, still_open, self._cache_caveats(plan, cursor)
+        )
+
+    def _cache_caveats(self, plan: ReadPlan, cursor: ReadColumn) -> tuple[str, ...]:
+        if not isinstance(plan.source, TableSource):
+            return ()  # a query's column has no sequence of its own
+        try:
+            rows = self._execute(
+                postgres_settle.SEQUENCE_CACHE, (qualified_name(plan.source), cursor.name)
+            )
+        except adbc_driver_manager.Error:
+            return ()  # no serial or identity column; a read error shows in the read itself
+        caveat = postgres_settle.cache_caveat(rows, cursor.name)
+        return (caveat,) if caveat else ()
 
     def split(
         self, plan: ReadPlan, units: int, key_columns: list[str] | None = None

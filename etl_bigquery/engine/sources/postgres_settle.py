@@ -72,3 +72,27 @@ def parse_max(text: str | None, bq_type: BqType) -> CursorValue | None:
 
 def open_transactions(rows: list[tuple[object, ...]]) -> list[OpenTransaction]:
     return [OpenTransaction(str(key), str(label), bool(wrote)) for label, key, wrote in rows]
+
+
+SEQUENCE_CACHE = """
+SELECT format('%I.%I', n.nspname, c.relname), s.seqcache
+FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE s.seqrelid = pg_get_serial_sequence($1, $2)::regclass
+"""
+"""The sequence that feeds a serial or identity column, and its cache (NULL row: none)."""
+
+
+def cache_caveat(rows: list[tuple[object, ...]], column: str) -> str | None:
+    """A sequence with CACHE > 1 hands each session a block of values: a session can take a value
+    from its block after the bound was taken, below values others committed, so the settled
+    bound cannot hold it; only a lookback can."""
+    if not rows or rows[0][1] is None or int(rows[0][1]) <= 1:  # type: ignore[call-overload]
+        return None
+    name, cache = rows[0][0], int(rows[0][1])  # type: ignore[call-overload]
+    return (
+        f"sequence {name} of {column} hands out values in blocks of {cache} per session (CACHE "
+        f"{cache}), so a session can commit a value below ones committed before this run read; "
+        f"set lookback to at least {cache} times the number of writing sessions, or ALTER "
+        f"SEQUENCE {name} CACHE 1"
+    )

@@ -74,6 +74,9 @@ class Settled:
     """How long taking M and the wait took."""
     still_open: tuple[OpenTransaction, ...] = ()
     """Transactions still open when the wait timed out."""
+    caveats: tuple[str, ...] = ()
+    """What the source knows that the bound cannot cover (a sequence handing out values in
+    blocks per session), each a sentence for the run's warnings."""
 
     @property
     def writers(self) -> tuple[OpenTransaction, ...]:
