@@ -16,7 +16,10 @@ Transactional (append) runs:
    by a killed run) is waited for, then planning starts over from the new state; one that
    finished while the state did not move (it failed) has spent its id: the next attempt number
    is used.
-2. **Extract** rows with cursor ≥ `W - lookback` (or ≥ the backfill start on a first run). Each
+2. **Extract** rows with cursor ≥ `W - lookback` (or ≥ the backfill start on a first run), and
+   for a numeric cursor of a settling source ≤ the read's settled bound, which no open
+   transaction can still commit below (`engine.cursor_reading`; rows above it wait for the next
+   run, so the watermark never passes an uncommitted id). Each
    row's fingerprint is computed from its conformed values; rows whose fingerprint is in the
    window multiset are dropped (k held rows cancel k identical source rows), so rows sharing the
    watermark, and rows committed late with a cursor inside the lookback, are neither lost nor
