@@ -14,6 +14,15 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import yaml
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from prefect.exceptions import ObjectNotFound
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import ImmutableMultiDict
+
+from etl_bigquery.engine.errors import EtlError
 from etl_bigquery.ui_extension import charts, prefect_data
 from etl_bigquery.ui_extension.runs import (
     STAGES,
@@ -25,15 +34,6 @@ from etl_bigquery.ui_extension.runs import (
     order_scheduled,
 )
 from etl_bigquery.ui_extension.wizard import definition_from_form, job_fields_from_form
-from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
-from prefect.exceptions import ObjectNotFound
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import ImmutableMultiDict
-
-from etl_bigquery.engine.errors import EtlError
 
 HERE = Path(__file__).resolve().parent
 WINDOWS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7),
