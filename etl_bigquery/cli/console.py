@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -23,7 +24,8 @@ def _block_secret(name: str) -> str:
     from prefect.blocks.system import Secret
 
     try:
-        value = Secret.load(name).get()
+        block: Any = Secret.load(name)  # a Secret (sync context); typed as maybe-a-coroutine
+        value = block.get()
     except ValueError:
         fail(f"there is no Prefect Secret block named '{name}'; create it (Blocks page) first.")
     if not isinstance(value, str) or not value:

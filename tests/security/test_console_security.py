@@ -357,3 +357,26 @@ def test_the_prefect_servers_basic_auth_string_is_the_same_credential(services, 
         assert wrong.status_code == 303
     finally:
         _stop(process)
+
+
+def test_the_credential_can_come_from_a_prefect_secret_block(services, project):
+    from prefect.blocks.system import Secret
+
+    block = f"console-token-{free_port()}"
+    Secret(value=TOKEN).save(block, overwrite=True)
+    port = free_port()
+    process = _start(port, "--host", "0.0.0.0", "--allowed-host", "console.test",
+                     "--credential-block", block,
+                     env={"ETL_CONSOLE_TOKEN": "", "PREFECT_API_AUTH_STRING": ""},
+                     cwd=project)  # fmt: skip
+    url, host = f"http://127.0.0.1:{port}", f"console.test:{port}"
+    try:
+        _wait_listening(process, url, host)
+        assert (
+            httpx.get(f"{url}/api/connections/x/schemas", headers={"Host": host}).status_code == 401
+        )
+        with_token = {"Host": host, "Authorization": f"Bearer {TOKEN}"}
+        bearer = httpx.get(f"{url}/jobs", headers=with_token, timeout=120)
+        assert bearer.status_code == 200, bearer.text
+    finally:
+        _stop(process)
