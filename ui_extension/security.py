@@ -117,16 +117,20 @@ class ConsoleSecurity:
         return bool(self.token or self.prefect_auth)
 
     @property
-    def hosts(self) -> set[str]:
-        """Host header values (lower case, with and without the port) the console answers."""
+    def hostnames(self) -> set[str]:
+        """Host names (lower case, IPv6 in brackets) the console answers to, whatever the port:
+        a rebinding page sends its own name, never one of these."""
         names = {*LOOPBACK_NAMES, *(h.lower() for h in self.allowed_hosts)}
         if self.bind not in ("0.0.0.0", "::") and not is_loopback(self.bind):
             names.add(self.bind.lower())
-        found = set()
-        for name in names:
-            bracketed = f"[{name}]" if ":" in name and not name.startswith("[") else name
-            found |= {bracketed, f"{bracketed}:{self.port}"}
-        return found
+        return {f"[{n}]" if ":" in n and not n.startswith("[") else n for n in names}
+
+    def answers_to(self, host: str) -> bool:
+        """Is `host` (a Host header: name[:port]) one of the console's names?"""
+        name = host[: host.index("]") + 1] if host.startswith("[") and "]" in host else (
+            host.rsplit(":", 1)[0] if ":" in host else host
+        )  # fmt: skip
+        return name in self.hostnames
 
     @property
     def cookie_suffix(self) -> str:
@@ -195,7 +199,7 @@ class SecurityMiddleware:
         send = self._with_headers(send, new_cookies)
 
         host = request.header("host").lower()
-        if host not in self.security.hosts:
+        if not self.security.answers_to(host):
             await self._refuse(send, request, 403, (
                 f"This console does not answer to the host '{host or '(none)'}'; open it at "
                 f"http://127.0.0.1:{self.security.port} or start it with --allowed-host "
