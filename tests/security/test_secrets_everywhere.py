@@ -4,7 +4,7 @@ failing runs of each source family, through the `etl` command as a user runs it:
 - relational: MariaDB (a login of its own with a password; the machine's server),
 - files: S3 on moto's server (the secret access key),
 - NoSQL: Redis (the machine's server; password of its `default` user, which has none, so any
-  password opens it and a password without a user is refused: a real failure path).
+  password opens it; the failing run points the same connection at a closed port).
 
 Searched afterwards for the secret (and the wrong one tried): stdout and stderr of every command,
 the Prefect logs, artifacts, flow-run parameters and state messages of every run (read through
@@ -164,13 +164,16 @@ def test_a_redis_password_appears_nowhere(services, destination, dataset, tmp_pa
     try:
         job = _job(tmp_path, name, f"  table: {prefix}\n", destination, dataset)
         _apply_and_run(session, connection, name, job, {"SEC_REDIS": secret})
-        # Without the user name, Redis refuses a password its default user does not have.
-        no_user = _write(tmp_path, "redis-nouser.yaml", (
-            f"kind: nosql\nname: {name}\ntype: redis\nhost: 127.0.0.1\ndatabase: '12'\n"
-            "password: ${SEC_REDIS}\n"
+        # The same connection pointed at a port nothing listens on: a failing run and test with
+        # the password in use (the error must not carry it).
+        from tests.conftest import free_port
+
+        refused = _write(tmp_path, "redis-refused.yaml", (
+            f"kind: nosql\nname: {name}\ntype: redis\nhost: 127.0.0.1\nport: {free_port()}\n"
+            "database: '12'\nusername: default\npassword: ${SEC_REDIS}\n"
         ))  # fmt: skip
         env = {"SEC_REDIS": secret}
-        assert session.etl("connection", "apply", no_user, env=env).returncode == 0
+        assert session.etl("connection", "apply", refused, env=env).returncode == 0
         assert session.etl("run", job, "--json", env=env).returncode
         assert session.etl("connection", "test", name, env=env).returncode
     finally:
