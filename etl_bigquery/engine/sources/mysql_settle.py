@@ -4,8 +4,10 @@
 An AUTO_INCREMENT value is assigned inside the inserting statement, and that statement registers
 its transaction in INNODB_TRX (verified on MariaDB 10.11: an open transaction that inserted is
 listed with `trx_rows_modified` 1; one that only read is listed with 0 modified rows and no
-lock structures; `BEGIN` alone, and autocommit SELECTs such as this tool's reads, are not
-listed). A transaction is named by its session and start (`trx_mysql_thread_id`,
+lock structures; `BEGIN` alone and autocommit SELECTs are not listed). A transaction started
+READ ONLY (`trx_is_read_only`), as every read of this tool is,
+cannot insert, so it holds no id and is not waited for (verified: an INSERT there fails with
+1792). A transaction is named by its session and start (`trx_mysql_thread_id`,
 `trx_started`): the session's next transaction starts later, or is waited for one more second.
 Not covered: a MariaDB SEQUENCE value taken with NEXTVAL() before the transaction's first InnoDB
 statement (that transaction is not listed yet), and values the application takes itself; such
@@ -26,7 +28,7 @@ OPEN_TRANSACTIONS = """
 SELECT trx_mysql_thread_id, CAST(trx_started AS CHAR),
        trx_rows_modified > 0 OR trx_lock_structs > 0 OR trx_state = 'LOCK WAIT'
 FROM information_schema.INNODB_TRX
-WHERE trx_mysql_thread_id <> CONNECTION_ID()
+WHERE trx_mysql_thread_id <> CONNECTION_ID() AND trx_is_read_only = 0
 """
 
 
