@@ -17,31 +17,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.cli_helpers import apply_job_file, etl, run_job_file, write_job
+from tests.integration.cli_helpers import apply_job_file, etl_here, run_job_file, write_job
+from tests.integration.helpers import by_source, column_of
 
 EURO, DOLLAR = "Price (€)", "Price ($)"
-
-
-def by_source(bq: Any, dataset: str, table: str, order_by: str) -> list[dict[str, Any]]:
-    """The table's rows keyed by SOURCE column (each column's description names it)."""
-    from etl_bigquery.engine.bigquery.tables import described_source
-
-    fields = bq.get_table(f"local.{dataset}.{table}").schema
-    source = {
-        f.name: described[0] for f in fields if (described := described_source(f.description))
-    }
-    rows = bq.query_and_wait(f"SELECT * FROM `local.{dataset}.{table}` ORDER BY {order_by}")
-    return [{source[k]: v for k, v in row.items() if k in source} for row in rows]
-
-
-def column_of(bq: Any, dataset: str, table: str, source_name: str) -> str:
-    """The table column whose description names `source_name`."""
-    from etl_bigquery.engine.bigquery.tables import described_source
-
-    fields = bq.get_table(f"local.{dataset}.{table}").schema
-    return next(
-        f.name for f in fields if (described_source(f.description) or ("",))[0] == source_name
-    )
 
 
 def _spec(connection: str, destination: str, dataset: str, **fields: Any) -> dict[str, Any]:
@@ -146,14 +125,14 @@ def test_an_undescribed_table_column_two_source_columns_match_is_refused(
     ]))  # fmt: skip
     job = write_job(tmp_path, _spec(pg_connection, destination, dataset,
                                     source={"schema": pg_schema, "table": "prices"}))  # fmt: skip
-    applied = etl("job", "apply", str(job))
-    assert applied.returncode != 0, applied.stdout
+    code, out, err = etl_here("job", "apply", str(job))
+    assert code != 0, out
     assert (
         f"Error: Columns '{DOLLAR}', '{EURO}' all match table column price____, whose description "
         "does not say which source column it holds; set its description in BigQuery to the one "
         f"it holds (\"source column '{DOLLAR}' (integer)\" or \"source column '{EURO}' "
         '(integer)") and run again.\n'
-    ) in applied.stderr, applied.stderr
+    ) in err, err
     assert [f.name for f in bq.get_table(f"local.{dataset}.prices").schema] == ["id", "price____"]
 
     # The fix the sentence gives works: describe the column, apply (adds the other one), run.
