@@ -109,9 +109,9 @@ def match_table_columns(names: Iterable[str], table: TableNames) -> dict[str, st
     undescribed = {column.lower(): column for column in table.undescribed}
     claims: dict[str, list[str]] = {}
     for name in wanted:
-        column = undescribed.get(sanitize_column_name(name)) if name not in mapping else None
-        if column is not None:
-            claims.setdefault(column, []).append(name)
+        claimed = undescribed.get(sanitize_column_name(name)) if name not in mapping else None
+        if claimed is not None:
+            claims.setdefault(claimed, []).append(name)
     for column, sources in claims.items():
         if len(sources) > 1:
             raise AmbiguousColumn(column, sorted(sources))
