@@ -468,9 +468,11 @@ def test_firestore_cursor_of_another_type_than_the_sample_saw_is_read_not_skippe
     firestore, services, destination, dataset, bq, tmp_path
 ):
     """`where(cursor >= a timestamp)` returns only timestamps (checked on the emulator): the
-    documents whose cursor is an ISO string or a number past the sample would be skipped without
-    a trace. They reach the engine, which loads, filters or rejects them."""
+    documents whose cursor is an ISO string, a number or any other type past the sample would be
+    skipped without a trace. They reach the engine, which loads, filters or rejects them."""
     from google.api_core.datetime_helpers import DatetimeWithNanoseconds
+    from google.cloud.firestore_v1 import GeoPoint
+    from google.cloud.firestore_v1.vector import Vector
 
     from tests.integration.cli_helpers import apply_job_file, run_job_file
 
@@ -490,22 +492,32 @@ def test_firestore_cursor_of_another_type_than_the_sample_saw_is_read_not_skippe
         "b-timestamp": stamp(5),
         "b-text-newer": "2026-11-06T09:30:00Z",  # a writer that stores ISO text
         "b-text-older": "2026-10-01T00:00:00Z",  # before the watermark: not loaded
-        "b-number": 1_780_000_000,  # seconds since the epoch: not a timestamp, rejected
-        "b-map": {"seconds": 1},  # rejected
         "b-null": None,  # a NULL cursor never loads
+        # One of every other type Firestore orders: none is a timestamp, each is rejected.
+        "b-number": 1_780_000_000,  # seconds since the epoch, say
+        "b-nan": float("nan"),
+        "b-boolean": True,
+        "b-bytes": b"2026-11-07",
+        "b-reference": firestore.client.document("users/alice"),
+        "b-geopoint": GeoPoint(52.2, 21.0),
+        "b-array": ["2026-11-07T00:00:00Z"],
+        "b-vector": Vector([1.0, 2.0]),
+        "b-map": {"seconds": 1},
     }
+    rejects = sorted(name for name in later if name.startswith("b-") and name not in (
+        "b-timestamp", "b-text-newer", "b-text-older", "b-null"))  # fmt: skip
     for name, at in later.items():
         events.document(name).set({"n": 0, "at": at})
     events.document("b-missing").set({"n": 0})
     second = run_job_file(job)
     assert second["state_name"] == "Partial", second
-    assert (second["rows_loaded"], second["rows_rejected"]) == (2, 2), second
+    assert (second["rows_loaded"], second["rows_rejected"]) == (2, len(rejects)), second
     loaded = data_rows(bq, dataset, "docs", order_by="document_id")
     assert [r["document_id"] for r in loaded] == ["a1", "a2", "a3", "b-text-newer", "b-timestamp"]
     assert loaded[3]["at"] == dt.datetime(2026, 11, 6, 9, 30, tzinfo=UTC)
     rejected = bq.query_and_wait(f"SELECT record FROM `local.{dataset}.docs__rejected`")
     ids = sorted(json.loads(row["record"])["document_id"] for row in rejected)
-    assert ids == ["b-map", "b-number"], ids
+    assert ids == rejects, ids
     # Nothing new: the rejected ones are known, nothing loads twice.
     third = run_job_file(job)
     assert third["rows_loaded"] == 0, third

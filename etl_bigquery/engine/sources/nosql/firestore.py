@@ -129,8 +129,10 @@ def _every_value_of_each_type(client: Any) -> dict[str, tuple[str, Any]]:
         "timestamp": (">=", dt.datetime(1, 1, 1, tzinfo=dt.UTC)),
         "string": (">=", ""),
         "bytes": (">=", b""),
-        # The least path there is (references into this database; U+0000 sorts first).
-        "reference": (">=", client.document("\x00/\x00")),
+        # References into this database order by path: every id sorts at or after " " but one
+        # that starts with a control character, an id no one writes (U+0000 would be the true
+        # least, accepted by the emulator, but it is not known whether Google's service is).
+        "reference": (">=", client.document(" / ")),
         "geopoint": (">=", GeoPoint(-90, -180)),
         "array": (">=", []),
         "vector": (">=", Vector([float("-inf")])),  # vectors order by length, then values
