@@ -25,7 +25,6 @@ def job_spec(
 def apply(job: JobSpec) -> Any:
     """`etl job apply` in-process: validate and create the destination table."""
     from etl_bigquery.blocks.registry import load_connection, load_destination
-
     from etl_bigquery.engine.pipeline.apply import apply_job
     from etl_bigquery.engine.pipeline.context import RunContext
 

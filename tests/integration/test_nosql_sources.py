@@ -71,7 +71,6 @@ def _discovery(name: str, table: str, schema: str | None = None) -> dict[str, An
     """Everything `etl connection test/schemas/tables/columns/preview` shows, as data."""
     from etl_bigquery.blocks import health
     from etl_bigquery.blocks.registry import load_connection
-
     from etl_bigquery.service import discovery
 
     outcome = health.check_connection(load_connection(name))
@@ -249,7 +248,6 @@ def _pushed_down_numeric_cursor_still_reads_items_of_another_kind(name: str, tab
     cursor is text: DynamoDB never matches text against a number, and the row would be lost
     without a trace (the engine loads or rejects it instead)."""
     from etl_bigquery.blocks.registry import load_connection
-
     from etl_bigquery.engine.jobs.model import TableSource
     from etl_bigquery.engine.schema.bqtypes import BqType
     from etl_bigquery.engine.sources.base import CursorBound, ReadColumn, ReadPlan
