@@ -106,3 +106,50 @@ def test_undescribed_columns_match_by_clean_name_and_refuse_two_candidates():
         resolve_column_names(["Price (€)", "Price ($)"], table)
     assert refused.value.table_column == "price____"
     assert refused.value.sources == ["Price ($)", "Price (€)"]
+
+
+def _bq_table(*fields: tuple[str, str | None]) -> object:
+    from google.cloud import bigquery
+
+    schema = [bigquery.SchemaField(name, "INT64", description=about) for name, about in fields]
+    return bigquery.Table("p.d.t", schema=schema)
+
+
+def test_the_table_says_which_source_column_each_column_holds():
+    from etl_bigquery.engine.bigquery.tables import table_names
+
+    names = table_names(_bq_table(
+        ("price____", "source column 'Price (€)' (text)"), ("id", None),
+        ("_etl_loaded_at", "when the row was loaded"),
+    ))  # fmt: skip
+    assert dict(names.described) == {"Price (€)": "price____"}
+    assert sorted(names.undescribed) == ["_etl_loaded_at", "id"]
+
+
+def test_two_columns_claiming_one_source_column_are_refused():
+    from etl_bigquery.engine.bigquery.tables import described_columns
+    from etl_bigquery.engine.errors import ValidationError
+
+    table = _bq_table(("a", "source column 'x' (text)"), ("b", "source column 'x' (text)"))
+    with pytest.raises(ValidationError, match=r"Columns a and b of table d\.t both say they hold"):
+        described_columns(table)
+
+
+def test_loading_one_source_column_into_a_column_described_as_another_is_refused():
+    """Whoever chose the names, a load never fills a column another source column's values
+    belong in."""
+    from etl_bigquery.engine.bigquery.tables import TableRef, check_existing_table
+    from etl_bigquery.engine.conform import TargetColumn
+    from etl_bigquery.engine.errors import ValidationError
+    from etl_bigquery.engine.jobs.model import LoadType
+    from etl_bigquery.engine.schema.bqtypes import BqType
+
+    table = _bq_table(("price____", "source column 'Price (€)' (text)"))
+    ref = TableRef("p", "d", "t")
+    swapped = TargetColumn("Price ($)", "text", "price____", BqType.INT64)
+    with pytest.raises(ValidationError, match=r"holds source column 'Price \(€\)', not 'Price"):
+        check_existing_table(table, ref, [swapped], job_name="j", load_type=LoadType.CATALOG)
+    # The same column in another case is the same source column.
+    same = TargetColumn("PRICE (€)", "text", "price____", BqType.INT64)
+    kept = check_existing_table(table, ref, [same], job_name="j", load_type=LoadType.CATALOG)
+    assert [c.name for c in kept] == ["price____"]
