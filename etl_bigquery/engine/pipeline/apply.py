@@ -31,8 +31,8 @@ def apply_job(ctx: RunContext) -> Applied:
     strategy = strategy_for(job)
     ref = destination_ref(ctx)
     table = tables.get_table(client, ref)
-    # An existing table's types decide for the columns it already has (as for runs).
-    plans = plan_source(ctx, detect=True, strategy=strategy, table=table)
+    # An existing table names the columns it holds (by source name); its types are checked below.
+    plans = plan_source(ctx, detect=True, table=table, strategy=strategy, adopt_types=False)
     proposed = [p.target for p in plans]
     cursor = None
     if strategy.uses_cursor:

@@ -25,7 +25,7 @@ from etl_bigquery.engine.plan import ALWAYS_LOADED, ColumnPlan, plan_columns
 from etl_bigquery.engine.rejected import rejected_table
 from etl_bigquery.engine.schema.bqtypes import BqType
 from etl_bigquery.engine.schema.detect import detect_for_job
-from etl_bigquery.engine.schema.names import sanitize_column_name
+from etl_bigquery.engine.schema.names import AmbiguousColumn, TableNames, match_table_columns
 from etl_bigquery.engine.sources.abilities import CanSplit, EstimatesRead, SampledSchema
 from etl_bigquery.engine.sources.base import CursorBound, ReadPlan, SourceColumn
 from etl_bigquery.engine.sources.registry import by_dialect
@@ -46,16 +46,22 @@ def plan_source(
     detect: bool = False,
     table: bigquery.Table | None = None,
     strategy: LoadStrategy | None = None,
+    adopt_types: bool = True,
 ) -> list[ColumnPlan]:
     """The job's columns with their proposed types. `detect` (when a table is about to be
     created) samples text columns for dates, timestamps, integers and booleans stored as text;
-    runs instead follow the types the table already has (`_adopt_table_types`)."""
+    runs instead follow the types the table already has (`_adopt_table_types`). An existing
+    `table` also decides the names: each source column keeps the table column its description
+    names."""
     job = job or ctx.job
     if columns is None:
         columns = ctx.reader.describe(job.source)
     detected = detect_for_job(ctx.reader, job, columns) if detect else None
-    plans = plan_columns(job, columns, ctx.reader.dialect, detected=detected)
+    names = tables.table_names(table) if table is not None else None
+    plans = plan_columns(job, columns, ctx.reader.dialect, detected=detected, table=names)
     if table is not None:
+        plans = _keep_earlier_proposals(plans, table)
+    if table is not None and adopt_types:
         plans = _adopt_table_types(plans, table)
     strategy = strategy or strategy_for(job)
     strategy.check_plans(job, plans)
@@ -95,6 +101,34 @@ def table_columns(
 _DETECTABLE = (BqType.DATE, BqType.DATETIME, BqType.TIMESTAMP, BqType.INT64, BqType.BOOL)
 
 
+# Source types whose proposal changed, and the type earlier versions created tables with: such a
+# table keeps its column's type (MySQL TIME is now STRING, since it may exceed a day).
+_EARLIER_PROPOSALS = {("mysql", "time"): BqType.TIME}
+
+
+def _keep_earlier_proposals(plans: list[ColumnPlan], table: bigquery.Table) -> list[ColumnPlan]:
+    """A column created with an earlier version's proposal keeps that type (applying or running
+    the job again never fails over a proposal that changed); its values are checked one by one."""
+    fields = {field.name.lower(): field for field in table.schema}
+    kept = []
+    for plan in plans:
+        field = fields.get(plan.name.lower())
+        base = plan.source.source_type.lower().split("(")[0].strip()
+        earlier = _EARLIER_PROPOSALS.get((plan.dialect, base))
+        described = tables.described_source(field.description) if field is not None else None
+        if (
+            earlier is not None
+            and field is not None
+            and field.field_type.upper() == earlier.value
+            and described is not None
+            and described[1] == plan.source.source_type
+            and not plan.overridden
+        ):
+            plan = replace(plan, bq_type=earlier, overridden=True)
+        kept.append(plan)
+    return kept
+
+
 def _adopt_table_types(plans: list[ColumnPlan], table: bigquery.Table) -> list[ColumnPlan]:
     """A text column the table holds as a detected type (DATE...) keeps loading as that type,
     each value checked: one that does not fit goes to the rejected rows, it does not fail the
@@ -112,8 +146,7 @@ def _adopt_table_types(plans: list[ColumnPlan], table: bigquery.Table) -> list[C
         described = tables.described_source(field.description) if field is not None else None
         same_source = described is not None and described[1] == plan.source.source_type
         if (
-            # TIME: a MySQL time column of a table created when TIME was its proposal.
-            table_type in (*_DETECTABLE, BqType.TIME)
+            table_type in _DETECTABLE
             and same_source
             and plan.bq_type is BqType.STRING
             and not plan.overridden
@@ -157,23 +190,18 @@ def choose_processing_mode(
     return ProcessingMode.DATAFLOW, f"dataflow (auto: about {about} rows >= {threshold})"
 
 
-def _table_names(table: bigquery.Table) -> set[str]:
-    return {field.name.lower() for field in table.schema}
-
-
 def _drift(
-    job: JobSpec, source: list[SourceColumn], table: bigquery.Table
+    job: JobSpec, source: list[SourceColumn], table: TableNames
 ) -> tuple[JobSpec, list[str]]:
     """The job as this run loads it, and what drifted: listed columns the source dropped are
     left out (their table columns get NULL); with `columns: []`, source columns the table does
-    not have yet are not loaded until the job is applied again."""
+    not hold yet (by source name, `engine.schema.names`) are not loaded until the job is applied
+    again."""
     names = {c.name for c in source}
-    in_table = _table_names(table)
     warnings = []
     dropped = [c for c in job.columns if c not in names]
     if dropped:
-        gone = [c for c in dropped if sanitize_column_name(c).lower() in in_table]
-        if len(gone) < len(dropped):
+        if not all(table.holds(c) for c in dropped):
             return job, []  # a column that never existed: plan_columns says so
         warnings.append(
             f"source column(s) {', '.join(dropped)} no longer exist in "
@@ -181,12 +209,12 @@ def _drift(
         )
         job = job.model_copy(update={"columns": [c for c in job.columns if c in names]})
     if not job.columns:
-        new = [
-            c.name
-            for c in source
-            if c.name not in ALWAYS_LOADED  # file trace columns keep their own names
-            and sanitize_column_name(c.name).lower() not in in_table
-        ]
+        data = [c.name for c in source if c.name not in ALWAYS_LOADED]  # trace columns: ours
+        try:
+            held = match_table_columns(data, table)
+        except AmbiguousColumn:
+            return job, warnings  # plan_columns refuses with the sentence that says what to fix
+        new = [name for name in data if name not in held]
         if new:
             warnings.append(
                 f"new source column(s) {', '.join(new)} are not loaded until the job lists them "
@@ -215,7 +243,7 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
         described = [tables.described_source(field.description) for field in table.schema]
         found = [d for d in described if d]
         source_columns = ctx.reader.columns_beyond_sample(source_columns, found)
-    job, warnings = _drift(ctx.job, source_columns, table)
+    job, warnings = _drift(ctx.job, source_columns, tables.table_names(table))
     plans = plan_source(ctx, job, source_columns, table=table, strategy=strategy)
     location = table.location or ctx.settings.location
     resolved = tables.check_existing_table(
