@@ -110,7 +110,7 @@ def validate(ctx: RunContext) -> LoadTarget:
     for warning in low_confidence_warnings(target.plans):
         logger.warning("Type mapping: %s", warning)
     for warning in target.warnings:
-        logger.warning("Schema drift: %s", warning)
+        logger.warning("Validation warning: %s", warning)
     logger.info("Processing mode: %s", target.processing_reason)
     artifacts.publish_rows(
         ctx.job.name,
@@ -118,6 +118,7 @@ def validate(ctx: RunContext) -> LoadTarget:
         [p.as_row() for p in target.plans],
         f"Column mapping into {target.ref}; watermark before: {target.watermark_before}; "
         f"estimated rows: {target.estimated_rows}; processing mode: {target.processing_reason}"
+        + (f"; cursor: {target.cursor_reading}" if target.cursor_reading else "")
         + "".join(f"; warning: {warning}" for warning in target.warnings),
     )
     return target
@@ -265,6 +266,9 @@ def _run_stages(job: JobSpec, run_id: str, report: RunReport, slot: Slot) -> Sta
         report.processing_mode = target.processing_mode.value
         report.processing_reason = target.processing_reason
         report.lookback = target.lookback.describe() if target.lookback else None
+        report.cursor_reading = target.cursor_reading or None
+        upper = target.read_plan.upper_bound
+        report.read_up_to = upper.value if upper is not None else None
         report.warnings = list(target.warnings)
 
         stage, current = Stage.EXTRACTION, "extract"

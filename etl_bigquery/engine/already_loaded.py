@@ -18,13 +18,17 @@ Plain Arrow and numpy, picklable: Beam workers carry an `IncrementFilter` to eve
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl_bigquery.engine.conform.batch import keep_rows_at_or_after
+from etl_bigquery.engine.conform.batch import keep_rows_at_or_after, keep_rows_at_or_before
 from etl_bigquery.engine.fingerprint import ROW_HASH, Identity, KnownRows, digests, to_hex
+
+if TYPE_CHECKING:
+    from etl_bigquery.engine.sources.base import UpperBound
 
 ROW_HASH_FIELD = pa.field(ROW_HASH, pa.string())
 
@@ -40,6 +44,9 @@ class IncrementFilter:
     watermark: object | None
     known_keys: np.ndarray
     known_counts: np.ndarray
+    upper: UpperBound | None = None
+    """The read's settled upper bound: rows above it are not read this run (a reader applies
+    it in the source; this drops any it returned anyway)."""
 
     @classmethod
     def from_known(
@@ -49,8 +56,9 @@ class IncrementFilter:
         lower: object | None,
         watermark: object | None,
         known: KnownRows,
+        upper: UpperBound | None = None,
     ) -> IncrementFilter:
-        return cls(cursor, identity, lower, watermark, known.keys, known.remaining.copy())
+        return cls(cursor, identity, lower, watermark, known.keys, known.remaining.copy(), upper)
 
     def known(self) -> KnownRows:
         """A fresh multiset to claim from (every extraction attempt starts from the full set)."""
@@ -65,6 +73,8 @@ class IncrementFilter:
             batch = keep_rows_at_or_after(batch, self.cursor, self.lower)
         else:
             batch = batch.filter(pc.is_valid(batch.column(self.cursor)))
+        if self.upper is not None:
+            batch = keep_rows_at_or_before(batch, self.cursor, self.upper.value)
         return batch, digests(batch, self.identity)
 
     def maybe_held(self, batch: pa.RecordBatch, prints: np.ndarray) -> np.ndarray:

@@ -16,7 +16,10 @@ Transactional (append) runs:
    by a killed run) is waited for, then planning starts over from the new state; one that
    finished while the state did not move (it failed) has spent its id: the next attempt number
    is used.
-2. **Extract** rows with cursor ≥ `W - lookback` (or ≥ the backfill start on a first run). Each
+2. **Extract** rows with cursor ≥ `W - lookback` (or ≥ the backfill start on a first run), and
+   for a numeric cursor of a settling source ≤ the read's settled bound, which no open
+   transaction can still commit below (`engine.cursor_reading`; rows above it wait for the next
+   run, so the watermark never passes an uncommitted id). Each
    row's fingerprint is computed from its conformed values; rows whose fingerprint is in the
    window multiset are dropped (k held rows cancel k identical source rows), so rows sharing the
    watermark, and rows committed late with a cursor inside the lookback, are neither lost nor
@@ -81,16 +84,60 @@ LookbackValue = dt.timedelta | int | Decimal | float
 
 
 @dataclass(frozen=True)
+class SequenceRule:
+    """What a source guarantees for a numeric cursor (`engine.cursor_reading.sequence_rule`):
+    sequence values commit in any order, so a run that loads id 8 while id 7 is uncommitted
+    loses 7 unless the source settles its reads or the job re-reads behind the watermark."""
+
+    safe: bool
+    """A numeric cursor needs no lookback here."""
+    why: str
+    """Why it is safe (for the validate artifact), or why not (the middle of the refusal)."""
+    settles: bool = False
+    """Reads are settled (`engine.sources.abilities.SettlesCursor`)."""
+    fix: str = ""
+    """One more way out for the refusal, e.g. 'or grant the login the PROCESS privilege'."""
+
+
+def numeric_lookback_refusal(cursor: TargetColumn, rule: SequenceRule | None) -> str:
+    why = (
+        rule.why
+        if rule is not None
+        else (
+            "this source cannot tell a run which values transactions still open may commit below "
+            "the watermark"
+        )
+    )
+    fix = f", {rule.fix}" if rule is not None and rule.fix else ""
+    return (
+        f"cursor_column '{cursor.source_name}' is a number and {why}, so a value committed "
+        "late below the watermark would never be loaded; set lookback: to how many values "
+        "transactions still open when a run reads can hold (e.g. lookback: 1000: those rows are "
+        "re-read, compared and loaded once), set lookback: 0 to accept that such rows are "
+        f"lost{fix}."
+    )
+
+
+@dataclass(frozen=True)
 class Lookback:
     """How far behind the watermark a run re-reads, in the cursor's own terms."""
 
     cursor: TargetColumn
     amount: LookbackValue
+    reason: str = ""
+    """Why this amount (the validate artifact shows it)."""
+    settles: bool = False
+    """Numeric cursors of a settling source: reads stop at the settled bound
+    (`engine.cursor_reading.settle_read`)."""
 
     @classmethod
-    def for_job(cls, value: object, cursor: TargetColumn) -> Lookback:
+    def for_job(
+        cls, value: object, cursor: TargetColumn, rule: SequenceRule | None = None
+    ) -> Lookback:
         """The job's `lookback` (text, number or None) for this cursor; a mismatch of kind (a
-        duration on a numeric cursor) is a `ValidationError` naming the fix."""
+        duration on a numeric cursor) is a `ValidationError` naming the fix. A numeric cursor
+        without a lookback is refused unless `rule` (what the source guarantees) says it needs
+        none: a silent default of 0 loses rows committed out of order."""
         from etl_bigquery.engine.jobs.model import parse_lookback_text
 
         bq_type = cursor.bq_type
@@ -99,9 +146,17 @@ class Lookback:
             parsed = parse_lookback_text(value)
         elif isinstance(value, int | float) and not isinstance(value, bool):
             parsed = Decimal(str(value))
+        by_job = f"lookback {value} set by the job"
         if bq_type in (BqType.TIMESTAMP, BqType.DATETIME, BqType.DATE):
+            reason = by_job
             if parsed is None:
                 parsed = DEFAULT_TIME_LOOKBACK if bq_type is not BqType.DATE else dt.timedelta(0)
+                reason = (
+                    "0: the watermark's whole day is re-read"
+                    if bq_type is BqType.DATE
+                    else "default 10m: rows stamped when their transaction started commit up "
+                    "to a transaction's length later"
+                )
             if isinstance(parsed, Decimal) and parsed != 0:
                 raise ValidationError(
                     f"lookback {value!r} needs a unit for the {bq_type.value} cursor "
@@ -111,13 +166,23 @@ class Lookback:
                 parsed = dt.timedelta(0)
             assert isinstance(parsed, dt.timedelta)
             if bq_type is BqType.DATE:
-                return cls(cursor, dt.timedelta(days=math.ceil(parsed.total_seconds() / 86400)))
-            return cls(cursor, parsed)
+                days = dt.timedelta(days=math.ceil(parsed.total_seconds() / 86400))
+                return cls(cursor, days, reason)
+            return cls(cursor, parsed, reason)
         if isinstance(parsed, dt.timedelta):
             raise ValidationError(
                 f"lookback {value!r} is a duration but the cursor '{cursor.source_name}' is "
                 f"{bq_type.value}; give a number of cursor units (e.g. lookback: 1000)."
             )
+        settles = rule is not None and rule.settles
+        if parsed is None:
+            if rule is None or not rule.safe:
+                raise ValidationError(numeric_lookback_refusal(cursor, rule))
+            parsed, reason = Decimal(0), f"0: {rule.why}"
+        elif parsed == 0 and not (rule is not None and rule.safe):
+            reason = f"{by_job}: rows committed late below the watermark are not loaded"
+        else:
+            reason = by_job + (f"; {rule.why}" if settles and rule is not None else "")
         amount = parsed if isinstance(parsed, Decimal) else Decimal(0)
         if bq_type is BqType.INT64:
             if amount != amount.to_integral_value():
@@ -125,10 +190,10 @@ class Lookback:
                     f"lookback {value!r} must be a whole number for the INT64 cursor "
                     f"'{cursor.source_name}'."
                 )
-            return cls(cursor, int(amount))
+            return cls(cursor, int(amount), reason, settles)
         if bq_type is BqType.FLOAT64:
-            return cls(cursor, float(amount))
-        return cls(cursor, amount)
+            return cls(cursor, float(amount), reason, settles)
+        return cls(cursor, amount, reason, settles)
 
     @property
     def is_zero(self) -> bool:

@@ -21,13 +21,14 @@ from etl_bigquery.engine.already_loaded import IncrementFilter
 from etl_bigquery.engine.bigquery import tables
 from etl_bigquery.engine.bigquery.tables import TableRef
 from etl_bigquery.engine.conform import RUN_ID, TargetColumn
+from etl_bigquery.engine.cursor_reading import sequence_rule
 from etl_bigquery.engine.errors import ExtractionError, ValidationError
 from etl_bigquery.engine.fingerprint import ROW_HASH, Identity
 from etl_bigquery.engine.incremental import IncrementPlan, Lookback, plan_increment, plan_snapshot
 from etl_bigquery.engine.jobs.model import Backfill, JobSpec, LoadType
 from etl_bigquery.engine.plan import ColumnPlan, cursor_plan
 from etl_bigquery.engine.schema.bqtypes import CURSOR_TYPES, TIME_TYPES, BqType
-from etl_bigquery.engine.sources.base import CursorValue, SqlReader
+from etl_bigquery.engine.sources.base import CursorValue, SqlReader, UpperBound
 
 
 @dataclass
@@ -41,6 +42,9 @@ class Planned:
     identity: Identity | None = None
     files: tuple[Any, ...] | None = None
     """File sources: the files this run reads (`engine.file_strategies`)."""
+    upper_bound: UpperBound | None = None
+    """The read's settled upper bound (`engine.cursor_reading.settle_read`, set in validation):
+    rows above it are not read this run, so they neither load nor move the watermark."""
 
 
 class LoadStrategy(abc.ABC):
@@ -241,7 +245,8 @@ class Transactional(LoadStrategy):
         require_identity_loaded(identity, columns, ref)
         by_source = {c.source_name: c for c in columns if c.source_name is not None}
         cursor = by_source[cursor_plan(plans, job).source.name]
-        lookback = Lookback.for_job(job.lookback, cursor)
+        rule = sequence_rule(reader, job.source) if reader is not None else None
+        lookback = Lookback.for_job(job.lookback, cursor, rule)
         increment = plan_increment(
             client, ref, job.name, cursor, lookback,
             location=location, fingerprinted=fingerprinted,
@@ -260,6 +265,7 @@ class Transactional(LoadStrategy):
             planned.lower_bound,
             planned.increment.state.watermark,
             planned.increment.known,
+            upper=planned.upper_bound,
         )
 
 

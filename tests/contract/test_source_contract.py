@@ -21,6 +21,7 @@ theirs can run on this machine either; see conftest.py.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
@@ -38,12 +39,20 @@ from etl_bigquery.engine.sources.abilities import (
     RejectsRecords,
     SampledSchema,
     SamplesColumns,
+    SerialWriters,
+    SettlesCursor,
     TableCatalog,
     TypedArrowOutput,
     WarnsOfWriteAccess,
     abilities_of,
 )
-from etl_bigquery.engine.sources.base import CursorBound, ReadColumn, ReadPlan, SourceReader
+from etl_bigquery.engine.sources.base import (
+    CursorBound,
+    ReadColumn,
+    ReadPlan,
+    SourceReader,
+    UpperBound,
+)
 from etl_bigquery.engine.sources.query_check import check_query
 from etl_bigquery.engine.sources.registry import SOURCES, by_dialect
 from tests.contract.live import CURSOR, IDS, NAMES, LiveSource
@@ -56,11 +65,12 @@ _TYPED_SQL = {PushesDownCursor, TypedArrowOutput, TableCatalog, WarnsOfWriteAcce
 _DOCUMENTS = {PushesDownCursor, SampledSchema, TableCatalog}
 _FILES = {ListsFiles, RejectsRecords}
 ABILITIES: dict[str, set[type]] = {
-    "postgresql": _TYPED_SQL | {CanSplit, EstimatesRead},
-    "redshift": _TYPED_SQL | {EstimatesRead},  # no hashtextextended: no split
-    "mysql": _TYPED_SQL,
-    "mariadb": _TYPED_SQL,
-    "sqlite": _SQL,
+    "postgresql": _TYPED_SQL | {CanSplit, EstimatesRead, SettlesCursor},
+    # No hashtextextended: no split; no virtualxid locks: a numeric cursor needs a lookback.
+    "redshift": _TYPED_SQL | {EstimatesRead},
+    "mysql": _TYPED_SQL | {SettlesCursor},  # with the PROCESS privilege
+    "mariadb": _TYPED_SQL | {SettlesCursor},
+    "sqlite": _SQL | {SerialWriters},
     **{key: _SQL for key in NO_SERVER},  # SQLAlchemy: values put into Arrow by their type
     "bigquery": {PushesDownCursor, TypedArrowOutput, SamplesColumns, TableCatalog},
     "firestore": _DOCUMENTS,
@@ -254,3 +264,17 @@ def test_each_declared_ability_works_on_the_live_source(request, key: str):
     if isinstance(reader, WarnsOfWriteAccess):
         warning = reader.write_access_warning()
         assert warning is None or warning.endswith(".")
+    if isinstance(reader, SettlesCursor):
+        ids = next(c for c in plan.columns if c.name == "id")
+        refusal = reader.settle_refusal(live.items)
+        if refusal is not None:  # e.g. a MySQL login without PROCESS: it says what it lacks
+            assert refusal.reason and refusal.fix
+        else:
+            settled = reader.settle(plan, ids, 30.0)
+            assert settled.upper == max(IDS)
+            assert settled.open_at_start >= len(settled.still_open)
+        below = replace(plan, upper_bound=UpperBound(ids, max(IDS) - 1))
+        assert _ids(_conformed(reader, below)[0]) == list(IDS)[:-1]  # `<=` in the source
+        assert _conformed(reader, replace(plan, upper_bound=UpperBound(ids, None)))[0] == []
+    if isinstance(reader, SerialWriters):
+        assert reader.commit_order()

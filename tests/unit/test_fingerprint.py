@@ -13,7 +13,7 @@ from etl_bigquery.engine.bigquery.tables import TableRef
 from etl_bigquery.engine.conform import TargetColumn
 from etl_bigquery.engine.conform.casts import cast_array
 from etl_bigquery.engine.fingerprint import Identity, KnownRows, digests, from_hex, to_hex
-from etl_bigquery.engine.incremental import Lookback, StateKey, load_job_id
+from etl_bigquery.engine.incremental import Lookback, SequenceRule, StateKey, load_job_id
 from etl_bigquery.engine.schema.bqtypes import BqType
 
 # One value per BigQuery type family, with the awkward ones: JSON scalars, NaN, unicode...
@@ -114,7 +114,9 @@ def test_lookback_defaults_per_cursor_type():
     assert Lookback.for_job(None, _cursor(BqType.TIMESTAMP)).amount == dt.timedelta(minutes=10)
     assert Lookback.for_job(None, _cursor(BqType.DATETIME)).amount == dt.timedelta(minutes=10)
     assert Lookback.for_job(None, _cursor(BqType.DATE)).is_zero
-    assert Lookback.for_job(None, _cursor(BqType.INT64)).is_zero
+    # A numeric cursor needs none only where the source settles its reads (test_cursor_reading).
+    settled = SequenceRule(True, "settled", settles=True)
+    assert Lookback.for_job(None, _cursor(BqType.INT64), settled).is_zero
 
 
 def test_lookback_values_and_window_start():

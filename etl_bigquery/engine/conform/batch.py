@@ -160,6 +160,18 @@ class Conformer:
         return bad
 
 
+def keep_rows_at_or_before(
+    batch: pa.RecordBatch, column: str, bound: object | None
+) -> pa.RecordBatch:
+    """Drop rows whose cursor is after `bound` (None: every row): a settled read's upper bound,
+    in case a reader returned more."""
+    if bound is None:
+        return batch.slice(0, 0)
+    values = batch.column(column)
+    mask = pc.fill_null(pc.less_equal(values, pa.scalar(bound, values.type)), False)
+    return batch if pc.all(mask).as_py() else batch.filter(mask)
+
+
 def keep_rows_at_or_after(batch: pa.RecordBatch, column: str, bound: object) -> pa.RecordBatch:
     """Drop rows whose cursor is NULL or before `bound` (the reader's filter may be coarser)."""
     values = batch.column(column)

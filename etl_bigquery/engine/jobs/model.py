@@ -37,6 +37,10 @@ DEFAULT_BACKFILL_DAYS = 30
 # passes this count and the run fails before loading garbage; a few malformed lines in a big
 # export stay far below it. A count rather than a share: one bad row of a ten-row file is 10%.
 DEFAULT_MAX_REJECTED = 1000
+# How long a run waits for transactions open when it takes a numeric cursor's bound
+# (engine.sources.settle): ordinary OLTP transactions end in milliseconds, so this is reached
+# only by a session left open; past it the run goes no further than what is certain.
+DEFAULT_SETTLE_SECONDS = 30.0
 
 
 class LoadType(StrEnum):
@@ -464,7 +468,17 @@ class JobSpec(_Strict):
         description="Transactional: how far behind the watermark every run re-reads, so rows "
         "committed late with an older cursor value are still loaded (exactly once). A duration "
         "for date/time cursors ('90s', '10m', '2h', '1d', '0'), a number for numeric cursors. "
-        "Default: 10m for timestamp/datetime cursors, 0 for date and numeric cursors.",
+        "Default: 10m for timestamp/datetime cursors, 0 for date cursors; numeric cursors "
+        "need none on PostgreSQL, SQLite and MySQL/MariaDB with the PROCESS privilege (runs "
+        "read only up to a value no open transaction can still commit below) and must set it "
+        "elsewhere.",
+    )
+    settle_timeout: str | int | float | None = Field(
+        default=None,
+        description="Transactional, numeric cursor on PostgreSQL or MySQL/MariaDB (with the "
+        "PROCESS privilege): how long a run waits for the transactions open when it starts "
+        "to end, so that no id they hold is skipped ('30s', '2m'; a number is seconds). "
+        f"Default {DEFAULT_SETTLE_SECONDS:g}s.",
     )
     key_columns: list[str] = Field(
         default_factory=list,
@@ -545,6 +559,28 @@ class JobSpec(_Strict):
             raise ValueError("lookback cannot be negative")
         return value
 
+    @field_validator("settle_timeout", mode="before")
+    @classmethod
+    def _settle_text(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError("settle_timeout is a duration like '30s' or a number of seconds")
+        if isinstance(value, str) and not isinstance(parse_lookback_text(value), timedelta):
+            value = float(value)  # a bare number: seconds
+        if isinstance(value, int | float) and value < 0:
+            raise ValueError("settle_timeout cannot be negative")
+        return value
+
+    @property
+    def settle_seconds(self) -> float:
+        """`settle_timeout` in seconds (the default when unset)."""
+        value = self.settle_timeout
+        if value is None:
+            return DEFAULT_SETTLE_SECONDS
+        if isinstance(value, str):
+            parsed = parse_lookback_text(value)
+            return parsed.total_seconds() if isinstance(parsed, timedelta) else float(parsed)
+        return float(value)
+
     @field_validator("max_rejected", mode="before")
     @classmethod
     def _max_rejected_text(cls, value: object) -> object:
@@ -573,6 +609,8 @@ class JobSpec(_Strict):
             raise ValueError("columns lists a column twice")
         if self.load_type is LoadType.CATALOG and (self.lookback is not None or self.key_columns):
             raise ValueError("lookback and key_columns apply to transactional jobs only")
+        if self.load_type is LoadType.CATALOG and self.settle_timeout is not None:
+            raise ValueError("settle_timeout applies to transactional jobs only; remove it")
         if self.key_columns and len(set(self.key_columns)) != len(self.key_columns):
             raise ValueError("key_columns lists a column twice")
         if self.columns and (outside := [k for k in self.key_columns if k not in self.columns]):
@@ -590,6 +628,7 @@ class JobSpec(_Strict):
             "cursor_column": self.cursor_column,
             "backfill_start": self.backfill_start,
             "lookback": self.lookback,
+            "settle_timeout": self.settle_timeout,
             "key_columns": self.key_columns,
         }
         if used := [name for name, value in cursor_fields.items() if value]:

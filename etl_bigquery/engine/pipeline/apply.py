@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from etl_bigquery.engine.bigquery import tables
 from etl_bigquery.engine.bigquery.tables import TableRef
+from etl_bigquery.engine.cursor_reading import sequence_rule
 from etl_bigquery.engine.incremental import Lookback
 from etl_bigquery.engine.pipeline.context import RunContext
 from etl_bigquery.engine.pipeline.validate import destination_ref, plan_source, table_columns
@@ -38,7 +39,9 @@ def apply_job(ctx: RunContext) -> Applied:
         cursor_name = cursor_plan(plans, job).source.name
         cursor = next(c for c in proposed if c.source_name == cursor_name)
         first_run_bound(job, cursor, ctx.started_at)  # refuses a day-based backfill on a number
-        Lookback.for_job(job.lookback, cursor)  # refuses a duration on a numeric cursor
+        # Refuses a duration on a numeric cursor, and a numeric cursor without a lookback on a
+        # source that cannot settle its reads.
+        Lookback.for_job(job.lookback, cursor, sequence_rule(ctx.reader, job.source))
     estimated = ctx.reader.estimate_rows(job.source)
     if table is not None:
         resolved = tables.check_existing_table(

@@ -68,6 +68,9 @@ class LoadTarget:
     """Schema drift and other things the user should know about this run."""
     processing_reason: str = ""
     """Why this run uses its processing mode (the estimate against the job's threshold)."""
+    cursor_reading: str = ""
+    """How this run reads its cursor: the bound pushed to the source, the lookback and why,
+    the settled upper bound (`engine.cursor_reading`)."""
 
     @property
     def job_id(self) -> str:

@@ -54,6 +54,11 @@ class RunReport:
     watermark_before: object | None = None
     watermark_after: object | None = None
     lookback: str | None = None
+    cursor_reading: str | None = None
+    """How the run read its cursor: pushdown, lookback and why, settled bound."""
+    read_up_to: object | None = None
+    """A settled read's upper bound (numeric cursors of PostgreSQL, MySQL/MariaDB): rows above
+    it were left for the next run."""
     warnings: list[str] = field(default_factory=list)
     """Schema drift and other things to know about this run (also in the summary)."""
     processing_mode: str = "standard"

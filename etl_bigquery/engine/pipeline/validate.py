@@ -15,6 +15,7 @@ from google.cloud import bigquery
 from etl_bigquery.engine.bigquery import tables
 from etl_bigquery.engine.bigquery.tables import TableRef
 from etl_bigquery.engine.conform import METADATA_COLUMNS, TargetColumn
+from etl_bigquery.engine.cursor_reading import check_cursor_comparable, settle_read
 from etl_bigquery.engine.errors import ConfigurationError, ValidationError
 from etl_bigquery.engine.fingerprint import ROW_HASH
 from etl_bigquery.engine.incremental import read_known_rejected
@@ -58,9 +59,14 @@ def plan_source(
     detected = detect_for_job(ctx.reader, job, columns) if detect else None
     names = tables.table_names(table) if table is not None else None
     plans = plan_columns(job, columns, ctx.reader.dialect, detected=detected, table=names)
+    if table is not None:
+        plans = _keep_earlier_proposals(plans, table)
     if table is not None and adopt_types:
         plans = _adopt_table_types(plans, table)
-    (strategy or strategy_for(job)).check_plans(job, plans)
+    strategy = strategy or strategy_for(job)
+    strategy.check_plans(job, plans)
+    if strategy.uses_cursor:
+        check_cursor_comparable(ctx.reader, job, plans)
     return plans
 
 
@@ -93,6 +99,34 @@ def table_columns(
 
 # Types a text column may have been given by detection when its table was created.
 _DETECTABLE = (BqType.DATE, BqType.DATETIME, BqType.TIMESTAMP, BqType.INT64, BqType.BOOL)
+
+
+# Source types whose proposal changed, and the type earlier versions created tables with: such a
+# table keeps its column's type (MySQL TIME is now STRING, since it may exceed a day).
+_EARLIER_PROPOSALS = {("mysql", "time"): BqType.TIME}
+
+
+def _keep_earlier_proposals(plans: list[ColumnPlan], table: bigquery.Table) -> list[ColumnPlan]:
+    """A column created with an earlier version's proposal keeps that type (applying or running
+    the job again never fails over a proposal that changed); its values are checked one by one."""
+    fields = {field.name.lower(): field for field in table.schema}
+    kept = []
+    for plan in plans:
+        field = fields.get(plan.name.lower())
+        base = plan.source.source_type.lower().split("(")[0].strip()
+        earlier = _EARLIER_PROPOSALS.get((plan.dialect, base))
+        described = tables.described_source(field.description) if field is not None else None
+        if (
+            earlier is not None
+            and field is not None
+            and field.field_type.upper() == earlier.value
+            and described is not None
+            and described[1] == plan.source.source_type
+            and not plan.overridden
+        ):
+            plan = replace(plan, bq_type=earlier, overridden=True)
+        kept.append(plan)
+    return kept
 
 
 def _adopt_table_types(plans: list[ColumnPlan], table: bigquery.Table) -> list[ColumnPlan]:
@@ -236,6 +270,13 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
     )
     read_plan = ReadPlan(job.source, read_columns, bound, files=planned.files)
     ctx.reader.check_readable(read_plan)
+    # A numeric cursor of a settling source is read only up to its settled bound.
+    reading = settle_read(
+        ctx.reader, job, read_plan, read_cursor, planned.lookback,
+        planned.increment.state.watermark if planned.cursor else None,
+    )  # fmt: skip
+    read_plan, planned.upper_bound = reading.read_plan, reading.read_plan.upper_bound
+    warnings += reading.warnings
     # What this run reads decides its mode: an incremental run of a large table is small.
     estimated = (
         ctx.reader.estimate_read(read_plan)
@@ -270,4 +311,5 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
         location=location,
         load_schema=list(table.schema),
         warnings=warnings,
+        cursor_reading=reading.description,
     )

@@ -121,8 +121,12 @@ MYSQL: dict[str, TypeProposal] = {
     "date": _p(S.DATE, H, _ZERO_DATES),
     "datetime": _p(S.TIMESTAMP, H, _NAIVE, _ZERO_DATES),
     "timestamp": _p(S.TIMESTAMP, H, _ZERO_DATES),
-    "time": _p(S.TIME, M, "MySQL TIME may exceed 24 hours or be negative: such rows are rejected "
-               "with the reason (override the column to STRING to keep them as text)"),
+    # A MySQL TIME is often a duration (-838:59:59 to 838:59:59); BigQuery's TIME is a time of
+    # day, so text keeps every value. Tables created as TIME by earlier versions stay TIME.
+    "time": _p(S.STRING, M, "MySQL TIME holds -838:59:59 to 838:59:59 (often a duration) and "
+               "BigQuery TIME only a time of day: loaded as MySQL's text ('-12:30:00.500000'); "
+               "column_types TIME keeps times of day (other values are rejected), NUMERIC gives "
+               "signed seconds"),
     "json": _p(S.JSON),
     "uuid": _p(S.STRING), "inet4": _p(S.STRING), "inet6": _p(S.STRING),
     "geometry": _p(S.GEOGRAPHY, M, "spatial values are loaded as WKT; they must be in WGS 84"),

@@ -18,9 +18,16 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from etl_bigquery.engine.conform import RejectedRow
-    from etl_bigquery.engine.jobs.model import FilesSource, TableSource
-    from etl_bigquery.engine.sources.base import CursorBound, ReadPlan, SourceColumn, TableInfo
+    from etl_bigquery.engine.jobs.model import FilesSource, QuerySource, TableSource
+    from etl_bigquery.engine.sources.base import (
+        CursorBound,
+        ReadColumn,
+        ReadPlan,
+        SourceColumn,
+        TableInfo,
+    )
     from etl_bigquery.engine.sources.files.store import StoredFile
+    from etl_bigquery.engine.sources.settle import Settled, SettleRefusal
 
 
 @runtime_checkable
@@ -130,6 +137,33 @@ class WarnsOfWriteAccess(Protocol):
         ...
 
 
+@runtime_checkable
+class SettlesCursor(Protocol):
+    """A numeric cursor is read only up to a *settled bound*: the largest value visible when the
+    read starts, once every transaction open at that moment has ended (`engine.sources.settle`
+    says why nothing commits below it later). Such a cursor needs no lookback."""
+
+    def settle_refusal(self, source: TableSource | QuerySource) -> SettleRefusal | None:
+        """None when reads of `source` can be settled with this login; else why not."""
+        ...
+
+    def settle(self, plan: ReadPlan, cursor: ReadColumn, timeout: float) -> Settled:
+        """Take M (the largest `cursor` at or after the plan's lower bound), then wait up to
+        `timeout` seconds for the transactions open at that moment to end."""
+        ...
+
+
+@runtime_checkable
+class SerialWriters(Protocol):
+    """The database runs one writing transaction at a time (SQLite): a value drawn by a
+    sequence or rowid is committed before the next writer can draw one, so a numeric cursor
+    needs no lookback."""
+
+    def commit_order(self) -> str:
+        """Why, in one clause (shown in the validate artifact)."""
+        ...
+
+
 ABILITIES: tuple[type[Any], ...] = (
     PushesDownCursor,
     CanSplit,
@@ -141,6 +175,8 @@ ABILITIES: tuple[type[Any], ...] = (
     RejectsRecords,
     EstimatesRead,
     WarnsOfWriteAccess,
+    SettlesCursor,
+    SerialWriters,
 )
 
 

@@ -64,6 +64,18 @@ class CursorBound:
 
 
 @dataclass(frozen=True)
+class UpperBound:
+    """Read only rows whose cursor is at or before `value` (inclusive); `value` None reads no row
+    at all. Set when the source settles the read of a numeric cursor
+    (`engine.sources.abilities.SettlesCursor`): rows above it may still have company from
+    transactions that are not committed yet, so this run neither loads them nor lets them move
+    the watermark, and the next run reads them."""
+
+    column: ReadColumn
+    value: CursorValue | None
+
+
+@dataclass(frozen=True)
 class CursorRange:
     """One unit of a split read: `lower <= cursor < upper` (None: open on that side)."""
 
@@ -91,6 +103,8 @@ class ReadPlan:
     files: tuple[Any, ...] | None = None
     """File sources: the files this run reads (`engine.sources.files.store.StoredFile`), chosen by
     the load strategy; None reads every matching file."""
+    upper_bound: UpperBound | None = None
+    """The settled bound of a numeric cursor (None: no upper limit)."""
 
 
 class SourceReader(abc.ABC):

@@ -19,6 +19,12 @@ from decimal import Decimal
 from etl_bigquery.engine.errors import ValidationError
 from etl_bigquery.engine.jobs.model import QuerySource, TableSource
 from etl_bigquery.engine.sources.base import CursorBound, ReadColumn
+from etl_bigquery.engine.sources.cursor_pushdown import (
+    Pushdown,
+    cursor_pushdown,
+    text_prefix,
+    text_prefix_predicate,
+)
 from etl_bigquery.engine.sources.query_check import check_query
 
 DIALECT = "bigquery"
@@ -125,10 +131,18 @@ def cursor_literal(bound: CursorBound) -> str:
 
 
 def row_restriction(bound: CursorBound | None) -> str:
-    """`cursor >= bound`, for a Storage Read session's row_restriction or a WHERE clause."""
+    """`cursor >= bound`, for a Storage Read session's row_restriction or a WHERE clause; empty
+    when the column's own type cannot be compared with the bound
+    (`engine.sources.cursor_pushdown`): the rows are read and the engine filters."""
     if bound is None:
         return ""
-    return f"{quote_identifier(bound.column.name, 'column')} >= {cursor_literal(bound)}"
+    quoted = quote_identifier(bound.column.name, "column")
+    kind = cursor_pushdown(bound.column, DIALECT)
+    if kind is Pushdown.TYPED:
+        return f"{quoted} >= {cursor_literal(bound)}"
+    if kind is Pushdown.TEXT_PREFIX:  # BigQuery orders STRING values bytewise (UTF-8)
+        return text_prefix_predicate(quoted, quote_string(text_prefix(bound.value)))
+    return ""
 
 
 def checked_query(source: QuerySource) -> str:
@@ -153,8 +167,8 @@ def select_sql(
         origin = table_ref(source, default_project).sql
     selected = ", ".join(quote_identifier(c.name, "column") for c in columns) if columns else "*"
     sql = f"SELECT {selected} FROM {origin}"
-    if bound is not None:
-        sql += f" WHERE {row_restriction(bound)}"
+    if restriction := row_restriction(bound):
+        sql += f" WHERE {restriction}"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     return sql

@@ -11,9 +11,10 @@ all rows into Arrow: ConnectorX 1.4 s (~700k rows/s, 106 MB peak RSS), PyMySQL S
 just to fetch the tuples (~60k rows/s); ConnectorX is the default.
 
 Values ConnectorX cannot decode are converted by MySQL in the SELECT itself, as PostgreSQL's reader
-does: decimals wider than 28 digits, `bigint unsigned` and TIME (it may exceed 24 hours: '838:59:59'
-cannot be a BigQuery TIME, so such a row is rejected with its reason; override the column to STRING
-to keep the text) come as text; `bit(n)` as a number; `tinyint(1)` as `value <> 0`. Zero dates
+does: decimals wider than 28 digits, `bigint unsigned` and TIME (MySQL's own text, '-838:59:59' to
+'838:59:59', loaded as STRING by default since a BigQuery TIME holds only a time of day; overridden
+to NUMERIC it comes as signed seconds, `TIME_TO_SEC`) come as text; `bit(n)` as a number;
+`tinyint(1)` as `value <> 0`. Zero dates
 ('0000-00-00', '0000-00-00 00:00:00', and dates with a zero month or day) become NULL and are
 counted (`zero_dates_nulled`, logged once per read) rather than failing the row.
 
@@ -35,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,28 +58,37 @@ from etl_bigquery.engine.errors import (
 )
 from etl_bigquery.engine.jobs.model import QuerySource, TableSource
 from etl_bigquery.engine.schema.bqtypes import BqType
-from etl_bigquery.engine.sources import connection_errors
+from etl_bigquery.engine.sources import connection_errors, mysql_settle
 from etl_bigquery.engine.sources.base import (
     DEFAULT_BATCH_BYTES,
     DEFAULT_BATCH_ROWS,
     CursorBound,
+    ReadColumn,
     ReadPlan,
     SourceColumn,
     SourceReader,
     TableInfo,
 )
+from etl_bigquery.engine.sources.cursor_pushdown import Pushdown, cursor_pushdown
 from etl_bigquery.engine.sources.mysql_sql import (
     ZERO_DATES,
+    bound_predicate,
     build_select,
     error_code,
     is_timeout,
     plain,
+    quote_name,
     server_words,
     source_sql,
     to_arrow,
     type_name,
 )
 from etl_bigquery.engine.sources.registry import ConnectionSettings
+from etl_bigquery.engine.sources.settle import (
+    Settled,
+    SettleRefusal,
+    wait_for_open_transactions,
+)
 
 try:
     import connectorx
@@ -144,7 +155,7 @@ def _preview_column(values: list[object]) -> pa.Array:
 
 class MySqlReader(SourceReader):
     """MySQL and MariaDB. Abilities: PushesDownCursor, TypedArrowOutput, TableCatalog,
-    WarnsOfWriteAccess."""
+    WarnsOfWriteAccess, SettlesCursor (with the PROCESS privilege)."""
 
     dialect = "mysql"
 
@@ -153,6 +164,7 @@ class MySqlReader(SourceReader):
         self.zero_dates_nulled = 0
         """Zero dates read as NULL by the last `read` (BigQuery has no such date)."""
         self._timeout_seconds: float | None = None
+        self._can_list_transactions: bool | None = None  # PROCESS privilege, asked once
         try:
             self._conn = pymysql.connect(
                 host=settings.host, port=settings.port, user=settings.username or "",
@@ -417,7 +429,37 @@ class MySqlReader(SourceReader):
             self._query(sql)
 
     def applies_bound(self, bound: CursorBound) -> bool:
-        return True  # `cursor >= bound` is in the WHERE clause of every read
+        return cursor_pushdown(bound.column, self.dialect) is not Pushdown.NONE
+
+    def settle_refusal(self, source: TableSource | QuerySource) -> SettleRefusal | None:
+        """INNODB_TRX lists other sessions' transactions only to a login with PROCESS."""
+        if self._can_list_transactions is None:
+            try:
+                with self._conn.cursor() as cursor:
+                    cursor.execute(mysql_settle.CHECK_ACCESS)
+                    cursor.fetchall()
+                self._can_list_transactions = True
+            except pymysql.MySQLError as error:
+                if error_code(error) != mysql_settle.NO_PROCESS_PRIVILEGE:
+                    raise self._classify(error, Stage.VALIDATION) from None
+                self._can_list_transactions = False
+        if self._can_list_transactions:
+            return None
+        return SettleRefusal(
+            "the login lacks the PROCESS privilege", "grant the login the PROCESS privilege"
+        )
+
+    def settle(self, plan: ReadPlan, cursor: ReadColumn, timeout: float) -> Settled:
+        started = time.monotonic()
+        lower = bound_predicate(plan.lower_bound) if plan.lower_bound is not None else None
+        sql = mysql_settle.max_sql(self._source(plan.source), quote_name(cursor.name), lower)
+        with self._query_timeout(plan.source, self.settings.query_timeout_seconds):
+            upper = mysql_settle.parse_max(self._query(sql)[0][0], cursor)
+        opened, still_open = wait_for_open_transactions(
+            lambda: mysql_settle.open_transactions(self._query(mysql_settle.OPEN_TRANSACTIONS)),
+            timeout,
+        )
+        return Settled(upper, opened, time.monotonic() - started, still_open)
 
     def arrow_schema(self, plan: ReadPlan) -> pa.Schema:
         """ConnectorX: the types it gives the read's own query with no rows. PyMySQL: the

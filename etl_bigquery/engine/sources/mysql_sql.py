@@ -16,7 +16,13 @@ from pymysql.constants import FIELD_TYPE
 
 from etl_bigquery.engine.jobs.model import QuerySource, TableSource
 from etl_bigquery.engine.schema.bqtypes import BqType
-from etl_bigquery.engine.sources.base import CursorBound, ReadColumn, ReadPlan
+from etl_bigquery.engine.sources.base import CursorBound, ReadColumn, ReadPlan, UpperBound
+from etl_bigquery.engine.sources.cursor_pushdown import (
+    Pushdown,
+    cursor_pushdown,
+    text_prefix,
+    text_prefix_predicate,
+)
 from etl_bigquery.engine.sources.query_check import check_query
 from etl_bigquery.engine.sources.sql_text import quote_identifier, quote_string, render_cursor_value
 
@@ -76,6 +82,8 @@ def select_expression(column: ReadColumn) -> str:
                 return quoted
         if base == "bit":
             return f"CAST({quoted} AS UNSIGNED) AS {quoted}"
+        if base == "time":  # signed seconds, exact to the microsecond
+            return f"CAST(TIME_TO_SEC({quoted}) AS DECIMAL(16,6)) AS {quoted}"
         return f"CAST({quoted} AS CHAR) AS {quoted}"
     if base in _DATES and bq in (BqType.DATE, BqType.DATETIME, BqType.TIMESTAMP):
         return f"IF({_zero_date(quoted)}, NULL, {quoted}) AS {quoted}"
@@ -134,10 +142,39 @@ def build_select(plan: ReadPlan, database: str, *, count_zero_dates: bool = Fals
         flags = " + ".join(f"IFNULL({_zero_date(quote_name(c.name))}, 0)" for c in dates)
         columns.append(f"{flags} AS {ZERO_DATES}")
     sql = f"SELECT {', '.join(columns)} FROM {source_sql(plan.source, database)}"
-    if plan.lower_bound is not None:
-        sql += f" WHERE {quote_name(plan.lower_bound.column.name)} >= "
-        sql += cursor_literal(plan.lower_bound)
+    found = [
+        bound_predicate(plan.lower_bound) if plan.lower_bound is not None else None,
+        upper_predicate(plan.upper_bound) if plan.upper_bound is not None else None,
+    ]
+    predicates = [p for p in found if p is not None]
+    if predicates:
+        sql += " WHERE " + " AND ".join(predicates)
     return sql
+
+
+def bound_predicate(bound: CursorBound) -> str | None:
+    """`cursor >= bound` as MySQL can compare it (`engine.sources.cursor_pushdown`); None when it
+    cannot, and the engine filters."""
+    quoted = quote_name(bound.column.name)
+    kind = cursor_pushdown(bound.column, DIALECT)
+    if kind is Pushdown.TYPED:
+        return f"{quoted} >= {cursor_literal(bound)}"
+    if kind is Pushdown.TEXT_PREFIX:
+        # Bytewise whatever the column's collation; MySQL would read the text as a local time
+        # and drop its UTC offset (so '...T06:00:00-05:00' compared below a 10:00 UTC bound).
+        prefix = quote_string(text_prefix(bound.value))
+        return text_prefix_predicate(f"CAST({quoted} AS BINARY)", prefix)
+    return None
+
+
+def upper_predicate(upper: UpperBound) -> str | None:
+    """`cursor <= M` of a settled read (numeric cursors only); FALSE when it reads nothing."""
+    if upper.value is None:
+        return "FALSE"
+    if cursor_pushdown(upper.column, DIALECT) is not Pushdown.TYPED:
+        return None  # the engine drops the rows above it
+    literal = cursor_literal(CursorBound(upper.column, upper.value))
+    return f"{quote_name(upper.column.name)} <= {literal}"
 
 
 def is_timeout(error: BaseException) -> bool:

@@ -24,6 +24,7 @@ import functools
 import itertools
 import json
 import re
+import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -45,7 +46,7 @@ from etl_bigquery.engine.errors import (
 )
 from etl_bigquery.engine.jobs.model import QuerySource, TableSource
 from etl_bigquery.engine.schema.bqtypes import BqType
-from etl_bigquery.engine.sources import connection_errors
+from etl_bigquery.engine.sources import connection_errors, postgres_settle
 from etl_bigquery.engine.sources.base import (
     DEFAULT_BATCH_BYTES,
     CursorBound,
@@ -57,9 +58,21 @@ from etl_bigquery.engine.sources.base import (
     SourceColumn,
     SourceReader,
     TableInfo,
+    UpperBound,
+)
+from etl_bigquery.engine.sources.cursor_pushdown import (
+    Pushdown,
+    cursor_pushdown,
+    text_prefix,
+    text_prefix_predicate,
 )
 from etl_bigquery.engine.sources.query_check import check_query
 from etl_bigquery.engine.sources.registry import ConnectionSettings
+from etl_bigquery.engine.sources.settle import (
+    Settled,
+    SettleRefusal,
+    wait_for_open_transactions,
+)
 from etl_bigquery.engine.sources.sql_text import quote_identifier, quote_string, render_cursor_value
 
 DEFAULT_PORT = 5432
@@ -109,7 +122,10 @@ class PostgresSettings:
         user = urllib.parse.quote(self.username or "", safe="")
         secret = f":{urllib.parse.quote(self.password, safe='')}" if self.password else ""
         auth = f"{user}{secret}@" if user else ""
-        query = {"connect_timeout": str(self.connect_timeout), "application_name": "etl-bigquery"}
+        query = {
+            "connect_timeout": str(self.connect_timeout),
+            "application_name": postgres_settle.APPLICATION_NAME,  # how settling tells our reads
+        }
         if self.sslmode:
             query["sslmode"] = self.sslmode
         database = urllib.parse.quote(self.database, safe="")
@@ -191,6 +207,30 @@ def qualified_name(source: TableSource) -> str:
     )
 
 
+def bound_predicate(bound: CursorBound, dialect: str = "postgresql") -> str | None:
+    """`cursor >= bound` as the source can compare it (`engine.sources.cursor_pushdown`); None
+    when it cannot, and the engine filters."""
+    quoted = quote_identifier(bound.column.name)
+    kind = cursor_pushdown(bound.column, dialect)
+    if kind is Pushdown.TYPED:
+        return f"{quoted} >= {cursor_literal(bound)}"
+    if kind is Pushdown.TEXT_PREFIX:
+        # Bytewise whatever the column's collation (an index of another collation is not used).
+        prefix = quote_string(text_prefix(bound.value))
+        return text_prefix_predicate(f'{quoted} COLLATE "C"', prefix)
+    return None
+
+
+def upper_predicate(upper: UpperBound, dialect: str = "postgresql") -> str | None:
+    """`cursor <= M` of a settled read (numeric cursors only); FALSE when it reads nothing."""
+    if upper.value is None:
+        return "FALSE"
+    if cursor_pushdown(upper.column, dialect) is not Pushdown.TYPED:
+        return None  # the engine drops the rows above it
+    literal = cursor_literal(CursorBound(upper.column, upper.value))
+    return f"{quote_identifier(upper.column.name)} <= {literal}"
+
+
 def _unit_predicates(unit: CursorRange | HashBucket | None) -> list[str]:
     if isinstance(unit, CursorRange):
         column = quote_identifier(unit.column.name)
@@ -208,16 +248,14 @@ def _unit_predicates(unit: CursorRange | HashBucket | None) -> list[str]:
     return []
 
 
-def build_select(plan: ReadPlan) -> str:
+def build_select(plan: ReadPlan, dialect: str = "postgresql") -> str:
     columns = ", ".join(select_expression(column) for column in plan.columns)
     sql = f"SELECT {columns} FROM {_source_sql(plan.source)}"
-    predicates = []
-    if plan.lower_bound is not None:
-        predicates.append(
-            f"{quote_identifier(plan.lower_bound.column.name)} >= "
-            + cursor_literal(plan.lower_bound)
-        )
-    predicates += _unit_predicates(plan.unit)
+    found = [
+        bound_predicate(plan.lower_bound, dialect) if plan.lower_bound is not None else None,
+        upper_predicate(plan.upper_bound, dialect) if plan.upper_bound is not None else None,
+    ]
+    predicates = [p for p in found if p is not None] + _unit_predicates(plan.unit)
     if predicates:
         sql += " WHERE " + " AND ".join(predicates)
     return sql
@@ -457,7 +495,8 @@ class PostgresWireReader(SourceReader):
         the column's statistics), not the table's size."""
         if plan.lower_bound is None:
             return self.estimate_rows(plan.source)
-        return self._explain_rows(f"EXPLAIN (FORMAT JSON) {build_select(plan)}", plan.source)
+        sql = f"EXPLAIN (FORMAT JSON) {build_select(plan, self.dialect)}"
+        return self._explain_rows(sql, plan.source)
 
     def _estimate_query(self, source: QuerySource) -> int | None:
         sql = f"EXPLAIN (FORMAT JSON) SELECT * FROM {_source_sql(source)}"  # checks the query
@@ -481,16 +520,16 @@ class PostgresWireReader(SourceReader):
             return None
 
     def check_readable(self, plan: ReadPlan) -> None:
-        sql = f"SELECT * FROM ({build_select(plan)}) AS _etl_check LIMIT 0"  # checks the query
+        sql = f"SELECT * FROM ({build_select(plan, self.dialect)}) AS _etl_check LIMIT 0"
         with self._query_timeout(plan.source, self._check_timeout()):
             self._query(sql)
 
     def applies_bound(self, bound: CursorBound) -> bool:
-        return True  # `cursor >= bound` is in the WHERE clause of every read
+        return cursor_pushdown(bound.column, self.dialect) is not Pushdown.NONE
 
     def arrow_schema(self, plan: ReadPlan) -> pa.Schema:
         """The read's own query with no rows: the driver gives the types it will stream."""
-        sql = f"SELECT * FROM ({build_select(plan)}) AS _etl_schema LIMIT 0"
+        sql = f"SELECT * FROM ({build_select(plan, self.dialect)}) AS _etl_schema LIMIT 0"
         try:
             with (
                 self._query_timeout(plan.source, self._check_timeout()),
@@ -503,7 +542,7 @@ class PostgresWireReader(SourceReader):
             raise self._classify(error, Stage.VALIDATION) from None
 
     def read(self, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
-        sql = build_select(plan)  # checks the query before it reaches the server
+        sql = build_select(plan, self.dialect)  # checks the query before it reaches the server
         timeout = self.settings.query_timeout_seconds
         with (
             self._query_timeout(plan.source, timeout, Stage.EXTRACTION),
@@ -598,8 +637,40 @@ class PostgresWireReader(SourceReader):
 
 
 class PostgresReader(PostgresWireReader):
-    """PostgreSQL: everything of the protocol, and reads split into units
-    (`hashtextextended`, `percentile_disc`)."""
+    """PostgreSQL: everything of the protocol, reads split into units (`hashtextextended`,
+    `percentile_disc`: CanSplit), and numeric cursors read up to a settled bound (`pg_locks`:
+    SettlesCursor; Redshift has neither)."""
+
+    def settle_refusal(self, source: TableSource | QuerySource) -> SettleRefusal | None:
+        return None  # pg_locks and the columns used of pg_stat_activity are readable by any role
+
+    def settle(self, plan: ReadPlan, cursor: ReadColumn, timeout: float) -> Settled:
+        started = time.monotonic()
+        lower = bound_predicate(plan.lower_bound, self.dialect) if plan.lower_bound else None
+        sql = postgres_settle.max_sql(_source_sql(plan.source), cursor, lower)
+        with self._query_timeout(plan.source, self.settings.query_timeout_seconds):
+            upper = postgres_settle.parse_max(self._query(sql)[0][0], cursor.bq_type)
+        opened, still_open = wait_for_open_transactions(
+            lambda: postgres_settle.open_transactions(
+                self._query(postgres_settle.OPEN_TRANSACTIONS)
+            ),
+            timeout,
+        )
+        return Settled(
+            upper, opened, time.monotonic() - started, still_open, self._cache_caveats(plan, cursor)
+        )
+
+    def _cache_caveats(self, plan: ReadPlan, cursor: ReadColumn) -> tuple[str, ...]:
+        if not isinstance(plan.source, TableSource):
+            return ()  # a query's column has no sequence of its own
+        try:
+            rows = self._execute(
+                postgres_settle.SEQUENCE_CACHE, (qualified_name(plan.source), cursor.name)
+            )
+        except adbc_driver_manager.Error:
+            return ()  # no serial or identity column; a read error shows in the read itself
+        caveat = postgres_settle.cache_caveat(rows, cursor.name)
+        return (caveat,) if caveat else ()
 
     def split(
         self, plan: ReadPlan, units: int, key_columns: list[str] | None = None
@@ -624,7 +695,7 @@ class PostgresReader(PostgresWireReader):
         quoted = quote_identifier(column.name)
         sql = (
             f"SELECT percentile_disc(ARRAY[{fractions}]) WITHIN GROUP (ORDER BY {quoted}) "
-            f"FROM ({build_select(replace(plan, columns=[column]))}) AS _etl_units"
+            f"FROM ({build_select(replace(plan, columns=[column]), self.dialect)}) AS _etl_units"
         )
         with self._read_only_transaction(), self._conn.cursor() as cursor:
             cursor.execute(sql)

@@ -43,6 +43,7 @@ from etl_bigquery.engine.sources.base import (
     SourceReader,
     TableInfo,
 )
+from etl_bigquery.engine.sources.cursor_pushdown import Pushdown, cursor_pushdown
 from etl_bigquery.engine.sources.registry import ConnectionSettings
 from etl_bigquery.engine.sources.sqlalchemy_counts import catalog_counts
 from etl_bigquery.engine.sources.sqlalchemy_dialects import (
@@ -207,7 +208,7 @@ class SqlAlchemyReader(SourceReader):
             self._conn.exec_driver_sql(compile_sql(statement, self._compile)).fetchall()
 
     def applies_bound(self, bound: CursorBound) -> bool:
-        return True  # `cursor >= bound` is in the WHERE clause of every read
+        return cursor_pushdown(bound.column, self.dialect) is Pushdown.TYPED
 
     def read(self, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
         sql = compile_sql(self._statement(plan), self._compile)

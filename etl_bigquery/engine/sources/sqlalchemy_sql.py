@@ -23,6 +23,7 @@ from sqlalchemy.sql.selectable import FromClause, Select
 from etl_bigquery.engine.jobs.model import QuerySource
 from etl_bigquery.engine.schema.bqtypes import BqType
 from etl_bigquery.engine.sources.base import CursorValue, ReadColumn, ReadPlan
+from etl_bigquery.engine.sources.cursor_pushdown import Pushdown, cursor_pushdown
 from etl_bigquery.engine.sources.query_check import check_query, query_dialect
 
 # Arrow types driver values are put in, per BigQuery type (text for everything else).
@@ -102,9 +103,13 @@ def build_select(
         select_expression(source.c[c.name], c, dialect_key, dialect) for c in plan.columns
     ]
     statement = sa.select(*expressions).select_from(source)
-    if plan.lower_bound is not None:
-        cursor = source.c[plan.lower_bound.column.name]
-        statement = statement.where(cursor >= _cursor_literal(plan.lower_bound.value, dialect_key))
+    bound = plan.lower_bound
+    # Only a column of the cursor's own family is compared in the source: these dialects'
+    # collations may reorder text, so a text column read as a time is read whole and the engine
+    # keeps the rows at or after the bound (engine.sources.cursor_pushdown).
+    if bound is not None and cursor_pushdown(bound.column, dialect_key) is Pushdown.TYPED:
+        cursor = source.c[bound.column.name]
+        statement = statement.where(cursor >= _cursor_literal(bound.value, dialect_key))
     return statement
 
 

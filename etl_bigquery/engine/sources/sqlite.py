@@ -39,6 +39,7 @@ from etl_bigquery.engine.sources.base import (
     SourceReader,
     TableInfo,
 )
+from etl_bigquery.engine.sources.cursor_pushdown import Pushdown, cursor_pushdown
 from etl_bigquery.engine.sources.query_check import check_query
 from etl_bigquery.engine.sources.registry import ConnectionSettings
 from etl_bigquery.engine.sources.sql_text import quote_identifier, quote_string, render_cursor_value
@@ -79,19 +80,25 @@ def _source_sql(source: TableSource | QuerySource) -> str:
 def build_select(plan: ReadPlan) -> str:
     columns = ", ".join(quote_identifier(column.name) for column in plan.columns)
     sql = f"SELECT {columns} FROM {_source_sql(plan.source)}"
-    bound = plan.lower_bound
-    if bound is not None:
-        column = quote_identifier(bound.column.name)
-        value = render_cursor_value(bound.value)
-        time_format = _TIME_FORMAT.get(bound.column.bq_type)
-        if time_format:
-            # Dates live as text in many spellings ('T' or ' ', with or without fractions);
-            # strftime normalises both sides so the comparison is by time, not by spelling.
-            fmt = quote_string(time_format)
-            sql += f" WHERE strftime({fmt}, {column}) >= strftime({fmt}, {quote_string(value)})"
-        else:
-            sql += f" WHERE {column} >= {value}"
-    return sql
+    predicate = bound_predicate(plan.lower_bound) if plan.lower_bound is not None else None
+    return f"{sql} WHERE {predicate}" if predicate else sql
+
+
+def bound_predicate(bound: CursorBound) -> str | None:
+    """`cursor >= bound` where SQLite compares it by the cursor's order
+    (`engine.sources.cursor_pushdown`); None: the engine filters."""
+    if cursor_pushdown(bound.column, SqliteReader.dialect) is Pushdown.NONE:
+        return None
+    column = quote_identifier(bound.column.name)
+    value = render_cursor_value(bound.value)
+    time_format = _TIME_FORMAT.get(bound.column.bq_type)
+    if time_format:
+        # Dates live as text in many spellings ('T' or ' ', with or without fractions, with a
+        # UTC offset); strftime parses both sides (an offset is applied: it compares in UTC), so
+        # the comparison is by time, not by spelling, for a declared date column and for text.
+        fmt = quote_string(time_format)
+        return f"strftime({fmt}, {column}) >= strftime({fmt}, {quote_string(value)})"
+    return f"{column} >= {value}"
 
 
 def _column_array(values: list[Any], bq_type: BqType) -> pa.Array:
@@ -106,7 +113,8 @@ def _column_array(values: list[Any], bq_type: BqType) -> pa.Array:
 
 
 class SqliteReader(SourceReader):
-    """SQLite files, opened read-only. Abilities: PushesDownCursor, TableCatalog."""
+    """SQLite files, opened read-only. Abilities: PushesDownCursor, TableCatalog,
+    SerialWriters."""
 
     dialect = "sqlite"
 
@@ -247,7 +255,14 @@ class SqliteReader(SourceReader):
             self._query(sql)
 
     def applies_bound(self, bound: CursorBound) -> bool:
-        return True  # `cursor >= bound` is in the WHERE clause of every read
+        return bound_predicate(bound) is not None
+
+    def commit_order(self) -> str:
+        """SerialWriters: SQLite lets one transaction write at a time."""
+        return (
+            "SQLite lets one transaction write at a time, so a rowid or counter value is "
+            "committed before the next writer can take one"
+        )
 
     def read(self, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
         names = [column.name for column in plan.columns]
