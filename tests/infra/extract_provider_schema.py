@@ -50,6 +50,9 @@ _PROVIDER_LINK = re.compile(
 _PROPERTY_LINK = re.compile(
     r"/docs(?:/(?:resources|data-sources)/\w+)?#(?P<name>\w+) \w+#(?P=name)\}"
 )
+# The provider's generated resources describe enum arguments this way, from the same list their
+# validation function (ValidateEnum) accepts; `terraform validate` refuses other literal values.
+_POSSIBLE_VALUES = re.compile(r'Possible values: \[((?:"[^"\\]*"(?:, )?)+)\]')
 _META = re.compile(r"^# CDK\w+ prebuilt bindings for hashicorp/google provider version ([0-9.]+)$")
 
 
@@ -89,9 +92,10 @@ def _local_structs(type_ref: dict[str, Any], assembly: str) -> tuple[str | None,
 
 
 class Extractor:
-    def __init__(self, assembly: dict[str, Any]) -> None:
+    def __init__(self, assembly: dict[str, Any], sources: dict[str, str]) -> None:
         self.name = assembly["name"]
         self.types: dict[str, Any] = assembly["types"]
+        self.sources = sources  # compiled JavaScript by file name: lib/<type>/index.js
         self.problems: list[str] = []
         self.unlinked: list[str] = []
 
@@ -104,6 +108,7 @@ class Extractor:
                 # ancestor's struct; the extract names that ancestor's path instead of looping.
                 return {"same_as": ancestor_path}
         arguments: dict[str, str] = {}
+        values: dict[str, list[str]] = {}
         objects: dict[str, Any] = {}
         blocks: dict[str, Any] = {}
         for prop in self.types[fqn].get("properties", []):
@@ -121,6 +126,10 @@ class Extractor:
             nested_fqn, is_list = _local_structs(prop["type"], self.name)
             if nested_fqn is None:
                 arguments[name] = "required" if required else "optional"
+                described = docs.get("summary", "") + " " + docs.get("remarks", "")
+                enums = _POSSIBLE_VALUES.findall(described)
+                if len(enums) == 1:
+                    values[name] = json.loads(f"[{enums[0]}]")
                 continue
             nested = self.struct(nested_fqn, f"{where}.{name}", (*ancestors, (fqn, where)))
             # Blocks are documented as "<name> block"; a struct-typed property without that
@@ -134,6 +143,8 @@ class Extractor:
                 arguments[name] = "required" if required else "optional"
                 objects[name] = nested
         schema: dict[str, Any] = {"arguments": dict(sorted(arguments.items()))}
+        if values:
+            schema["values"] = dict(sorted(values.items()))
         if objects:
             schema["object_arguments"] = dict(sorted(objects.items()))
         if blocks:
@@ -153,9 +164,11 @@ class Extractor:
                 link = _TYPE_LINK.search(summary)
                 if link:
                     versions.add(link.group("version"))
-                    found[link.group("kind")][link.group("type")] = self.struct(
-                        config["fqn"], link.group("type")
-                    )
+                    schema = self.struct(config["fqn"], link.group("type"))
+                    computed = self.computed(spec, schema, link.group("type"))
+                    if computed:
+                        schema["computed"] = computed
+                    found[link.group("kind")][link.group("type")] = schema
             elif base.endswith("TerraformProvider") and (link := _PROVIDER_LINK.search(summary)):
                 versions.add(link.group("version"))
                 found["provider"]["google"] = self.struct(config["fqn"], "provider")
@@ -167,21 +180,58 @@ class Extractor:
             "data_sources": dict(sorted(found["data-sources"].items())),
         }
 
+    def computed(self, spec: dict[str, Any], schema: dict[str, Any], where: str) -> list[str]:
+        """Attributes a type exports without taking them as arguments (a service account's
+        `email`): what references such as google_service_account.x.email may read.
 
-def read_wheel(wheel: Path) -> tuple[dict[str, Any], str, str, str]:
-    """The jsii assembly, the package name and version, and the provider version the wheel's
-    description states."""
+        The class's getters carry no registry link, so each camelCase getter is matched to the
+        Terraform name its compiled code reads (`this.getStringAttribute('email')`,
+        `new ...List(this, "conditions", false)`), which must be the one name that maps to it."""
+        source = self.sources.get(spec["locationInModule"]["filename"], "")
+        body = re.search(
+            rf"^class {spec['name']} extends .*?^exports\.{spec['name']} = ",
+            source,
+            re.MULTILINE | re.DOTALL,
+        )
+        if body is None:
+            self.problems.append(f"{where}: no compiled class {spec['name']}")
+            return []
+        quoted = set(re.findall(r"""['"]([a-z][a-z0-9_]*)['"]""", body.group(0)))
+        settable = {*schema["arguments"], *schema.get("blocks", {})}
+        names = []
+        for prop in spec.get("properties", []):
+            if prop.get("static") or prop["name"].endswith("Input"):
+                continue
+            matches = [q for q in quoted if camel_case(q) == prop["name"]]
+            if len(matches) != 1:
+                self.problems.append(f"{where}: getter {prop['name']} matches {matches}")
+            elif matches[0] not in settable:
+                names.append(matches[0])
+        return sorted(names)
+
+
+def read_wheel(wheel: Path) -> tuple[dict[str, Any], dict[str, str], str, str, str]:
+    """The jsii assembly, its compiled sources, the package name and version, and the provider
+    version the wheel's description states."""
     with zipfile.ZipFile(wheel) as archive:
         tgz_name = next(n for n in archive.namelist() if n.endswith(".jsii.tgz"))
         metadata_name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
         metadata = archive.read(metadata_name).decode()
         with tarfile.open(fileobj=io.BytesIO(archive.read(tgz_name)), mode="r:gz") as tar:
+            sources = {}
+            for info in tar.getmembers():
+                if info.name.startswith("package/lib/") and info.name.endswith("/index.js"):
+                    member = tar.extractfile(info)
+                    assert member is not None
+                    # Keyed as jsii's locationInModule names the TypeScript file.
+                    ts_name = "src/" + info.name[len("package/lib/") : -len(".js")] + ".ts"
+                    sources[ts_name] = member.read().decode()
             member = tar.extractfile("package/.jsii")
             assert member is not None
             assembly = json.load(member)
     fields = email.parser.Parser().parsestr(metadata, headersonly=True)
     stated = next((m.group(1) for m in map(_META.match, metadata.splitlines()) if m), "unknown")
-    return assembly, fields["Name"], fields["Version"], stated
+    return assembly, sources, fields["Name"], fields["Version"], stated
 
 
 def download(requirement: str, into: Path) -> Path:
@@ -219,8 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         wheel = args.wheel or download(args.requirement, Path(tmp))
         digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-        assembly, package, package_version, stated = read_wheel(wheel)
-    extractor = Extractor(assembly)
+        assembly, sources, package, package_version, stated = read_wheel(wheel)
+    extractor = Extractor(assembly, sources)
     version, schemas = extractor.extract()
     if stated != version:
         extractor.problems.append(f"the wheel says provider {stated}, its links say {version}")

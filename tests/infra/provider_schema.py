@@ -11,8 +11,9 @@ What is checked, per block: the type exists; every argument and nested block is 
 (meta-arguments, `lifecycle`, `dynamic` blocks and their `content` handled as Terraform does);
 an argument is not written as a block or the reverse; a block the schema allows once appears
 once; required arguments and blocks are present; keys of object literals given to object-typed
-arguments exist. What is not: value types, allowed values, conflicting arguments, and anything
-the provider only decides at plan time.
+arguments exist; a literal string given to an enum argument is one of the values the provider
+lists for it. What is not: value types, values computed from variables, conflicting arguments,
+and anything the provider only decides at plan time.
 
 The HCL is read as python-hcl2's syntax tree (not its dict form) because findings need lines.
 """
@@ -236,6 +237,21 @@ def _object_keys(value: Tree) -> list[tuple[str, Tree]] | None:
     return pairs
 
 
+def _literal_strings(value: Tree) -> list[str]:
+    """The literal strings of a value: a quoted string without interpolation, or each such string
+    of a list literal. Expressions are left alone (their value is only known at plan time)."""
+    found = []
+    for item in _list_items(value):
+        term = item.children[0] if item.data == "expr_term" and item.children else item
+        if not isinstance(term, Tree) or term.data != "string":
+            continue
+        parts = [c for c in term.children if isinstance(c, Tree)]
+        if all(p.data == "string_part" and not any(isinstance(c, Tree) for c in p.children)
+               for p in parts):  # fmt: skip
+            found.append(_text(term))
+    return found
+
+
 def _list_items(value: Tree) -> list[Tree]:
     term = value.children[0] if value.data == "expr_term" and value.children else value
     if isinstance(term, Tree) and term.data == "tuple":
@@ -291,6 +307,14 @@ class Checker:
                     set_arguments.add(node.name)
                 elif node.name in arguments:
                     set_arguments.add(node.name)
+                    allowed = schema.get("values", {}).get(node.name)
+                    for literal in _literal_strings(node.value) if allowed and node.value else []:
+                        if literal not in allowed:
+                            self.report(
+                                node.line,
+                                f"{where}.{node.name} cannot be {literal!r}: the provider accepts "
+                                f"{', '.join(allowed)}",
+                            )
                     if node.name in objects and node.value is not None:
                         self.check_object(
                             node.value, objects[node.name], f"{where}.{node.name}", node.line
@@ -425,6 +449,66 @@ def check_file(path: Path, schema: ProviderSchema) -> list[Finding]:
     return findings
 
 
+# TYPE.NAME[index].ATTRIBUTE or data.TYPE.NAME.ATTRIBUTE inside any expression (token text as
+# python-hcl2 gives it, without spaces).
+_REFERENCE = re.compile(
+    r"(?<![\w.])(?P<data>data\.)?(?P<type>google_\w+)\.(?P<name>\w+)"
+    r"(?:\[[^\]]*\]|\[\*\])*\.(?P<attribute>\w+)"
+)
+
+
+def _attributes(nodes: list[Node]) -> list[Node]:
+    found = []
+    for node in nodes:
+        if node.kind == "attribute":
+            found.append(node)
+        else:
+            found += _attributes(node.body)
+    return found
+
+
+def check_references(module_dir: Path, schema: ProviderSchema) -> list[Finding]:
+    """Every TYPE.NAME.ATTRIBUTE an expression of the module reads names a block the module
+    declares and an attribute its type exports (arguments, blocks and computed attributes):
+    what `terraform validate` reports as an undeclared resource or an unsupported attribute."""
+    files = {path: read_tf(path) for path in sorted(module_dir.glob("*.tf"))}
+    declared = {
+        (node.name, *node.labels)
+        for nodes in files.values()
+        for node in nodes
+        if node.kind == "block" and node.name in ("resource", "data") and len(node.labels) == 2
+    }
+    findings = []
+    for path, nodes in files.items():
+        for node in _attributes(nodes):
+            for match in _REFERENCE.finditer(_text(node.value) if node.value else ""):
+                mode = "data" if match["data"] else "resource"
+                address = f"{match['data'] or ''}{match['type']}.{match['name']}"
+                if (mode, match["type"], match["name"]) not in declared:
+                    findings.append(
+                        Finding(path, node.line, f"{address} is not declared in {module_dir.name}")
+                    )
+                    continue
+                spec = schema.types(mode).get(match["type"])
+                if spec is None:
+                    continue  # reported where it is declared
+                readable = {
+                    *spec.get("arguments", {}),
+                    *spec.get("blocks", {}),
+                    *spec.get("computed", []),
+                }
+                if match["attribute"] not in readable:
+                    findings.append(
+                        Finding(
+                            path,
+                            node.line,
+                            f"{address} has no attribute {match['attribute']}"
+                            f"{_suggest(match['attribute'], readable)}",
+                        )
+                    )
+    return findings
+
+
 def module_dirs(terraform_dir: Path) -> list[Path]:
     """Every directory of .tf files under `terraform_dir` (the root and each module)."""
     dirs = {p.parent for p in terraform_dir.rglob("*.tf") if ".terraform" not in p.parts}
@@ -435,7 +519,7 @@ def check_module(module_dir: Path, schema: ProviderSchema) -> list[Finding]:
     findings: list[Finding] = []
     for path in sorted(module_dir.glob("*.tf")):
         findings += check_file(path, schema)
-    return findings
+    return findings + check_references(module_dir, schema)
 
 
 def count_blocks(module_dir: Path) -> Counter[str]:
