@@ -175,7 +175,7 @@ class Extractor:
         if len(versions) != 1 or not found["provider"]:
             self.problems.append(f"the assembly links to provider versions {sorted(versions)}")
         return (versions.pop() if versions else "unknown"), {
-            "provider": found["provider"].get("google", {}),
+            "provider_config": found["provider"].get("google", {}),
             "resources": dict(sorted(found["resources"].items())),
             "data_sources": dict(sorted(found["data-sources"].items())),
         }
@@ -235,11 +235,8 @@ def read_wheel(wheel: Path) -> tuple[dict[str, Any], dict[str, str], str, str, s
 
 
 def download(requirement: str, into: Path) -> Path:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(into),
-         requirement],
-        check=True,
-    )  # fmt: skip
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(into)]
+    subprocess.run([*command, requirement], check=True)
     return next(into.glob("*.whl"))
 
 

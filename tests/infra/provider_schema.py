@@ -79,7 +79,7 @@ def schemas() -> tuple[ProviderSchema, ...]:
                 version=document["provider_version"],
                 package=document["source"]["package"],
                 path=path,
-                provider=document["provider"],
+                provider=document["provider_config"],
                 resources=document["resources"],
                 data_sources=document["data_sources"],
             )
@@ -245,9 +245,9 @@ def _literal_strings(value: Tree) -> list[str]:
         term = item.children[0] if item.data == "expr_term" and item.children else item
         if not isinstance(term, Tree) or term.data != "string":
             continue
+        # A part with a subtree holds an interpolation: ${...} is not a literal.
         parts = [c for c in term.children if isinstance(c, Tree)]
-        if all(p.data == "string_part" and not any(isinstance(c, Tree) for c in p.children)
-               for p in parts):  # fmt: skip
+        if not any(isinstance(c, Tree) for part in parts for c in part.children):
             found.append(_text(term))
     return found
 
@@ -472,11 +472,12 @@ def check_references(module_dir: Path, schema: ProviderSchema) -> list[Finding]:
     declares and an attribute its type exports (arguments, blocks and computed attributes):
     what `terraform validate` reports as an undeclared resource or an unsupported attribute."""
     files = {path: read_tf(path) for path in sorted(module_dir.glob("*.tf"))}
+    tops = [node for nodes in files.values() for node in nodes if node.kind == "block"]
+    scoped = [node for block in tops if block.name == "check" for node in block.body]
     declared = {
         (node.name, *node.labels)
-        for nodes in files.values()
-        for node in nodes
-        if node.kind == "block" and node.name in ("resource", "data") and len(node.labels) == 2
+        for node in [*tops, *scoped]
+        if node.name in ("resource", "data") and len(node.labels) == 2
     }
     findings = []
     for path, nodes in files.items():
