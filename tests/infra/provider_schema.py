@@ -7,13 +7,19 @@ prebuilt CDK bindings of the provider (tests/infra/extract_provider_schema.py wr
 per provider version into provider_schemas/). A module is checked against every extract whose
 version its `required_providers` constraint admits.
 
-What is checked, per block: the type exists; every argument and nested block is in the schema
-(meta-arguments, `lifecycle`, `dynamic` blocks and their `content` handled as Terraform does);
-an argument is not written as a block or the reverse; a block the schema allows once appears
-once; required arguments and blocks are present; keys of object literals given to object-typed
-arguments exist; a literal string given to an enum argument is one of the values the provider
-lists for it. What is not: value types, values computed from variables, conflicting arguments,
-and anything the provider only decides at plan time.
+What is checked, per resource, data source (also inside `check` blocks) and provider block: the
+type exists; every argument and nested block is in the schema (meta-arguments, `lifecycle`,
+provisioners, `dynamic` blocks and their `content` handled as Terraform does); an argument is
+not written as a block or the reverse; a block the schema allows once appears once; required
+arguments and blocks are present; keys of object literals given to object-typed arguments
+exist; a literal string given to an enum argument is one of the values the provider lists for
+it. Per module: every TYPE.NAME.ATTRIBUTE an expression reads names a declared block and an
+attribute its type exports (computed ones included).
+
+What is not: value types; values computed from variables; the provider's own validation beyond
+listed enums (regexes, ConflictsWith, ExactlyOneOf); required keys of object-typed arguments;
+attribute paths below the first level of a reference and in `ignore_changes`; module call
+arguments (test_terraform_structure.py covers those); ephemeral resources (not in the bindings).
 
 The HCL is read as python-hcl2's syntax tree (not its dict form) because findings need lines.
 """
@@ -39,8 +45,8 @@ SCHEMA_DIR = Path(__file__).resolve().parent / "provider_schemas"
 # Meta-arguments Terraform itself handles in resource and data blocks (not the provider).
 META_ARGUMENTS = {"count", "for_each", "depends_on", "provider"}
 META_BLOCKS = {"resource": {"lifecycle", "provisioner", "connection"}, "data": {"lifecycle"}}
-CONDITION = {"arguments": {"condition": "required", "error_message": "required"}}
-LIFECYCLE = {
+CONDITION: dict[str, Any] = {"arguments": {"condition": "required", "error_message": "required"}}
+LIFECYCLE: dict[str, dict[str, Any]] = {
     "resource": {
         "arguments": {
             "create_before_destroy": "optional",
@@ -125,6 +131,15 @@ def satisfies(version: str, constraint: str) -> bool:
         if not ok:
             return False
     return True
+
+
+def lower_bound(constraint: str) -> str | None:
+    """The least version a constraint admits, as written (">= 6.14, < 8.0" -> "6.14")."""
+    for part in constraint.split(","):
+        match = _CONSTRAINT.match(part)
+        if match and match.group(1) in ("~>", ">=", "=", None):
+            return match.group(2)
+    return None
 
 
 def google_constraint(module_dir: Path) -> str | None:

@@ -20,6 +20,7 @@ from .provider_schema import (
     check_module,
     count_blocks,
     google_constraint,
+    lower_bound,
     module_dirs,
     satisfies,
     schemas,
@@ -93,11 +94,8 @@ def test_every_directory_is_checked_against_a_schema_its_constraint_admits():
 def test_the_lower_bound_of_each_version_range_is_checked_or_named_as_a_gap(module_dir):
     constraint = google_constraint(module_dir)
     lowest = min((s.version for s in schemas_for(module_dir)), key=version_key)
-    floor = next(
-        part.split(maxsplit=1)[-1].lstrip("~>= ")
-        for part in constraint.replace("~>", "~> ").split(",")
-        if part.strip().startswith((">", "~>"))
-    )
+    floor = lower_bound(constraint)
+    assert floor, f"{module_dir.name}: {constraint} has no lower bound"
     covered = version_key(lowest)[:2] == version_key(floor)[:2]
     if constraint in UNCOVERED_LOWER_BOUNDS:
         assert not covered, f"{constraint} is covered now: remove it from UNCOVERED_LOWER_BOUNDS"
