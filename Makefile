@@ -18,11 +18,12 @@ BIN := $(VENV)/bin
 PIP_FLAGS := --quiet --disable-pip-version-check
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: help setup browser azurite bench-files demo test lint bench bench-small bench-dataflow faults services-up services-down services-status clean
+.PHONY: help setup namespace-links wheel typecheck browser azurite bench-files demo test lint bench bench-small bench-dataflow faults services-up services-down services-status clean
 
 help:
 	@echo "make demo            run the demo jobs on local services (sets everything up first)"
 	@echo "make test            run the whole test suite (sets everything up first)"
+	@echo "make wheel           build the wheel the Cloud Run image installs (dist/)"
 	@echo "make bench           PostgreSQL and MariaDB -> BigQuery benchmarks (N=2,000,000 and 1,000,000; BENCH_ROWS / BENCH_MARIADB_ROWS)"
 	@echo "make bench-mariadb   MariaDB -> BigQuery benchmark (N=1,000,000; BENCH_ROWS=... to change)"
 	@echo "make bench-files     peak memory reading a 2 GB CSV through the file reader (BENCH_GB=... to change)"
@@ -30,7 +31,15 @@ help:
 	@echo "make faults          the fault suite, long cases included (kill -9, outages, full disk...), then its table"
 	@echo "make services-down   stop the local services started by make demo"
 
-setup: $(VENV)/.installed $(EMU_VENV)/.installed $(TOOLS_VENV)/.installed
+setup: $(VENV)/.installed $(EMU_VENV)/.installed $(TOOLS_VENV)/.installed namespace-links
+
+# flows/, blocks/ and ui_extension/ are installed as etl_bigquery.flows/.blocks/.ui_extension
+# (pyproject.toml package-dir). Links inside the package folder (git-ignored) give tools that do
+# not run import hooks (mypy, editors) the same module names the wheel has.
+NAMESPACE_LINKS := etl_bigquery/flows etl_bigquery/blocks etl_bigquery/ui_extension
+namespace-links: $(NAMESPACE_LINKS)
+$(NAMESPACE_LINKS):
+	ln -sfn ../$(notdir $@) $@
 
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	@test -n "$(PYTHON311)" || { echo "Python 3.11 is needed; set PYTHON311=/path/to/python3.11."; exit 1; }
@@ -85,9 +94,19 @@ browser:
 # (tests/faults: kill -9, outages, full disk) are `make faults`; crash points of the exactly-once
 # protocol stay here (tests/integration/test_exactly_once*.py, test_files_stores.py).
 test: setup browser azurite
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -n 3 --dist loadfile --ignore=tests/faults --durations=25
+	@start=$$(date +%s); \
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(MAKE) --no-print-directory typecheck && \
+	$(BIN)/python -m pytest -n 3 --dist loadfile --ignore=tests/faults --durations=25; status=$$?; \
+	echo "make test took $$(( ($$(date +%s) - start) / 60 )) min $$(( ($$(date +%s) - start) % 60 )) s"; exit $$status
+
+# The type checker over the whole package (configuration in pyproject.toml [tool.mypy]).
+typecheck: setup
+	$(BIN)/mypy
+
+# The wheel the Cloud Run image installs (Dockerfile), in dist/.
+wheel: setup
+	rm -rf dist build && $(BIN)/pip wheel $(PIP_FLAGS) --no-deps -w dist . 2>&1 | grep -v '^WARNING: Location' || true
+	@ls dist/*.whl
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

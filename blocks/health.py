@@ -168,7 +168,8 @@ def check_destination(block: BigQueryDestination) -> CheckOutcome:
 def record(connection: str, outcome: CheckOutcome) -> dict[str, Any]:
     """Store the outcome; a system error keeps the previous real status."""
     name = _variable_name(connection)
-    previous = Variable.get(name, default=None) or {}
+    stored = Variable.get(name, default=None)
+    previous: dict[str, Any] = stored if isinstance(stored, dict) else {}
     at = outcome.tested_at.isoformat()
     if outcome.status == "error":
         value = {**previous, "last_error": {"at": at, "message": outcome.message}}
@@ -183,4 +184,4 @@ def record(connection: str, outcome: CheckOutcome) -> dict[str, Any]:
 
 def last_status(connection: str) -> dict[str, Any]:
     value = Variable.get(_variable_name(connection), default=None)
-    return value or {"status": "unknown"}
+    return value if isinstance(value, dict) and value else {"status": "unknown"}

@@ -15,11 +15,11 @@ import importlib.util
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from etl_bigquery.blocks.logos import NOSQL_CONNECTION
-from etl_bigquery.blocks.secrets import resolve_secret
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, model_validator
 
+from etl_bigquery.blocks.logos import NOSQL_CONNECTION
+from etl_bigquery.blocks.secrets import resolve_secret
 from etl_bigquery.engine.errors import ConfigurationError
 from etl_bigquery.engine.sources.base import SourceReader
 from etl_bigquery.engine.sources.nosql.documents import DEFAULT_SAMPLE_SIZE, NoSqlSettings
@@ -165,8 +165,9 @@ class NoSqlConnection(Block):
     def _google_credentials(self) -> Any:
         if not self.gcp_credentials_block:
             return None
-        from etl_bigquery.blocks.registry import load_block
         from prefect_gcp import GcpCredentials
+
+        from etl_bigquery.blocks.registry import load_block
 
         block = load_block(GcpCredentials, self.gcp_credentials_block)
         if block is None:
@@ -188,8 +189,9 @@ class NoSqlConnection(Block):
                 "aws_credentials_block needs prefect-aws, which is not installed; set "
                 "aws_access_key_id and aws_secret_access_key instead."
             )
+        from prefect_aws import AwsCredentials
+
         from etl_bigquery.blocks.registry import load_block
-        from prefect_aws import AwsCredentials  # type: ignore[import-not-found]
 
         block = load_block(AwsCredentials, self.aws_credentials_block)
         if block is None:

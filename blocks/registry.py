@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias, cast
+
+from prefect.blocks.core import Block
+
 from etl_bigquery.blocks.bigquery import BigQueryDestination
 from etl_bigquery.blocks.bigquery_source import BigQuerySource
 from etl_bigquery.blocks.files import FileConnection
 from etl_bigquery.blocks.nosql import NoSqlConnection
 from etl_bigquery.blocks.sql import SqlConnection
-from prefect.blocks.core import Block
-
 from etl_bigquery.engine.errors import ConfigurationError
 
 # Every connection family; names are unique across all of them.
@@ -18,13 +20,17 @@ CONNECTION_TYPES: tuple[type[Block], ...] = (
     FileConnection,
     NoSqlConnection,
 )
-Connection = SqlConnection | BigQuerySource | FileConnection | NoSqlConnection
+Connection: TypeAlias = SqlConnection | BigQuerySource | FileConnection | NoSqlConnection
+# Every block type the connections catalog lists, tests and deletes.
+ALL_BLOCK_TYPES: tuple[type[Block], ...] = (*CONNECTION_TYPES, BigQueryDestination)
 
 
 def load_block(block_type: type[Block], name: str) -> Block | None:
     """The block of `block_type` named `name`, or None when there is none."""
     try:
-        return block_type.load(name)
+        # `Block.load` is typed "block or coroutine" (it serves async callers too); this
+        # module calls it synchronously, outside any event loop.
+        return cast(Block, block_type.load(name))
     except ValueError as error:
         if "Unable to find block document" in str(error):
             return None

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Mapping
+from typing import cast
 
 from prefect.artifacts import (
     create_markdown_artifact,
@@ -52,16 +54,20 @@ class ExtractionProgress:
 
     def __init__(self, job_name: str) -> None:
         self.job_name = job_name
-        self.artifact_id = None
+        self.artifact_id: uuid.UUID | None = None
 
     def __call__(self, rows: int, estimated: int | None) -> None:
         percent = min(99.0, 100.0 * rows / estimated) if estimated else 0.0
         if self.artifact_id is None:
-            self.artifact_id = create_progress_artifact(
-                progress=percent,
-                key=artifact_key(self.job_name, "progress"),
-                description=f"Extracting: {rows:,} rows read"
-                + (f" of about {estimated:,}" if estimated else ""),
+            # Typed "id or coroutine" (it serves async callers too); called synchronously here.
+            self.artifact_id = cast(
+                uuid.UUID,
+                create_progress_artifact(
+                    progress=percent,
+                    key=artifact_key(self.job_name, "progress"),
+                    description=f"Extracting: {rows:,} rows read"
+                    + (f" of about {estimated:,}" if estimated else ""),
+                ),
             )
         else:
             update_progress_artifact(

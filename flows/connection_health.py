@@ -7,17 +7,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from etl_bigquery.blocks import health
-from etl_bigquery.blocks.bigquery import BigQueryDestination
-from etl_bigquery.blocks.registry import CONNECTION_TYPES, load_block
 from prefect import flow, get_run_logger
+from prefect.blocks.core import Block
 from prefect.client.orchestration import get_client
 from prefect.events import emit_event
+
+from etl_bigquery.blocks import health
+from etl_bigquery.blocks.bigquery import BigQueryDestination
+from etl_bigquery.blocks.registry import ALL_BLOCK_TYPES, load_block
 
 FAILED_EVENT = "etl.connection.failed"
 
 
-def _names(block_type: type) -> list[str]:
+def _names(block_type: type[Block]) -> list[str]:
     with get_client(sync_client=True) as client:
         documents = client.read_block_documents_by_type(
             block_type.get_block_type_slug(), include_secrets=False
@@ -52,7 +54,7 @@ def connection_health() -> list[dict[str, Any]]:
     """Test every connection (SQL sources and BigQuery destinations) and record the results."""
     logger = get_run_logger()
     results = []
-    for block_type in (*CONNECTION_TYPES, BigQueryDestination):
+    for block_type in ALL_BLOCK_TYPES:
         for name in _names(block_type):
             block = load_block(block_type, name)
             if block is None:

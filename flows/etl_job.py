@@ -15,15 +15,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from etl_bigquery.blocks.registry import load_connection, load_destination
-from etl_bigquery.flows import artifacts
-from etl_bigquery.flows.locking import JobAlreadyRunning, Slot, SlotLost, exclusive_run
-from etl_bigquery.flows.redaction import redacted
 from prefect import flow, get_run_logger, runtime, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.states import Completed, Failed, State
 
+from etl_bigquery.blocks.registry import load_connection, load_destination
 from etl_bigquery.engine.errors import EtlError, LoadError, Stage, is_transient
 from etl_bigquery.engine.jobs.model import JobSpec, ProcessingMode
 from etl_bigquery.engine.pipeline.context import Extracted, LoadTarget, RunContext
@@ -33,6 +30,9 @@ from etl_bigquery.engine.pipeline.report import RunReport
 from etl_bigquery.engine.pipeline.validate import prepare_target
 from etl_bigquery.engine.plan import low_confidence_warnings
 from etl_bigquery.engine.redaction import install_log_redaction
+from etl_bigquery.flows import artifacts
+from etl_bigquery.flows.locking import JobAlreadyRunning, Slot, SlotLost, exclusive_run
+from etl_bigquery.flows.redaction import redacted
 
 RETRY_DELAYS = [5, 10, 20]
 

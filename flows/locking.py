@@ -237,9 +237,8 @@ def _delete_record(slot: Slot) -> None:
     name = record_name(slot.job_name)
     with get_client(sync_client=True) as client:
         current = client.read_variable_by_name(name)
-        if isinstance(current and current.value, dict) and current.value.get("lease_id") == str(
-            slot.lease_id
-        ):
+        value = current.value if current is not None else None
+        if isinstance(value, dict) and value.get("lease_id") == str(slot.lease_id):
             client.delete_variable_by_name(name)
 
 

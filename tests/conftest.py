@@ -85,6 +85,63 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
 
 
 @pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """moto's server (S3 and DynamoDB over their HTTP APIs) on a free port; returns its URL."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as error:
+        unavailable(f"moto[server] is not installed: {error}")
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+AZURITE = Path(__file__).resolve().parents[1] / ".tools/azurite/node_modules/.bin/azurite-blob"
+# Azurite's documented development account (public, the same in every installation).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[str]:
+    """Azurite's Blob service (installed into .tools/azurite by `make test`); returns its URL."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    if not AZURITE.exists():
+        unavailable(f"Azurite is not installed at {AZURITE} (make test installs it with npm)")
+    port = free_port()
+    location = tempfile.mkdtemp(prefix="etl-azurite-")
+    process = subprocess.Popen(
+        [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location",
+         location, "--skipApiVersionCheck", "--silent"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{endpoint}/{AZURITE_ACCOUNT}?comp=list", timeout=1).close()
+            break
+        except urllib.error.HTTPError:
+            break  # answering (403 without a signature): it is up
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                unavailable("Azurite did not start")
+            time.sleep(0.2)
+    yield endpoint
+    process.terminate()
+    process.wait(timeout=10)
+    shutil.rmtree(location, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
 def pg_admin() -> Iterator[psycopg.Connection]:
     try:
         conn = psycopg.connect(PG_DSN, autocommit=True, connect_timeout=5)
@@ -270,6 +327,7 @@ def secret_manager() -> Iterator[str]:
 # busy on a long file while the other idles (longest-first scheduling). Minutes measured on this
 # machine; order only, never asserted.
 _LONGEST_FIRST = (
+    "tests/packaging/test_installed_wheel.py",
     "tests/deployments/test_job_lifecycle.py",
     "tests/integration/test_dataflow_subflow.py",
     "tests/integration/test_secrets.py",

@@ -87,7 +87,8 @@ def create_app(prefect_yaml: Path, prefect_ui_url: str | None = None) -> FastAPI
         from etl_bigquery.service.jobs import list_jobs
 
         params = request.query_params
-        window = params.get("window") if params.get("window") in WINDOWS else "7d"
+        requested = params.get("window") or "7d"
+        window = requested if requested in WINDOWS else "7d"
         now = dt.datetime.now(dt.UTC)
         span = WINDOWS[window]
         since = now - span if span else None

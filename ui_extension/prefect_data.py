@@ -10,7 +10,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from etl_bigquery.ui_extension.runs import RunView, stage_bar
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -25,6 +24,9 @@ from prefect.client.schemas.filters import (
     TaskRunFilterFlowRunId,
 )
 from prefect.client.schemas.sorting import FlowRunSort, LogSort
+
+from etl_bigquery.service.jobs import artifact_figures
+from etl_bigquery.ui_extension.runs import RunView, stage_bar
 
 FLOW_NAME = "etl-job"
 PAGE = 200
@@ -43,13 +45,6 @@ def report_from_markdown(markdown: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
-
-
-def _figures(data: Any) -> dict[str, Any]:
-    rows = json.loads(data) if isinstance(data, str) else data
-    if not isinstance(rows, list):
-        return {}
-    return {r.get("figure"): r.get("value") for r in rows if isinstance(r, dict)}
 
 
 def _int(value: Any) -> int | None:
@@ -78,9 +73,9 @@ def _view(run: Any, artifacts: list[Any], tasks: list[Any]) -> RunView:
         if artifact.type == "markdown" and key.endswith("-summary"):
             report = report_from_markdown(str(artifact.data)) or report
         elif artifact.type == "table" and key.endswith("-load"):
-            view.rows_loaded = _int(_figures(artifact.data).get("rows loaded"))
+            view.rows_loaded = _int(artifact_figures(artifact.data).get("rows loaded"))
         elif artifact.type == "table" and key.endswith("-extract"):
-            view.bytes_processed = _int(_figures(artifact.data).get("bytes staged"))
+            view.bytes_processed = _int(artifact_figures(artifact.data).get("bytes staged"))
     if report:
         view.rows_loaded = _int(report.get("rows_loaded"))
         view.bytes_processed = _int(report.get("bytes_processed"))
@@ -137,7 +132,8 @@ async def _details(client: Any, runs: list[Any]) -> list[RunView]:
 async def read_runs(since: dt.datetime | None) -> list[RunView]:
     """Every etl-job flow run that started after `since` (all when None), newest first."""
     flow_run_filter = FlowRunFilter(
-        start_time=FlowRunFilterStartTime(after_=since, is_null_=False)
+        # Prefect's stub says its own DateTime; pydantic takes any aware datetime.
+        start_time=FlowRunFilterStartTime(after_=since, is_null_=False)  # type: ignore[arg-type]
         if since
         else FlowRunFilterStartTime(is_null_=False)
     )

@@ -66,7 +66,10 @@ def apply(
     file: Path = typer.Argument(..., help="Job YAML file."),
     run_now: bool = typer.Option(False, "--run-now", help="Start one run once it is deployed."),
     prefect_yaml: Path | None = typer.Option(
-        None, "--prefect-yaml", help="prefect.yaml to write (default: the project's of FILE)."
+        None,
+        "--prefect-yaml",
+        help="prefect.yaml to write (default: the project's of FILE); a new one is started "
+        "when it does not exist.",
     ),
     deploy: bool = typer.Option(
         True, "--deploy/--no-deploy", help="Write and register the deployment (default)."
@@ -75,7 +78,7 @@ def apply(
     """Validate the job against its source and BigQuery, create the destination table, then write
     its deployment into prefect.yaml and register it. Nothing is left behind when validation
     fails. A job file outside any project (no prefect.yaml in its folder or above) is validated
-    and its table created, without a deployment."""
+    and its table created, without a deployment, unless --prefect-yaml names the file to start."""
     from etl_bigquery.service.job_files import load_job_definition
     from etl_bigquery.service.jobs import deploy_definition, validate_and_create_table
 
@@ -91,7 +94,10 @@ def apply(
     target = prefect_yaml or find_prefect_yaml(file)
     if not deploy or target is None:
         if target is None and deploy:
-            typer.echo("Not deployed: no prefect.yaml in the job file's folder or above.")
+            typer.echo(
+                "Not deployed: no prefect.yaml in the job file's folder or above; pass "
+                "--prefect-yaml prefect.yaml to start one here."
+            )
         if run_now:
             fail("--run-now needs a deployment; apply the job inside a project.")
         return

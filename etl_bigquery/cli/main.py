@@ -14,9 +14,29 @@ from etl_bigquery.cli.output import EXIT_FAILED
 app = typer.Typer(
     help="Copy databases into BigQuery with Prefect: connections, jobs, runs, local services.",
     no_args_is_help=True,
-    add_completion=False,
+    # `etl --install-completion` / `--show-completion` (bash, zsh, fish, PowerShell).
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from etl_bigquery import __version__
+
+        typer.echo(f"etl-bigquery {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Copy databases into BigQuery with Prefect: connections, jobs, runs, local services."""
+
+
 app.add_typer(services.app, name="services")
 app.add_typer(connection.app, name="connection")
 app.add_typer(job.app, name="job")

@@ -23,9 +23,8 @@ def run_job(file: Path) -> dict[str, Any]:
     job = load_job_file(file)
     with tags("etl", f"etl-job:{job.name}"):
         state = etl_job(job=job, return_state=True)
-    report = state.result(raise_on_failure=False)
-    if isinstance(report, RunFailed):
-        report = report.report
+    outcome = state.result(raise_on_failure=False)
+    report = outcome.report if isinstance(outcome, RunFailed) else outcome
     if not isinstance(report, dict):
         # The flow ended before producing its report (e.g. crashed in Prefect itself).
         return {

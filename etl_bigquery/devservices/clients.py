@@ -9,7 +9,10 @@ from typing import TYPE_CHECKING
 from etl_bigquery.devservices.layout import Layout
 
 if TYPE_CHECKING:
-    from google.cloud import bigquery, storage
+    # Module imports, not `from google.cloud import ...`: mypy resolves the google.cloud
+    # namespace through the first typed package it meets and then misses the others.
+    import google.cloud.bigquery as bigquery
+    import google.cloud.storage as storage
 
 PROJECT = "local"
 
@@ -29,9 +32,9 @@ def bigquery_client(layout: Layout) -> bigquery.Client:
 def storage_client(layout: Layout) -> storage.Client:
     from google.api_core.client_options import ClientOptions
     from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
+    from google.cloud.storage import Client
 
-    return storage.Client(
+    return Client(
         project=PROJECT,
         credentials=AnonymousCredentials(),
         client_options=ClientOptions(api_endpoint=layout.gcs_endpoint),

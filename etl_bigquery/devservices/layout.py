@@ -28,6 +28,10 @@ def project_root(start: Path | None = None) -> Path:
 
 
 def default_emulator_venv(project: Path, state_dir: Path) -> Path:
+    # ETL_EMULATOR_VENV says where an existing emulators' virtualenv is (a place, like
+    # ETL_STATE_DIR), e.g. a checkout's `.venv-emulators` for an installed product.
+    if os.environ.get("ETL_EMULATOR_VENV"):
+        return Path(os.environ["ETL_EMULATOR_VENV"])
     beside = project / EMULATOR_VENV_NAME
     return beside if beside.exists() else state_dir / "emulators-venv"
 

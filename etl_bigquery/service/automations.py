@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from prefect.client.orchestration import get_client
@@ -45,10 +45,14 @@ def ensure_webhook_channel(url: str, name: str = DEFAULT_CHANNEL) -> bool:
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
 
     wanted = CustomWebhookNotificationBlock(
-        name=name, url=url, json_data={"subject": "{{subject}}", "body": "{{body}}"}
+        name=name,
+        url=url,
+        json_data={"subject": "{{subject}}", "body": "{{body}}"},
+        headers=None,
+        cookies=None,
     )
     try:
-        current = CustomWebhookNotificationBlock.load(name)
+        current = cast(CustomWebhookNotificationBlock, CustomWebhookNotificationBlock.load(name))
         if current.url == url and current.json_data == wanted.json_data:
             return False
     except ValueError:

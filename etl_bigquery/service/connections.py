@@ -30,12 +30,11 @@ def list_connections() -> list[ConnectionRow]:
     from prefect.exceptions import PrefectHTTPStatusError
 
     from etl_bigquery.blocks import health
-    from etl_bigquery.blocks.bigquery import BigQueryDestination
-    from etl_bigquery.blocks.registry import CONNECTION_TYPES
+    from etl_bigquery.blocks.registry import ALL_BLOCK_TYPES
 
     rows = []
     with get_client(sync_client=True) as client:
-        for block_type in (*CONNECTION_TYPES, BigQueryDestination):
+        for block_type in ALL_BLOCK_TYPES:
             try:
                 documents = client.read_block_documents_by_type(
                     block_type.get_block_type_slug(), include_secrets=False

@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from etl_bigquery.blocks.registry import load_connection
+from etl_bigquery.blocks.registry import Connection, load_connection
 from etl_bigquery.blocks.sql import SqlConnection
 from etl_bigquery.engine.errors import ConfigurationError, ValidationError
 from etl_bigquery.engine.jobs.model import TableSource
@@ -75,11 +75,11 @@ class Preview:
         return {"columns": self.columns, "rows": self.rows}
 
 
-def _connection(connection: str | SqlConnection) -> SqlConnection:
+def _connection(connection: str | Connection) -> Connection:
     return load_connection(connection) if isinstance(connection, str) else connection
 
 
-def _dialect(block: SqlConnection) -> str:
+def _dialect(block: Connection) -> str:
     return source_type(block.type.value).dialect
 
 
@@ -260,12 +260,11 @@ def delete_connection(name: str, prefect_yaml: Path | None = PREFECT_YAML) -> No
     from prefect.variables import Variable
 
     from etl_bigquery.blocks import health
-    from etl_bigquery.blocks.bigquery import BigQueryDestination
-    from etl_bigquery.blocks.registry import CONNECTION_TYPES
+    from etl_bigquery.blocks.registry import ALL_BLOCK_TYPES
 
     document = None
     with get_client(sync_client=True) as client:
-        for block_type in (*CONNECTION_TYPES, BigQueryDestination):
+        for block_type in ALL_BLOCK_TYPES:
             try:
                 document = client.read_block_document_by_name(
                     name, block_type.get_block_type_slug(), include_secrets=False

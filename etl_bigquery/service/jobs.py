@@ -168,7 +168,7 @@ def deploy_definition(
     """Write the job's deployment into prefect.yaml, register it, and start a run if asked.
     A paused job stays paused (`paused` overrides)."""
     path = project_file(prefect_yaml)
-    file = PrefectYaml(path)
+    file = PrefectYaml(path, create=True)
     existing = file.job(definition.job.name)
     keep_paused = existing.paused if existing is not None else False
     if definition.deployment.work_pool == PROCESS_POOL:
@@ -271,16 +271,17 @@ def _run_rows(client: Any, run_id: uuid.UUID) -> int | None:
         artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
     ):
         if artifact.type == "table" and (artifact.key or "").endswith("-load"):
-            figures = _figures(artifact.data)
+            figures = artifact_figures(artifact.data)
             return int(figures.get("rows loaded", 0) or 0)
     return None
 
 
-def _figures(data: Any) -> dict[str, Any]:
+def artifact_figures(data: Any) -> dict[str, Any]:
+    """A stage artifact's table ({figure, value} rows) as a dict; {} for anything else."""
     rows = json.loads(data) if isinstance(data, str) else data
     if not isinstance(rows, list):
         return {}
-    return {r.get("figure"): r.get("value") for r in rows if isinstance(r, dict)}
+    return {str(r.get("figure")): r.get("value") for r in rows if isinstance(r, dict)}
 
 
 def list_jobs() -> list[JobStatus]:
@@ -406,7 +407,7 @@ def run_report(run_id: uuid.UUID) -> dict[str, Any]:
         )
     job = (run.parameters or {}).get("job") or {}
     state = run.state
-    name = state.name if state else "Unknown"
+    name = (state.name if state else None) or "Unknown"
     report: dict[str, Any] = {
         "job": job.get("name"),
         "flow_run_id": str(run.id),
@@ -428,7 +429,7 @@ def run_report(run_id: uuid.UUID) -> dict[str, Any]:
     elif report["status"] == "skipped":
         report["error"] = state.message if state else None
     for artifact in artifacts:
-        figures = _figures(artifact.data) if artifact.type == "table" else {}
+        figures = artifact_figures(artifact.data) if artifact.type == "table" else {}
         key = artifact.key or ""
         if key.endswith("-extract"):
             report["rows_extracted"] = int(figures.get("rows extracted") or 0)

@@ -68,6 +68,18 @@ PROCESS_POOL = "etl-local"
 JOB_TAG = "etl-job:"
 MAX_DURATION_TAG = "etl-max-duration:"
 SCHEDULER_TAG = "etl-scheduler:"
+NEW_PROJECT_FILE = """\
+# Deployments of etl-bigquery jobs, one per job, written by `etl job apply`.
+# `prefect deploy --all` from this folder gives back what the Prefect server holds.
+name: etl-bigquery-jobs
+prefect-version: 3.8.8
+
+build: null
+push: null
+pull: null
+
+deployments: []
+"""
 # The keys this module owns in a job's deployment; others (version, pull, ...) are left alone.
 MANAGED_KEYS = (
     "name",
@@ -227,8 +239,13 @@ def _represent_none(representer: Any, _data: None) -> Any:
 class PrefectYaml:
     """prefect.yaml, read and written as a round trip."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, create: bool = False) -> None:
+        """`create`: a missing file is started as a new project file (an installed product
+        applied in an empty folder); otherwise a missing file is an error."""
         self.path = Path(path)
+        if create and not self.path.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(NEW_PROJECT_FILE, encoding="utf-8")
         self._yaml = YAML(typ="rt")
         self._yaml.preserve_quotes = True
         self._yaml.width = 100
@@ -255,7 +272,7 @@ class PrefectYaml:
 
     def find(self, name: str) -> CommentedMap | None:
         for entry in self.deployments:
-            if isinstance(entry, Mapping) and entry.get("name") == name:
+            if isinstance(entry, CommentedMap) and entry.get("name") == name:
                 return entry
         return None
 

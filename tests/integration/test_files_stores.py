@@ -11,15 +11,9 @@ import collections
 import gzip
 import io
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -27,58 +21,13 @@ import pytest
 
 from etl_bigquery.engine import checkpoints
 from etl_bigquery.engine.errors import ValidationError
-from tests.conftest import free_port, unavailable
+from tests.conftest import AZURITE_ACCOUNT, AZURITE_KEY
 from tests.integration.helpers import apply, job_spec, run
 
-AZURITE = Path(__file__).resolve().parents[2] / ".tools/azurite/node_modules/.bin/azurite-blob"
-# Azurite's documented development account (public, the same in every installation).
-AZURITE_ACCOUNT = "devstoreaccount1"
-AZURITE_KEY = (
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-)
-
 
 @pytest.fixture(scope="session")
-def moto_s3() -> Iterator[str]:
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError as error:
-        unavailable(f"moto[server] is not installed: {error}")
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def azurite() -> Iterator[str]:
-    if not AZURITE.exists():
-        unavailable(f"Azurite is not installed at {AZURITE} (make test installs it with npm)")
-    port = free_port()
-    location = tempfile.mkdtemp(prefix="etl-azurite-")
-    process = subprocess.Popen(
-        [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location",
-         location, "--skipApiVersionCheck", "--silent"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{endpoint}/{AZURITE_ACCOUNT}?comp=list", timeout=1).close()
-            break
-        except urllib.error.HTTPError:
-            break  # answering (403 without a signature): it is up
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                unavailable("Azurite did not start")
-            time.sleep(0.2)
-    yield endpoint
-    process.terminate()
-    process.wait(timeout=10)
-    shutil.rmtree(location, ignore_errors=True)
+def moto_s3(moto_server: str) -> str:
+    return moto_server
 
 
 def _connection(store: str, services, moto_endpoint: str | None, azure: str | None):

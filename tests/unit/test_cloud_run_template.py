@@ -62,3 +62,28 @@ def test_job_variables_of_a_job_size_its_cloud_run_job():
 def test_terraform_output_json_works_as_the_configuration():
     wrapped = {k: {"value": v, "type": "string", "sensitive": False} for k, v in CONFIG.items()}
     assert cloud_run_template(wrapped) == cloud_run_template(CONFIG)
+
+
+def _documented_job_variables() -> list[dict]:
+    """Every `job_variables: {...}` example the README and prefect.yaml show users."""
+    import re
+
+    import yaml
+
+    found = []
+    for path in (ROOT / "README.md", ROOT / "prefect.yaml", ROOT / "docs" / "deployments.md"):
+        for match in re.finditer(r"job_variables: (\{[^}\n]*\})", path.read_text()):
+            found.append(yaml.safe_load(match.group(1)))
+    return found
+
+
+def test_the_job_variables_users_are_shown_fit_the_cloud_run_template():
+    """A deployment's job_variables are validated by Prefect against the pool's variables
+    schema: an example in the wrong format (memory: 4096) fails `etl job apply` on Cloud Run."""
+    import jsonschema
+
+    schema = cloud_run_template(CONFIG)["variables"]
+    examples = [e for e in _documented_job_variables() if e]
+    assert examples, "the README shows how to size a Cloud Run job"
+    for example in examples:
+        jsonschema.validate(example, schema)

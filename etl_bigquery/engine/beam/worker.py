@@ -38,7 +38,7 @@ from etl_bigquery.engine.conform import Conformer, RejectedRow, RunStamp, Target
 from etl_bigquery.engine.errors import EtlError, ExtractionError
 from etl_bigquery.engine.fingerprint import KnownRows
 from etl_bigquery.engine.prefetch import read_ahead
-from etl_bigquery.engine.sources.base import ReadPlan, SqlReader
+from etl_bigquery.engine.sources.base import ReadPlan, SourceReader
 from etl_bigquery.engine.sources.registry import ConnectionSettings, source_type
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class WorkerSource:
     def without_password(self) -> WorkerSource:
         return replace(self, settings=replace(self.settings, password=None))
 
-    def open(self) -> SqlReader:
+    def open(self) -> SourceReader:
         settings = self.settings
         if settings.password is None and self.password_secret:
             settings = replace(settings, password=_read_secret(self.password_secret))

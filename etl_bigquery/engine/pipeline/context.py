@@ -18,7 +18,7 @@ from etl_bigquery.engine.incremental import Lookback
 from etl_bigquery.engine.jobs.model import JobSpec, ProcessingMode
 from etl_bigquery.engine.plan import ColumnPlan
 from etl_bigquery.engine.rejected import StagedRejects
-from etl_bigquery.engine.sources.base import ReadPlan, SqlReader
+from etl_bigquery.engine.sources.base import ReadPlan, SourceReader
 from etl_bigquery.engine.staging import StagedFiles
 from etl_bigquery.engine.strategies import LoadStrategy, Planned
 
@@ -28,10 +28,10 @@ class RunContext:
     job: JobSpec
     run_id: str
     started_at: dt.datetime
-    reader: SqlReader
+    reader: SourceReader
     bigquery: BigQueryClients
     settings: BigQuerySettings
-    reader_factory: Callable[[], SqlReader] | None = None
+    reader_factory: Callable[[], SourceReader] | None = None
 
     def reopen_reader(self) -> None:
         """A fresh source connection (after a failed attempt may have broken the old one)."""

@@ -160,7 +160,7 @@ def sample(
 
 def detect_source_columns(
     reader: SourceReader,
-    source: TableSource | QuerySource,
+    source: TableSource | QuerySource | FilesSource,
     columns: list[SourceColumn],
     *,
     skip: Mapping[str, object] | None = None,
@@ -171,8 +171,7 @@ def detect_source_columns(
     Detection is advice: a sample that cannot be read (a login without SELECT on every column,
     a query source, whose sampling would run the query) gives no proposals rather than an error.
     """
-    files = isinstance(source, FilesSource)
-    if not isinstance(source, TableSource) and not files:
+    if isinstance(source, QuerySource):
         return {}
     candidates = [
         c.name for c in columns if c.name not in (skip or {}) and is_text_column(reader.dialect, c)
@@ -183,7 +182,10 @@ def detect_source_columns(
 
     try:
         # A file source samples the first rows of its newest file (at most 5 MB of it).
-        rows = reader.preview(source, limit) if files else sample(reader, source, candidates, limit)
+        if isinstance(source, FilesSource):
+            rows = reader.preview(source, limit)
+        else:
+            rows = sample(reader, source, candidates, limit)
     except EtlError:
         return {}
     return detect_columns(rows, candidates)

@@ -4,6 +4,9 @@ Covers every built-in PostgreSQL and MySQL/MariaDB type and SQLite's declared-ty
 `high` means the values load unchanged; `medium` means they load, but in a representation the user
 should know about (an array as JSON, an interval as text); `low` means information may be lost or
 the type is a guess, and a user override is worth considering.
+
+Each source type names its mapper in the registry (`engine.sources.registry.SourceType`); the
+other families' mappers are in `typemap_*.py`. `propose(dialect, type_text)` goes through it.
 """
 
 from __future__ import annotations

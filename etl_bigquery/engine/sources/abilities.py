@@ -146,5 +146,6 @@ ABILITIES: tuple[type[Any], ...] = (
 
 def abilities_of(reader: object) -> list[str]:
     """The names of the protocols a reader (or a reader class) implements."""
-    check = issubclass if isinstance(reader, type) else isinstance
-    return [ability.__name__ for ability in ABILITIES if check(reader, ability)]  # type: ignore[operator]
+    if isinstance(reader, type):
+        return [ability.__name__ for ability in ABILITIES if issubclass(reader, ability)]
+    return [ability.__name__ for ability in ABILITIES if isinstance(reader, ability)]
