@@ -70,8 +70,8 @@ def test_merge_keeps_the_table_equal_to_the_source_through_updates_deletes_and_l
     # says it is a new version.
     sql("UPDATE {t} SET note = 'same cursor', amount = 0 WHERE id = 11")
     # Two updates of one key between runs: the later one is what the source holds.
-    sql("UPDATE {t} SET note = 'first' , updated_at = updated_at + interval '8 days' WHERE id = 7")
-    sql("UPDATE {t} SET note = 'second', updated_at = updated_at + interval '1 second' WHERE id = 7")
+    sql("UPDATE {t} SET note = 'first', updated_at = updated_at + interval '8 days' WHERE id = 7")
+    sql("UPDATE {t} SET note = 'second', updated_at = updated_at + interval '1s' WHERE id = 7")
     sql("DELETE FROM {t} WHERE id IN (8, 9)")
     sql("INSERT INTO {t} VALUES (21, 'new', 1, true, timestamptz '2026-01-09 10:00:00+00')")
     second = run_job(path)
@@ -136,7 +136,8 @@ def test_a_key_comparison_that_would_empty_the_table_deletes_nothing(
     report = __import__("json").loads(ran.stdout)
     assert report["error_type"] == "load", report
     assert "would delete at least 80% of" in report["error"], report
-    assert "more than max_deleted (25%" in report["error"] and "nothing was deleted" in report["error"]
+    assert "more than max_deleted (25%" in report["error"]
+    assert "nothing was deleted" in report["error"]
     assert_table_equals(bq, table, before, COLUMNS)
 
 
@@ -153,7 +154,7 @@ def test_history_keeps_every_version_with_validity_intervals(
     current = "_etl_is_current"
     run_job(path)
     assert_table_equals(bq, table, source(), COLUMNS, where=current)
-    sql("UPDATE {t} SET note = 'v2', updated_at = timestamptz '2026-01-20 00:00:00+00' WHERE id = 1")
+    sql("UPDATE {t} SET note = 'v2', updated_at = timestamptz '2026-01-20 00:00+00' WHERE id = 1")
     sql("UPDATE {t} SET note = 'same cursor' WHERE id = 7")  # at the watermark
     sql("DELETE FROM {t} WHERE id = 3")
     second = run_job(path)
@@ -177,7 +178,10 @@ def test_history_keeps_every_version_with_validity_intervals(
     assert [v["note"] for v in two] == ["n7", "same cursor"]
     assert two[0]["f"] == two[0]["t"] == two[1]["f"]  # same cursor: a zero-length interval
     three = by_id[3]
-    assert [(v["note"], v["c"], v["d"]) for v in three] == [("n3", False, True), ("back", True, False)]
+    assert [(v["note"], v["c"], v["d"]) for v in three] == [
+        ("n3", False, True),
+        ("back", True, False),
+    ]
     assert three[0]["t"] <= three[1]["f"]  # the returning key opens after its deletion: no overlap
     # No key has two current versions, and intervals of one key never overlap.
     overlaps = list(bq.query_and_wait(
@@ -186,3 +190,59 @@ def test_history_keeps_every_version_with_validity_intervals(
         "AND (a._etl_valid_to IS NULL OR a._etl_valid_to > b._etl_valid_from)"
     ))  # fmt: skip
     assert overlaps == []
+
+
+def test_the_merge_touches_only_the_partitions_of_old_and_new_versions(
+    orders, tmp_path, pg_connection, destination, dataset, pg_schema, bq
+):
+    """The MERGE's statement, read back from its BigQuery job, carries the literal partition
+    filter O + N: the days where the staged keys' rows were (O) and where their new versions
+    go (N), and no other day of the table. A filter from the increment's cursor range alone
+    (2026-01-09 on) would miss key 2's old row on 2026-01-03 and insert it a second time."""
+    sql, source = orders
+    path = _job(tmp_path, pg_connection, destination, dataset, pg_schema, load_type="merge")
+    apply_job(path)
+    run_job(path)  # rows on 2026-01-01 .. 2026-01-04
+    sql("UPDATE {t} SET note = 'moved', updated_at = timestamptz '2026-01-09 08:00Z' WHERE id = 2")
+    sql("INSERT INTO {t} VALUES (30, 'new', 1, true, timestamptz '2026-01-11 09:00+00')")
+    report = run_job(path)
+    assert report["merge"]["partitions touched"] == 3, report
+    statement = bq.get_job(report["load_job_id"]).query
+    days = ("2026-01-03", "2026-01-09", "2026-01-11")
+    on = statement.split("WHEN MATCHED")[0]
+    for day in days:
+        assert f"T.`updated_at` >= TIMESTAMP '{day} 00:00:00+00'" in on, on
+    for other in ("2026-01-01", "2026-01-02", "2026-01-04"):
+        assert f"'{other} 00:00:00+00' AND" not in on, on
+    assert "AND T.`id` BETWEEN 2 AND 30" in on  # clustered on the key: a constant key range
+    assert_table_equals(bq, f"local.{dataset}.orders", source(), COLUMNS)
+
+
+def test_job_apply_refuses_a_merge_job_without_a_key_in_one_sentence(
+    pg_admin, pg_schema, tmp_path, pg_connection, destination, dataset, bq
+):
+    pg_admin.execute(f'CREATE TABLE "{pg_schema}".events (at timestamptz, kind text)')
+    path = write_job(
+        tmp_path, connection=pg_connection, source={"schema": pg_schema, "table": "events"},
+        destination={"block": destination, "dataset": dataset}, load_type="merge",
+        cursor_column="at",
+    )  # fmt: skip
+    refused = etl("job", "apply", str(path), "--no-deploy")
+    assert refused.returncode != 0
+    message = refused.stderr.strip()
+    assert len(message.splitlines()) == 1, message
+    assert (
+        f"A merge job needs columns that identify a row: {pg_schema}.events has no primary key; "
+        "set key_columns (e.g. key_columns: [kind])."
+    ) in message
+    assert not list(bq.list_tables(dataset)) if _dataset_exists(bq, dataset) else True
+
+
+def _dataset_exists(bq, dataset: str) -> bool:
+    from google.api_core.exceptions import NotFound
+
+    try:
+        bq.get_dataset(f"local.{dataset}")
+    except NotFound:
+        return False
+    return True
