@@ -246,3 +246,32 @@ def _dataset_exists(bq, dataset: str) -> bool:
     except NotFound:
         return False
     return True
+
+
+def test_the_dataflow_path_stages_units_and_applies_one_merge(
+    orders, tmp_path, pg_connection, destination, dataset, pg_schema, bq
+):
+    """Beam's DirectRunner with two worker processes: each unit filters its rows with the same
+    keyed filter and stages them; the load step merges all units' files in ONE MERGE."""
+    sql, source = orders
+    path = _job(
+        tmp_path, pg_connection, destination, dataset, pg_schema, load_type="merge",
+        deletes="hard", delete_check="every_run", processing_mode="dataflow",
+        dataflow={"direct_workers": 2, "rows_per_unit": 1000},
+    )  # fmt: skip
+    apply_job(path)
+    table = f"local.{dataset}.orders"
+    first = run_job(path)
+    assert first["processing_mode"] == "dataflow", first
+    assert_table_equals(bq, table, source(), COLUMNS)
+    sql("UPDATE {t} SET note = 'moved', updated_at = updated_at + interval '9 days' WHERE id = 5")
+    sql("UPDATE {t} SET note = 'same cursor' WHERE id = 11")  # at the watermark
+    sql("DELETE FROM {t} WHERE id = 8")
+    sql("INSERT INTO {t} VALUES (21, 'new', 1, true, timestamptz '2026-01-09 10:00:00+00')")
+    second = run_job(path)
+    assert second["processing_mode"] == "dataflow", second
+    merged = second["merge"]
+    assert (merged["rows inserted"], merged["rows updated"]) == (1, 2), second
+    assert merged["deletes"]["rows deleted"] == 1, second
+    assert second["rows_already_loaded"] >= 4, second  # re-read in the lookback, held
+    assert_table_equals(bq, table, source(), COLUMNS)

@@ -128,3 +128,53 @@ def test_bigquery_as_a_source_merges_by_key_columns(bigquery_source, destination
     assert (second["merge"]["rows inserted"], second["merge"]["rows updated"]) == (1, 2), second
     expected = {r["id"]: r["note"] for r in client.query_and_wait(f"SELECT id, note FROM {items}")}
     assert {r["id"]: r["note"] for r in data_rows(bq, dataset, "items")} == expected
+
+
+def test_files_with_key_columns_merge_so_a_later_export_replaces_a_key(
+    services, destination, dataset, bq, tmp_path
+):
+    """Daily exports of one table, overlapping: the newest version of each key wins whichever
+    file it is in; the same row in two files is one version; a key missing from every file is
+    removed by the delete check (each run reads every matching file)."""
+    import os
+    import time
+
+    from etl_bigquery.blocks.files import FileConnection
+
+    drop = tmp_path / "drop"
+    drop.mkdir()
+
+    def export(name: str, text: str) -> None:
+        (drop / name).write_text(text)
+        stamp = time.time() + len(os.listdir(drop))  # a distinct last-modified per file
+        os.utime(drop / name, (stamp, stamp))
+
+    connection = f"files-merge-{uuid.uuid4().hex[:8]}"
+    FileConnection(type="local", bucket=str(drop)).save(connection, overwrite=True)
+    export("day1.csv", "id,note,updated_at\n1,a,2026-01-01T10:00:00Z\n2,b,2026-01-01T10:00:00Z\n")
+    job = job_spec(
+        connection, destination, dataset, table="items",
+        source={"glob": "*.csv", "format": "csv"}, load_type="merge", key_columns=["id"],
+        cursor_column="updated_at", deletes="hard", delete_check="every_run",
+        max_deleted="100%", processing_mode="standard",
+    )  # fmt: skip
+    apply(job)
+    assert run(job)["merge"]["rows inserted"] == 2
+    # Day 2 repeats key 1 unchanged, updates key 2, adds key 3.
+    export(
+        "day2.csv",
+        "id,note,updated_at\n1,a,2026-01-01T10:00:00Z\n2,b2,2026-01-02T10:00:00Z\n"
+        "3,c,2026-01-02T10:00:00Z\n",
+    )
+    second = run(job)
+    assert (second["merge"]["rows inserted"], second["merge"]["rows updated"]) == (1, 1), second
+    rows = {r["id"]: r["note"] for r in data_rows(bq, dataset, "items")}
+    assert rows == {1: "a", 2: "b2", 3: "c"}
+    (drop / "day1.csv").unlink()  # key 1 is still in day2.csv; nothing goes
+    third = run(job)
+    assert third["rows_loaded"] == 0 and third["merge"]["deletes"]["rows deleted"] == 0, third
+    (drop / "day2.csv").unlink()
+    export("day3.csv", "id,note,updated_at\n3,c,2026-01-02T10:00:00Z\n")
+    fourth = run(job)
+    assert fourth["merge"]["deletes"]["rows deleted"] == 2, fourth
+    assert {r["id"] for r in data_rows(bq, dataset, "items")} == {3}

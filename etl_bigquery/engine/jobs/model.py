@@ -684,6 +684,16 @@ class JobSpec(_Strict):
     def _files_consistent(self) -> None:
         if not self.destination.table:
             raise ValueError("a files source needs destination.table (there is no table name)")
+        if self.load_type.keyed:
+            # Rows of files merged by key: the files' own columns say which entity a row is
+            # and which version is newer (engine.merge); every run reads every matching file.
+            if not self.key_columns or not self.cursor_column:
+                raise ValueError(
+                    f"a {self.load_type.value} job of a files source needs key_columns (the "
+                    "columns that identify a row) and cursor_column (the date, time or number "
+                    "column that moves forward when a row changes)"
+                )
+            return
         cursor_fields = {
             "cursor_column": self.cursor_column,
             "backfill_start": self.backfill_start,

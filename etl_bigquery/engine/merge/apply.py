@@ -113,9 +113,8 @@ def _merge_increment(
         job_name=job_name, run_id=run_id, location=location,
     )  # fmt: skip
     checkpoints.reached(checkpoints.MERGE_STAGING_LOADED)
-    # One consistent read holds each key once; units of the Beam path read at different times.
     partitions, key_range = plan_partitions(
-        client, target, staging, strict_keys=not extracted.units
+        client, target, staging, strict_keys=_one_snapshot(ctx, extracted)
     )
     render = merge_sql.history_sql if shape.history else merge_sql.merge_sql
     statement = render(shape, staging, partitions, key_range)
@@ -138,6 +137,21 @@ def _merge_increment(
     storage = ctx.bigquery.storage if ctx.settings.staging_uri.startswith("gs://") else None
     delete_staged(extracted.staged.uris, storage)
     return result, partitions
+
+
+def _one_snapshot(ctx: RunContext, extracted: Extracted) -> bool:
+    """Whether the rows came from one consistent read, which holds each key once (a SELECT of a
+    database). Beam units read at different times, files may hold a key in several exports, and
+    document stores scan without a snapshot: there a key read twice is two versions."""
+    from etl_bigquery.engine.errors import ConfigurationError
+    from etl_bigquery.engine.sources.registry import by_dialect
+
+    if extracted.units:
+        return False
+    try:
+        return not by_dialect(ctx.reader.dialect).inferred_schema
+    except ConfigurationError:
+        return False
 
 
 def _bytes(value: int | None, emulated: bool) -> object:

@@ -30,7 +30,7 @@ from etl_bigquery.engine.merge import layout
 from etl_bigquery.engine.merge.deletes import DeletePlan, plan_deletes
 from etl_bigquery.engine.merge.keyed_filter import KeyedFilter
 from etl_bigquery.engine.merge.window import KeyedState, KeyedWindow, read_keyed_state
-from etl_bigquery.engine.plan import ColumnPlan, cursor_plan
+from etl_bigquery.engine.plan import ALWAYS_LOADED, ColumnPlan, cursor_plan
 from etl_bigquery.engine.schema.bqtypes import CURSOR_TYPES, arrow_type
 from etl_bigquery.engine.sources.base import CursorValue, SqlReader
 from etl_bigquery.engine.strategies import LoadStrategy, Planned, first_run_bound
@@ -184,10 +184,13 @@ class KeyedStrategy(LoadStrategy):
         assert isinstance(planned, KeyedPlanned) and planned.shape is not None
         assert planned.window is not None and planned.cursor is not None
         shape = planned.shape
+        # A file's trace columns say where a row was read, not what it holds: the same row in a
+        # re-uploaded or another export file is the same version.
+        content = tuple(c for c in shape.loaded if c not in ALWAYS_LOADED)
         return KeyedFilter(
             cursor=planned.cursor.name,
             keys=tuple(k.name for k in shape.keys),
-            content=shape.loaded,
+            content=content,
             lower=planned.lower_bound,
             window=planned.window,
         )
