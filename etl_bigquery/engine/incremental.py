@@ -41,9 +41,13 @@ killed after the job finished → the state already moved: a normal run from the
 killed between the rejected-rows load and the main load → rejected rows are recognised, the rows
 are loaded; a load job that failed → the state is unchanged and that id is spent: next attempt.
 
+Merge and history runs (`engine.merge`) follow the same protocol; the step that changes the
+table is one MERGE from a run-scoped staging table, and `settle` probes both ids an attempt may
+have submitted (the staging load and the MERGE).
+
 Out of reach, by design: rows committed later than the lookback behind the watermark (raise
 `lookback`); deletes and in-place updates in the source (an append load has no way to see them;
-use a catalog job); rows with a NULL cursor. A row updated in place without its cursor changing
+use a merge job, or a catalog job); rows with a NULL cursor. A row updated in place without its cursor changing
 is loaded again as a new version when its identity is every column (no primary key), and not
 loaded again when its identity is the primary key plus cursor.
 """

@@ -11,9 +11,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
-from tests.integration.cli_helpers import etl
+__all__ = ["orders"]
 
 
 def write_job(folder: Path, **fields: Any) -> Path:
@@ -24,16 +25,28 @@ def write_job(folder: Path, **fields: Any) -> Path:
     return path
 
 
+def etl_here(*args: str) -> tuple[int, str, str]:
+    """The `etl` command as a user runs it, in this process (typer's runner): the same code
+    path as the installed command without a new interpreter's start-up for every run."""
+    from typer.testing import CliRunner
+
+    from etl_bigquery.cli.main import app
+
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
 def apply_job(path: Path) -> None:
-    applied = etl("job", "apply", str(path), "--no-deploy")
-    assert applied.returncode == 0, applied.stdout + applied.stderr
+    code, out, err = etl_here("job", "apply", str(path), "--no-deploy")
+    assert code == 0, out + err
 
 
 def run_job(path: Path) -> dict[str, Any]:
-    ran = etl("run", str(path), "--json")
-    assert ran.stdout.strip(), ran.stderr[-3000:]
-    report = json.loads(ran.stdout)
-    assert report["status"] in ("completed", "partial"), report
+    """`etl run FILE --json`; the run must end Completed or Partial."""
+    code, out, err = etl_here("run", str(path), "--json")
+    assert out.strip(), err[-3000:]
+    report = json.loads(out)
+    assert report["status"] in ("completed", "partial") and code == 0, report
     return report
 
 
@@ -95,3 +108,35 @@ def assert_table_equals(
         )
     )
     assert counted["n"] == counted["k"] == len(source), (dict(counted), len(source))
+
+
+COLUMNS = {
+    "id": "INT64", "note": "STRING", "amount": "NUMERIC", "paid": "BOOL", "updated_at": "TIMESTAMP",
+}  # fmt: skip
+
+
+@pytest.fixture()
+def orders(pg_admin, pg_schema):
+    """A PostgreSQL table `orders` of 20 rows on four days (2026-01-01 .. 04, ids with id % 4 = 3
+    on the last, the watermark); returns (run SQL with {t} for the table, rows as tuples)."""
+    table = f'"{pg_schema}".orders'
+    pg_admin.execute(
+        f"""CREATE TABLE {table} (id bigint PRIMARY KEY, note text, amount numeric(12,2),
+                                  paid boolean, updated_at timestamptz NOT NULL)"""
+    )
+    pg_admin.execute(
+        f"""INSERT INTO {table}
+            SELECT g, 'n' || g, g * 1.5, g % 2 = 0,
+                   timestamptz '2026-01-01 10:00:00+00' + (g % 4) * interval '1 day'
+            FROM generate_series(1, 20) g"""
+    )
+
+    def sql(statement: str) -> None:
+        pg_admin.execute(statement.replace("{t}", table))
+
+    def rows() -> list[tuple]:
+        return pg_admin.execute(
+            f"SELECT id, note, amount, paid, updated_at FROM {table} ORDER BY id"
+        ).fetchall()
+
+    return sql, rows

@@ -14,9 +14,9 @@ import pytest
 
 from etl_bigquery.engine import checkpoints
 from tests.integration.helpers import apply, job_spec, run
-from tests.integration.merge_helpers import assert_table_equals
+from tests.integration.merge_helpers import *  # noqa: F403 (the orders fixture)
+from tests.integration.merge_helpers import COLUMNS, assert_table_equals
 from tests.integration.test_exactly_once import _crash, _free_slot
-from tests.integration.test_merge_postgres import COLUMNS, orders  # noqa: F401 (fixture)
 
 
 @pytest.fixture()
@@ -46,7 +46,7 @@ def test_a_merge_run_killed_at_a_checkpoint_then_rerun_converges_to_the_source(
     merge_job,
     bq,
     dataset,
-    tmp_path,  # noqa: F811
+    tmp_path,
 ):
     sql, source = orders
     assert run(merge_job)["status"] == "completed"
@@ -70,4 +70,32 @@ def test_a_merge_run_killed_at_a_checkpoint_then_rerun_converges_to_the_source(
     again = run(merge_job)
     assert again["rows_loaded"] == 0, again
     assert again["merge"]["deletes"]["rows deleted"] == 0, again
+    assert_table_equals(bq, table, source(), COLUMNS)
+
+
+def test_a_key_read_that_fails_midway_deletes_nothing_and_the_run_ends_partial(
+    orders, merge_job, bq, dataset, tmp_path
+):
+    """The key read fails after its first batch was staged: the increment is merged, nothing is
+    deleted (no key file reaches BigQuery), the run ends Partial with the sentence, and the
+    next run checks again and deletes then."""
+    import json
+
+    sql, source = orders
+    assert run(merge_job)["status"] == "completed"
+    sql("DELETE FROM {t} WHERE id IN (1, 2)")
+    sql("UPDATE {t} SET note = 'moved', updated_at = updated_at + interval '9 days' WHERE id = 5")
+    failed = _crash(tmp_path, merge_job, checkpoints.EXTRACT_KEYS_BATCH_STAGED, "raise")
+    report = json.loads(failed.stdout.strip().splitlines()[-1])
+    assert report["status"] == "partial" and report["state_name"] == "Partial", report
+    assert report["merge"]["rows updated"] == 1, report
+    sentence = report["merge"]["deletes"]
+    assert sentence.startswith(
+        f"deletes not checked: reading the keys of {merge_job.describe_source()} failed after"
+    ) and sentence.endswith("nothing was deleted; the next run checks again"), sentence
+    table = f"local.{dataset}.orders"
+    held = {r["id"] for r in bq.query_and_wait(f"SELECT id FROM `{table}` WHERE id IN (1, 2)")}
+    assert held == {1, 2}  # nothing deleted
+    rerun = run(merge_job)
+    assert rerun["merge"]["deletes"]["rows deleted"] == 2, rerun
     assert_table_equals(bq, table, source(), COLUMNS)

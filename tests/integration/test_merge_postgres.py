@@ -4,39 +4,18 @@ columns, counts, unique keys)."""
 
 from __future__ import annotations
 
-import pytest
+import json
 
 from tests.integration.cli_helpers import etl
-from tests.integration.merge_helpers import apply_job, assert_table_equals, run_job, write_job
-
-COLUMNS = {
-    "id": "INT64", "note": "STRING", "amount": "NUMERIC", "paid": "BOOL", "updated_at": "TIMESTAMP",
-}  # fmt: skip
-
-
-@pytest.fixture()
-def orders(pg_admin, pg_schema):
-    table = f'"{pg_schema}".orders'
-    pg_admin.execute(
-        f"""CREATE TABLE {table} (id bigint PRIMARY KEY, note text, amount numeric(12,2),
-                                  paid boolean, updated_at timestamptz NOT NULL)"""
-    )
-    pg_admin.execute(
-        f"""INSERT INTO {table}
-            SELECT g, 'n' || g, g * 1.5, g % 2 = 0,
-                   timestamptz '2026-01-01 10:00:00+00' + (g % 4) * interval '1 day'
-            FROM generate_series(1, 20) g"""
-    )
-
-    def sql(statement: str) -> None:
-        pg_admin.execute(statement.replace("{t}", table))
-
-    def rows() -> list[tuple]:
-        return pg_admin.execute(
-            f"SELECT id, note, amount, paid, updated_at FROM {table} ORDER BY id"
-        ).fetchall()
-
-    return sql, rows
+from tests.integration.merge_helpers import *  # noqa: F403 (the orders fixture)
+from tests.integration.merge_helpers import (
+    COLUMNS,
+    apply_job,
+    assert_table_equals,
+    etl_here,
+    run_job,
+    write_job,
+)
 
 
 def _job(tmp_path, pg_connection, destination, dataset, pg_schema, **fields):
@@ -131,9 +110,9 @@ def test_a_key_comparison_that_would_empty_the_table_deletes_nothing(
     run_job(path)
     before = source()
     sql("DELETE FROM {t} WHERE id > 4")
-    ran = etl("run", str(path), "--json")
-    assert ran.returncode == 1
-    report = __import__("json").loads(ran.stdout)
+    code, out, _ = etl_here("run", str(path), "--json")
+    assert code == 1
+    report = json.loads(out)
     assert report["error_type"] == "load", report
     assert "would delete at least 80% of" in report["error"], report
     assert "more than max_deleted (25%" in report["error"]

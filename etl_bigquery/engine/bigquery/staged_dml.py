@@ -26,6 +26,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
@@ -155,7 +156,7 @@ def run_dml(
     )
 
 
-def _existing(client: bigquery.Client, job_id: str, location: str | None) -> bigquery.QueryJob:
+def _existing(client: bigquery.Client, job_id: str, location: str | None) -> Any:
     try:
         return client.get_job(job_id, location=location)
     except Exception as error:
