@@ -33,6 +33,14 @@ class KeyedExtraction:
         if warning:
             result.warnings.append(warning)
         planned = target.planned
+        shape = planned.shape if isinstance(planned, KeyedPlanned) else None
+        if shape is not None and shape.partition is None:
+            result.warnings.append(
+                f"{target.ref} is not partitioned (its cursor is not a date or time and the job "
+                "names no partition_column), so every MERGE that updates rows reads and "
+                "rewrites the whole table; a new table with partition_column set (a date or "
+                "time column such as created_at) limits it to the partitions of changed rows"
+            )
         if isinstance(planned, KeyedPlanned) and planned.deletes is not None:
             # Only now: every version this run stages was read before `checked_at`.
             result.deletes = read_keys(ctx, target, run_path, self.stamp)
