@@ -37,9 +37,9 @@ from etl_bigquery.devservices.layout import project_root
 
 # BigQuery's logical size of a value, per its documented data type sizes.
 _ROW_BYTES_SQL = """
-  8 + 8 + 8 + 16 + 8 + 8 + (2 + BYTE_LENGTH(name)) + (2 + BYTE_LENGTH(category)) + 1
-  + (2 + BYTE_LENGTH(TO_JSON_STRING(payload)))
-  + 8 + (2 + BYTE_LENGTH(_etl_run_id)) + (2 + 32) + (2 + 32) + 8
+  8 + 8 + 8 + 16 + 8 + 8 + (2 + LENGTH(name)) + (2 + LENGTH(category)) + 1
+  + (2 + LENGTH(TO_JSON_STRING(payload)))
+  + 8 + (2 + LENGTH(_etl_run_id)) + (2 + 32) + (2 + 32) + 8
 """
 
 
