@@ -113,8 +113,11 @@ def summary_markdown(report: RunReport) -> str:
             f"{merge.get('partitions touched', 0)}; bytes processed: "
             f"{merge.get('bytes processed', 'none (nothing merged)')}"
         )
-        if "deletes" in merge:
-            lines.append(f"- **Deletes**: {merge['deletes']}")
+        deletes = merge.get("deletes")
+        if isinstance(deletes, dict):
+            deletes = ", ".join(f"{key} {value}" for key, value in deletes.items())
+        if deletes:
+            lines.append(f"- **Deletes**: {deletes}")
     if report.rejected_table:
         lines.append(f"- **Rejected rows kept in**: `{report.rejected_table}`")
     lines += [f"- **Warning**: {warning}" for warning in report.warnings]

@@ -39,3 +39,21 @@ def test_the_wizard_writes_a_merge_job_with_its_delete_check():
     assert job.delete_check.value == "hourly" and job.cursor_column == "updated_at"
     without = definition_from_form({**form, "deletes": "none"}, []).job
     assert without.deletes is Deletes.NONE
+
+
+def test_the_run_summary_shows_the_merge_figures_and_the_bytes_it_processed():
+    from etl_bigquery.engine.pipeline.report import RunReport
+    from etl_bigquery.flows.artifacts import summary_markdown
+
+    report = RunReport(job="orders", flow_run_id="r", load_type="merge")
+    report.merge = {
+        "rows inserted": 1, "rows updated": 3, "partitions touched": 4,
+        "bytes processed": "not reported by the emulator",
+        "deletes": {"period": "day-20260105", "rows marked deleted": 2},
+    }  # fmt: skip
+    text = summary_markdown(report)
+    assert (
+        "- **Merge**: 1 inserted, 3 updated, partitions touched: 4; bytes processed: "
+        "not reported by the emulator"
+    ) in text
+    assert "- **Deletes**: period day-20260105, rows marked deleted 2" in text
