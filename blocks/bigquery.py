@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from etl_bigquery.blocks.logos import BIGQUERY_DESTINATION
 from google.auth.credentials import AnonymousCredentials
 from prefect.blocks.core import Block
 from prefect_gcp import GcpCredentials
 from pydantic import Field, field_validator
 
+from etl_bigquery.blocks.logos import BIGQUERY_DESTINATION
 from etl_bigquery.engine.bigquery.clients import BigQueryClients, BigQuerySettings
 from etl_bigquery.engine.jobs.model import DEFAULT_DATASET
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar
 
-from etl_bigquery.blocks.logos import BIGQUERY_DESTINATION
 from google.auth.credentials import AnonymousCredentials
 from prefect.blocks.core import Block
 from prefect_gcp import GcpCredentials
 from pydantic import Field
 
+from etl_bigquery.blocks.logos import BIGQUERY_DESTINATION
 from etl_bigquery.engine.sources.base import SourceReader
 from etl_bigquery.engine.sources.bigquery_sql import DEFAULT_MAX_QUERY_BYTES
 from etl_bigquery.engine.sources.registry import SourceType, source_type

@@ -15,12 +15,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar
 
-from etl_bigquery.blocks.logos import LogoUrl
-from etl_bigquery.blocks.secrets import resolve_secret
 from prefect.blocks.core import Block
 from prefect_gcp import GcpCredentials
 from pydantic import Field, SecretStr, model_validator
 
+from etl_bigquery.blocks.logos import LogoUrl
+from etl_bigquery.blocks.secrets import resolve_secret
 from etl_bigquery.engine.errors import ConfigurationError
 from etl_bigquery.engine.sources.base import SourceReader
 from etl_bigquery.engine.sources.files.store import SCHEMES, StoreSettings

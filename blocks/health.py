@@ -14,11 +14,11 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from prefect.variables import Variable
+
 from etl_bigquery.blocks.bigquery import BigQueryDestination
 from etl_bigquery.blocks.files import FileConnection
 from etl_bigquery.blocks.registry import Connection
-from prefect.variables import Variable
-
 from etl_bigquery.engine.errors import ConnectionFailed, EtlError
 from etl_bigquery.engine.sources import connection_errors
 from etl_bigquery.engine.sources.abilities import TableCatalog, WarnsOfWriteAccess

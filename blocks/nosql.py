@@ -83,7 +83,9 @@ class NoSqlConnection(Block):
     )
     region: str | None = Field(default=None, description="DynamoDB: AWS region, e.g. eu-west-1.")
     endpoint_url: str | None = Field(
-        default=None, description="DynamoDB: another endpoint (DynamoDB Local, a test server)."
+        default=None,
+        description="DynamoDB: another endpoint (DynamoDB Local, a test server); Firestore: "
+        "Google's Firestore emulator, host:port (plain gRPC, no credentials).",
     )
     aws_access_key_id: str | None = Field(default=None, description="DynamoDB: access key id.")
     aws_secret_access_key: SecretStr | None = Field(
@@ -123,6 +125,11 @@ class NoSqlConnection(Block):
             raise ValueError(f"a {kind} connection needs a host")
         if kind == "firestore" and not self.project:
             raise ValueError("a firestore connection needs a project")
+        if kind == "firestore" and (self.endpoint_url or "").startswith("https://"):
+            raise ValueError(
+                "a firestore endpoint_url is the emulator's host:port (no TLS); leave it empty "
+                "for Google's Firestore"
+            )
         if kind == "dynamodb" and not self.region:
             raise ValueError("a dynamodb connection needs a region (e.g. eu-west-1)")
         return self
@@ -138,7 +145,8 @@ class NoSqlConnection(Block):
     def _place(self) -> str:
         kind = self.type.value
         if kind == "firestore":
-            return f"{self.project}/{self.database or '(default)'}"
+            place = f"{self.project}/{self.database or '(default)'}"
+            return place + (f"@{self.endpoint_url}" if self.endpoint_url else "")
         if kind == "dynamodb":
             return f"{self.region}" + (f"@{self.endpoint_url}" if self.endpoint_url else "")
         if kind == "mongodb" and not self.host:

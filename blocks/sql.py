@@ -10,11 +10,11 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar
 
-from etl_bigquery.blocks.logos import SQL_CONNECTION
-from etl_bigquery.blocks.secrets import resolve_secret
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, model_validator
 
+from etl_bigquery.blocks.logos import SQL_CONNECTION
+from etl_bigquery.blocks.secrets import resolve_secret
 from etl_bigquery.engine.sources.base import SourceReader
 from etl_bigquery.engine.sources.registry import (
     SOURCES,

@@ -16,12 +16,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from etl_bigquery.blocks.registry import load_connection
-from etl_bigquery.blocks.sql import SqlConnection
-from etl_bigquery.flows import artifacts
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
+from etl_bigquery.blocks.registry import load_connection
+from etl_bigquery.blocks.sql import SqlConnection
 from etl_bigquery.engine.beam.options import pipeline_args, pipeline_options
 from etl_bigquery.engine.beam.pipeline import BeamRun, run_extract
 from etl_bigquery.engine.beam.worker import StagingSpec, WorkerSource
@@ -29,6 +28,7 @@ from etl_bigquery.engine.errors import ConfigurationError
 from etl_bigquery.engine.jobs.model import DataflowRunner
 from etl_bigquery.engine.merge.extraction import keyed_extraction
 from etl_bigquery.engine.pipeline.context import Extracted, LoadTarget, RunContext
+from etl_bigquery.flows import artifacts
 
 
 class DataflowRequest(BaseModel):

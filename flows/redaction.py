@@ -27,9 +27,8 @@ import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from etl_bigquery.flows.locking import SlotLost
-
 from etl_bigquery.engine.errors import EtlError, Stage
+from etl_bigquery.flows.locking import SlotLost
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -54,8 +54,9 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
 
     state = tmp_path_factory.mktemp("services")
     ports = Ports(
-        prefect=free_port(), bigquery=free_port(), bigquery_grpc=free_port(), gcs=free_port()
-    )
+        prefect=free_port(), bigquery=free_port(), bigquery_grpc=free_port(), gcs=free_port(),
+        firestore=free_port(),
+    )  # fmt: skip
     running = Services(Layout(state_dir=state, ports=ports))
     try:
         running.up(echo=lambda _line: None)
@@ -82,6 +83,37 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
 
         APILogHandler().flush()
     running.down(echo=lambda _line: None)
+
+
+@pytest.fixture(scope="session")
+def firestore_emulator(services: Services) -> str:
+    """Google's Firestore emulator (Google Cloud CLI, Java 17), started as `etl services up
+    --only firestore` starts it, among this session's services (stopped with them); returns its
+    host:port, a Firestore connection's endpoint_url."""
+    from etl_bigquery.devservices import ServicesError
+
+    try:
+        services.up(only=["firestore"], echo=lambda _line: None)
+    except ServicesError as error:  # no Java, no emulator: says what to install
+        unavailable(f"the Firestore emulator could not start: {error}")
+    return services.layout.firestore_endpoint
+
+
+@pytest.fixture()
+def firestore_project(firestore_emulator: str) -> Iterator[str]:
+    """A project of its own in the emulator (projects are isolated from each other); its
+    documents are deleted afterwards (the emulator's reset endpoint)."""
+    import contextlib
+    import urllib.request
+
+    project = f"demo-{uuid.uuid4().hex[:10]}"
+    yield project
+    reset = urllib.request.Request(
+        f"http://{firestore_emulator}/emulator/v1/projects/{project}/databases/(default)/documents",
+        method="DELETE",
+    )
+    with contextlib.suppress(OSError):
+        urllib.request.urlopen(reset, timeout=10).close()
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,11 @@
 """The console's ASGI app: server-rendered pages (Jinja2), a few JSON endpoints for the job
 wizard, and forms whose actions call the same functions as the `etl` command.
 
+Every request passes ui_extension.security first (trusted hosts, same-origin and CSRF checks on
+state-changing requests, sign-in when a credential is configured, security headers); a route
+added here is covered without doing anything. A form that posts includes `{{ csrf_input() }}`
+(console.js also adds the token to any POST form and fetch call that lacks it).
+
 Blocking calls (the job lifecycle in service.jobs, discovery, connection tests) run in
 Starlette's thread pool; reads of runs use Prefect's async client (ui_extension.prefect_data).
 """
@@ -14,6 +19,17 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import yaml
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from markupsafe import Markup, escape
+from prefect.exceptions import ObjectNotFound
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import ImmutableMultiDict
+
+from etl_bigquery.engine.errors import EtlError
 from etl_bigquery.ui_extension import charts, prefect_data
 from etl_bigquery.ui_extension.runs import (
     STAGES,
@@ -24,16 +40,12 @@ from etl_bigquery.ui_extension.runs import (
     format_duration,
     order_scheduled,
 )
+from etl_bigquery.ui_extension.security import (
+    CSRF_FIELD,
+    ConsoleSecurity,
+    SecurityMiddleware,
+)
 from etl_bigquery.ui_extension.wizard import definition_from_form, job_fields_from_form
-from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
-from prefect.exceptions import ObjectNotFound
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import ImmutableMultiDict
-
-from etl_bigquery.engine.errors import EtlError
 
 HERE = Path(__file__).resolve().parent
 WINDOWS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7),
@@ -42,8 +54,18 @@ STATUSES = ("completed", "partial", "failed", "running", "skipped", "cancelled")
 
 
 async def _form(request: Request) -> ImmutableMultiDict:
-    """The posted form (URL-encoded: the pages' forms and the wizard's fetch calls send it so),
-    parsed without python-multipart, which the console does not need otherwise."""
+    """The posted fields: URL-encoded (the pages' forms, the wizard's Create) or a JSON object
+    (the API; a list value is a repeated field), parsed without python-multipart."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        data = await request.json()
+        if not isinstance(data, dict):
+            data = {}
+        pairs = [
+            (str(key), "" if item is None else str(item))
+            for key, value in data.items()
+            for item in (value if isinstance(value, list) else [value])
+        ]
+        return ImmutableMultiDict(pairs)
     body = (await request.body()).decode("utf-8")
     return ImmutableMultiDict(parse_qsl(body, keep_blank_values=True))
 
@@ -56,9 +78,16 @@ def _prefect_ui_url() -> str:
     )
 
 
-def create_app(prefect_yaml: Path, prefect_ui_url: str | None = None) -> FastAPI:
-    """`prefect_yaml`: the project file the job lifecycle writes (`etl job --prefect-yaml`)."""
+def create_app(
+    prefect_yaml: Path,
+    prefect_ui_url: str | None = None,
+    security: ConsoleSecurity | None = None,
+) -> FastAPI:
+    """`prefect_yaml`: the project file the job lifecycle writes (`etl job --prefect-yaml`).
+    `security`: who may reach the console (default: loopback only, no credential)."""
+    security = security or ConsoleSecurity()
     app = FastAPI(title="ETL console", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(SecurityMiddleware, security=security)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
     ui = prefect_ui_url or _prefect_ui_url()
@@ -67,6 +96,14 @@ def create_app(prefect_yaml: Path, prefect_ui_url: str | None = None) -> FastAPI
         statuses=STATUSES,
     )  # fmt: skip
     templates.env.filters["number"] = lambda v: "—" if v is None else f"{int(v):,}"
+
+    @pass_context
+    def csrf_input(context: Any) -> Markup:
+        """The hidden field every form that posts carries (ui_extension.security checks it)."""
+        token = getattr(context["request"].state, "csrf_token", "")
+        return Markup(f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(token)}">')
+
+    templates.env.globals.update(csrf_input=csrf_input, signs_in=security.requires_login)
 
     def page(request: Request, template: str, /, **context: Any) -> HTMLResponse:
         context.setdefault("notice", request.query_params.get("notice"))
@@ -79,6 +116,15 @@ def create_app(prefect_yaml: Path, prefect_ui_url: str | None = None) -> FastAPI
 
     async def call(function: Any, *args: Any, **kwargs: Any) -> Any:
         return await run_in_threadpool(function, *args, **kwargs)
+
+    # -- sign-in (the checks themselves are in ui_extension.security) -----------------------------
+
+    @app.get("/login", response_class=HTMLResponse)
+    async def login_page(request: Request) -> Response:
+        if not security.requires_login:
+            return RedirectResponse("/", status_code=303)
+        target = request.query_params.get("next") or "/"
+        return page(request, "login.html", next=target, prefect_auth=bool(security.prefect_auth))
 
     # -- runs dashboard ---------------------------------------------------------------------------
 

@@ -10,8 +10,9 @@ import datetime as dt
 from collections.abc import Sequence
 from html import escape
 
-from etl_bigquery.ui_extension.runs import RunView, format_duration
 from markupsafe import Markup
+
+from etl_bigquery.ui_extension.runs import RunView, format_duration
 
 COLOURS = {
     "completed": "#15803d",

@@ -19,12 +19,16 @@ app = typer.Typer(
 @app.command()
 def up(
     only: list[str] = typer.Option(
-        None, "--only", help="Start only these (gcs, bigquery, prefect)."
+        None,
+        "--only",
+        help="Start only these (gcs, bigquery, prefect; or firestore, Google's Firestore "
+        "emulator, never started otherwise: it needs Java 17 and the Google Cloud CLI).",
     ),
     prefect_port: int = typer.Option(None, help="Prefect server and UI port (default 4200)."),
     bigquery_port: int = typer.Option(None, help="BigQuery emulator REST port (default 9050)."),
     bigquery_grpc_port: int = typer.Option(None, help="BigQuery Storage API port (default 9060)."),
     gcs_port: int = typer.Option(None, help="Cloud Storage emulator port (default 4443)."),
+    firestore_port: int = typer.Option(None, help="Firestore emulator port (default 8086)."),
 ) -> None:
     """Start the local services (idempotent: running ones are left alone). Ports given here are
     remembered in the state folder for later commands."""
@@ -34,6 +38,7 @@ def up(
         "bigquery": bigquery_port,
         "bigquery_grpc": bigquery_grpc_port,
         "gcs": gcs_port,
+        "firestore": firestore_port,
     }
     ports = dataclasses.replace(layout.ports, **{k: v for k, v in changes.items() if v})
     services = Services(dataclasses.replace(layout, ports=ports))
@@ -41,6 +46,11 @@ def up(
         services.up(only=only or None, echo=typer.echo)
     except ServicesError as error:
         fail(str(error))
+    if only and "firestore" in only:
+        typer.echo(
+            f"Firestore connections reach the emulator with endpoint_url: "
+            f"{services.layout.firestore_endpoint}"
+        )
     typer.echo(f"Prefect UI: {services.layout.prefect_api_url.removesuffix('/api')}")
 
 
@@ -52,13 +62,16 @@ def down() -> None:
 
 @app.command()
 def status() -> None:
-    """Show each service, its address and whether it answers; exit 1 if any is down."""
+    """Show each service, its address and whether it answers; exit 1 if any is down (an
+    optional one, the Firestore emulator, only when it was started)."""
     statuses = Services().status()
+    # An optional service never started is shown as such, and does not fail the command.
+    expected = [s for s in statuses if not s.optional or s.pid or s.healthy]
     rows = [
-        (s.name, s.url, s.pid or "", "healthy" if s.healthy else "down", s.log) for s in statuses
-    ]
+        (s.name, s.url, s.pid or "", "healthy" if s.healthy else "down", s.log) for s in expected
+    ] + [(s.name, s.url, "", "not started (optional)", "") for s in statuses if s not in expected]
     typer.echo(table(rows, ["service", "url", "pid", "state", "log"]))
-    if not all(s.healthy for s in statuses):
+    if not all(s.healthy for s in expected):
         raise typer.Exit(1)
 
 

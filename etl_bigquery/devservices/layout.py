@@ -42,6 +42,8 @@ class Ports:
     bigquery: int = 9050
     bigquery_grpc: int = 9060
     gcs: int = 4443
+    firestore: int = 8086
+    """Google's Firestore emulator: optional, started only by `etl services up --only firestore`."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,11 @@ class Layout:
     @property
     def gcs_endpoint(self) -> str:
         return f"http://{self.host}:{self.ports.gcs}"
+
+    @property
+    def firestore_endpoint(self) -> str:
+        """What a Firestore connection's endpoint_url names (host:port, plain gRPC)."""
+        return f"{self.host}:{self.ports.firestore}"
 
     @property
     def emulator_python(self) -> Path:

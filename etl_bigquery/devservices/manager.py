@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from etl_bigquery.devservices.emulator_venv import EmulatorVenvError, ensure_emulator_venv
+from etl_bigquery.devservices.firestore import FirestoreEmulatorMissing, emulator_command
 from etl_bigquery.devservices.layout import Layout
 from etl_bigquery.resources import resource_path
 
@@ -36,6 +37,7 @@ class ServiceStatus:
     pid: int | None
     healthy: bool
     log: Path
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class _Service:
     env: Callable[[], dict[str, str]]
     start_timeout: float
     prepare: Callable[[], None] | None = None
+    optional: bool = False
+    """Started only when named (`up(only=[...])`), and not required by `status`."""
 
 
 def _http_ok(url: str, timeout: float = 2.0) -> bool:
@@ -79,7 +83,8 @@ def _pid_alive(pid: int) -> bool:
 
 
 class Services:
-    """The BigQuery emulator, the GCS emulator and the Prefect server of one `Layout`."""
+    """The BigQuery emulator, the GCS emulator and the Prefect server of one `Layout`; and,
+    when asked for by name, Google's Firestore emulator (`devservices.firestore`)."""
 
     def __init__(self, layout: Layout | None = None) -> None:
         self.layout = layout or Layout.default()
@@ -110,6 +115,15 @@ class Services:
                 env=self._prefect_env,
                 start_timeout=120,
             ),
+            _Service(
+                name="firestore",
+                port=lay.ports.firestore,
+                health_url=f"http://{lay.firestore_endpoint}/",
+                command=self._firestore_command,
+                env=dict,
+                start_timeout=60,
+                optional=True,
+            ),
         ]
 
     # -- public -------------------------------------------------------------------------------
@@ -119,7 +133,8 @@ class Services:
         return [service.name for service in self._services]
 
     def up(self, only: Iterable[str] | None = None, echo: Callable[[str], None] = print) -> None:
-        """Start every service (or `only` those named) that is not already healthy."""
+        """Start every service that is not optional (or `only` those named) that is not already
+        healthy."""
         if not only or {"bigquery", "gcs"} & set(only):
             self._check_emulator_venv(echo)
         for directory in (self.layout.logs_dir, self.layout.run_dir, self.layout.data_dir):
@@ -239,7 +254,9 @@ class Services:
         self._stop_worker(echo)
         for service in reversed(self._services):
             pid = self._read_pid(service)
-            if pid is None or not _pid_alive(pid):
+            if (pid is None or not _pid_alive(pid)) and service.optional:
+                pass  # never started: nothing to say
+            elif pid is None or not _pid_alive(pid):
                 echo(f"{service.name}: not running")
             else:
                 self._terminate(pid)
@@ -255,6 +272,7 @@ class Services:
                 pid=self._read_pid(service),
                 healthy=self._healthy(service),
                 log=self._log(service),
+                optional=service.optional,
             )
             for service in self._services
         ]
@@ -266,7 +284,13 @@ class Services:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         }
 
-    # -- the three services -------------------------------------------------------------------
+    # -- the services -------------------------------------------------------------------------
+
+    def _firestore_command(self) -> list[str]:
+        try:
+            return emulator_command(self.layout.host, self.layout.ports.firestore)
+        except FirestoreEmulatorMissing as error:
+            raise ServicesError(str(error)) from None
 
     def _emulator_bin(self, name: str) -> str:
         return str(self.layout.venv / "bin" / name)
@@ -377,7 +401,7 @@ class Services:
 
     def _select(self, only: Iterable[str] | None) -> list[_Service]:
         if only is None:
-            return list(self._services)
+            return [service for service in self._services if not service.optional]
         wanted = set(only)
         unknown = wanted - set(self.names)
         if unknown:

@@ -2,18 +2,21 @@
 
 This is where a job meets reality: selected columns must exist, the cursor must be a date, time
 or number, type overrides must name real columns. The result (source name → BigQuery name and
-type, with the mapping's confidence and warnings) is what the job stores and shows.
+type, with the mapping's confidence and warnings) is what the job stores and shows. A source
+column the destination table already holds keeps its table column, found by source name
+(`engine.schema.names.resolve_column_names`), whatever order the source lists it in.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from etl_bigquery.engine.bigquery.tables import source_description
 from etl_bigquery.engine.conform import METADATA_COLUMNS, TargetColumn
 from etl_bigquery.engine.errors import ValidationError
 from etl_bigquery.engine.jobs.model import JobSpec
 from etl_bigquery.engine.schema.bqtypes import BqType
-from etl_bigquery.engine.schema.names import map_column_names
+from etl_bigquery.engine.schema.names import AmbiguousColumn, TableNames, resolve_column_names
 from etl_bigquery.engine.schema.typemap import Confidence, TypeProposal, propose
 from etl_bigquery.engine.sources.base import ReadColumn, SourceColumn
 from etl_bigquery.engine.sources.registry import by_dialect
@@ -74,9 +77,12 @@ def plan_columns(
     source_columns: list[SourceColumn],
     dialect: str,
     detected: dict[str, TypeProposal] | None = None,
+    table: TableNames | None = None,
 ) -> list[ColumnPlan]:
     """`detected` (`engine.schema.detect.detect_for_job`): types found in the sampled values of text
-    columns; each replaces the proposal of a text column the job does not override."""
+    columns; each replaces the proposal of a text column the job does not override. `table`
+    (`engine.bigquery.tables.table_names`): the existing destination's columns, which keep the
+    source columns they were loaded from."""
     if not source_columns:
         raise ValidationError(f"Source {job.describe_source()} has no columns.")
     by_name = {c.name: c for c in source_columns}
@@ -103,10 +109,14 @@ def plan_columns(
             f"available: {_names(available)}."
         )
     trace = [c.name for c in selected if c.name in ALWAYS_LOADED]
-    mapping = map_column_names(
-        [c.name for c in selected if c.name not in ALWAYS_LOADED],
-        taken=[*METADATA_COLUMNS, *trace],
-    )
+    try:
+        mapping = resolve_column_names(
+            [c.name for c in selected if c.name not in ALWAYS_LOADED],
+            table,
+            taken=[*METADATA_COLUMNS, *trace],
+        )
+    except AmbiguousColumn as error:
+        raise ValidationError(_ambiguity(error, by_name)) from None
     mapping.update({name: name for name in trace})  # our own names, kept as they are
     plans = []
     for column in selected:
@@ -126,6 +136,17 @@ def plan_columns(
             )
         )
     return plans
+
+
+def _ambiguity(error: AmbiguousColumn, by_name: dict[str, SourceColumn]) -> str:
+    choices = " or ".join(
+        repr(source_description(name, by_name[name].source_type)) for name in error.sources
+    )
+    return (
+        f"Columns {', '.join(repr(n) for n in error.sources)} all match table column "
+        f"{error.table_column}, whose description does not say which source column it holds; "
+        f"set its description in BigQuery to the one it holds ({choices}) and run again."
+    )
 
 
 def cursor_plan(plans: list[ColumnPlan], job: JobSpec) -> ColumnPlan:

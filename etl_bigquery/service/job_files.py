@@ -1,5 +1,11 @@
 """Job and connection files: YAML, with `${VAR}` taken from the environment.
 
+Where `${VAR}` is expanded: everywhere in a connection file (credentials, hosts: what it is for),
+and in a job file only in the fields that name where things are (JOB_ENVIRONMENT_FIELDS). A job's
+fields become the flow's parameters and are written into prefect.yaml, so a variable expanded in
+`query:` (or any other field) would copy its value, possibly a secret, into the SQL, prefect.yaml
+and every flow run's parameters: it is refused there with a sentence.
+
 Errors name the file and the field, in one sentence each, so a user knows what to fix.
 """
 
@@ -38,6 +44,39 @@ def expand_environment(value: Any, where: str) -> Any:
     if isinstance(value, list):
         return [expand_environment(item, where) for item in value]
     return value
+
+
+# Job-file fields (dotted paths) in which `${VAR}` is expanded: names of blocks and pools, and
+# where the cloud side lives, which differ between environments. Nothing here is secret.
+JOB_ENVIRONMENT_FIELDS = frozenset({
+    "connection", "destination.block", "destination.dataset", "work_pool",
+    "dataflow.region", "dataflow.service_account", "dataflow.temp_location",
+    "dataflow.subnetwork",
+})  # fmt: skip
+
+
+def expand_job_environment(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """A job file's fields with `${VAR}` expanded in JOB_ENVIRONMENT_FIELDS; a `${VAR}` anywhere
+    else is refused with one sentence (it would be copied into prefect.yaml and parameters)."""
+
+    def walk(value: Any, path: str) -> Any:
+        if path in JOB_ENVIRONMENT_FIELDS:
+            return expand_environment(value, where)
+        if isinstance(value, dict):
+            return {key: walk(item, f"{path}.{key}" if path else str(key))
+                    for key, item in value.items()}  # fmt: skip
+        if isinstance(value, list):
+            return [walk(item, path) for item in value]
+        if isinstance(value, str) and (found := _VARIABLE.search(value)):
+            allowed = ", ".join(sorted(JOB_ENVIRONMENT_FIELDS))
+            raise ConfigurationError(
+                f"{where}: {path} holds ${{{found.group(1)}}}, but environment variables are "
+                f"expanded in a job file only in {allowed} (a value in {path} would be copied "
+                "into prefect.yaml and the flow-run parameters); write the value itself."
+            )
+        return value
+
+    return walk(data, "")
 
 
 def read_yaml_documents(path: str | Path) -> list[dict[str, Any]]:
@@ -221,4 +260,4 @@ def load_job_definition(path: str | Path) -> JobDefinition:
     documents = read_yaml_documents(path)
     if len(documents) != 1:
         raise ConfigurationError(f"{path}: a job file holds exactly one job.")
-    return parse_job_definition(expand_environment(documents[0], str(path)), str(path))
+    return parse_job_definition(expand_job_environment(documents[0], str(path)), str(path))

@@ -34,11 +34,13 @@ module "iam" {
   source     = "./modules/iam"
   depends_on = [module.apis]
 
-  project_id                 = var.project_id
-  project_number             = data.google_project.this.number
-  name_prefix                = var.name_prefix
-  enable_dataflow            = var.enable_dataflow
-  enable_scheduler_oidc      = var.scheduler_auth_mode == "oidc"
+  project_id            = var.project_id
+  project_number        = data.google_project.this.number
+  name_prefix           = var.name_prefix
+  enable_dataflow       = var.enable_dataflow
+  enable_scheduler_oidc = var.scheduler_auth_mode == "oidc"
+  # The invoker is also the identity that runs the trigger job in api_key mode.
+  enable_scheduler_invoker   = var.scheduler_auth_mode == "oidc" || length(var.scheduled_jobs) > 0
   prefect_server_run_service = var.prefect_server_run_service
 }
 
@@ -83,7 +85,6 @@ module "secrets" {
   project_id                = var.project_id
   secrets                   = merge(var.secrets, local.prefect_api_key_secrets)
   accessor_service_accounts = local.secret_accessors
-  secret_values             = var.secret_values
   replica_locations         = var.secret_replica_locations
   labels                    = local.labels
 }
@@ -107,18 +108,23 @@ module "worker" {
 }
 
 module "scheduler" {
-  source     = "./modules/scheduler"
-  depends_on = [module.apis, module.iam]
+  source = "./modules/scheduler"
+  # The trigger job (api_key mode) mounts the Prefect API key: its accessor binding comes first.
+  depends_on = [module.apis, module.iam, module.secrets]
 
   project_id      = var.project_id
   region          = var.region
+  name_prefix     = var.name_prefix
+  labels          = local.labels
   jobs            = var.scheduled_jobs
   prefect_api_url = var.prefect_api_url
   retry           = var.scheduler_retry
+  # The worker's account already reads the Prefect API key and talks to the Prefect API.
+  trigger_service_account_email = module.iam.worker_email
   auth = {
-    mode                       = var.scheduler_auth_mode
-    api_key_secret_id          = var.scheduler_auth_mode == "api_key" ? var.prefect_api_key_secret : null
-    oidc_service_account_email = module.iam.scheduler_invoker_email
-    oidc_audience              = var.scheduler_oidc_audience
+    mode                          = var.scheduler_auth_mode
+    api_key_secret_id             = var.scheduler_auth_mode == "api_key" ? var.prefect_api_key_secret : null
+    invoker_service_account_email = module.iam.scheduler_invoker_email
+    oidc_audience                 = var.scheduler_oidc_audience
   }
 }

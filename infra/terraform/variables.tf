@@ -144,13 +144,6 @@ variable "secrets" {
   default     = {}
 }
 
-variable "secret_values" {
-  type        = map(string)
-  description = "Optional initial secret values keyed by secret ID. They are stored in the Terraform state; prefer gcloud secrets versions add."
-  default     = {}
-  sensitive   = true
-}
-
 variable "secret_replica_locations" {
   type        = list(string)
   description = "Regions for user-managed replication of the secrets; empty means automatic replication."

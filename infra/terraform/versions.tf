@@ -11,8 +11,9 @@ terraform {
   }
 
   # State belongs in a GCS bucket with versioning, created once per project (README, "State
-  # bucket"). It holds the Prefect API key when the scheduler uses api_key auth, and any
-  # secret_values: restrict who can read it. Uncomment and fill in, then `terraform init`.
+  # bucket"). It holds no secret value (secrets are created empty; the Prefect API key stays in
+  # Secret Manager), but names every resource: restrict who can read it. Uncomment and fill in,
+  # then `terraform init`.
   #
   # backend "gcs" {
   #   bucket = "<project-id>-tfstate"

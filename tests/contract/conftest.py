@@ -10,8 +10,10 @@ How each type is reached:
 - gcs, s3, azure_blob, local: fake-gcs-server (`services`), moto's server, Azurite, a folder.
 - redis: the machine's Redis (127.0.0.1:6379, database 11, keys under a prefix of this run).
 - dynamodb: moto's server, over DynamoDB's HTTP API.
-- mongodb, firestore, cassandra: FAKES, because no server of theirs can run on this machine:
-  mongomock and fake-firestore are handed to the reader through the client factory
+- firestore: Google's Firestore emulator (Google Cloud CLI, Java 17; the `firestore_emulator`
+  session fixture), reached through the connection's endpoint_url.
+- mongodb, cassandra: FAKES, because no server of theirs can run on this machine: mongomock is
+  handed to the reader through the client factory
   (`engine.sources.nosql.documents.register_client_factory`); mockylla patches the Cassandra
   driver in this process.
 In CI (CI=true) a server or emulator that cannot be reached fails the suite (`unavailable`).
@@ -427,32 +429,37 @@ def live_mongodb() -> Iterator[LiveSource]:
         )  # fmt: skip
 
 
-def firestore_client() -> Any:
-    """FAKE: fake-firestore, an in-process imitation of google-cloud-firestore (Google's
-    emulator needs Java jars downloaded at run time). To move to the emulator: start it,
-    return `google.cloud.firestore.Client(project=...)` with FIRESTORE_EMULATOR_HOST set, and
-    drop `_fake_client` in `live_firestore`."""
-    import fake_firestore
-
-    return fake_firestore.FakeFirestoreClient()
-
-
 @pytest.fixture(scope="module")
-def live_firestore() -> Iterator[LiveSource]:
+def live_firestore(firestore_emulator: str) -> Iterator[LiveSource]:
+    """Google's Firestore emulator (the `firestore_emulator` session fixture), in a project of
+    this module's own; the reader reaches it through the connection's endpoint_url."""
+    import urllib.request
+
+    from google.cloud import firestore
+
     from etl_bigquery.engine.sources.nosql.documents import NoSqlSettings
 
-    client = firestore_client()
+    project = f"demo-contract-{uuid.uuid4().hex[:8]}"
+    with pytest.MonkeyPatch.context() as patch:  # the library's own way, for this client only
+        patch.setenv("FIRESTORE_EMULATOR_HOST", firestore_emulator)
+        client = firestore.Client(project=project)
     for collection, bad in (("items", False), ("bad_items", True)):
         for document in _documents(STAMPS, bad=bad):
             client.collection(collection).document(f"doc-{document['id']}").set(document)
-    with _fake_client("firestore", client):
-        reader = _open("firestore", NoSqlSettings(type="firestore", project="demo-contract"))
-    with reader:
+    client.close()
+    settings = NoSqlSettings(type="firestore", project=project, endpoint_url=firestore_emulator)
+    with _open("firestore", settings) as reader:
         yield LiveSource(
             reader, TableSource(table="items"), DOC_TYPES, TableSource(table="empty_items"),
             cursor_values=STAMPS, empty_is_missing=True, bad=TableSource(table="bad_items"),
             bad_read_as={CURSOR: S.TIMESTAMP},
         )  # fmt: skip
+    reset = urllib.request.Request(
+        f"http://{firestore_emulator}/emulator/v1/projects/{project}/databases/(default)/documents",
+        method="DELETE",
+    )
+    with contextlib.suppress(OSError):
+        urllib.request.urlopen(reset, timeout=10).close()
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ A source type registered tomorrow is in every test below at once, and fails unti
 - bad value: a value that cannot load is rejected alone, the other rows load;
 - each declared ability does what its protocol says on the live source.
 Types no server of which can run here (SQL Server, Synapse, Oracle, Snowflake, Db2, Teradata)
-run the first two and skip the rest by name. MongoDB, Firestore and Cassandra are reached
-through in-process FAKES (mongomock, fake-firestore, mockylla), because no server of theirs can
-run on this machine either; see conftest.py.
+run the first two and skip the rest by name. Firestore runs on Google's own emulator; MongoDB
+and Cassandra are reached through in-process FAKES (mongomock, mockylla), because no server of
+theirs can run on this machine either; see conftest.py.
 """
 
 from __future__ import annotations

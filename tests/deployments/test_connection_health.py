@@ -10,7 +10,6 @@ import uuid
 from etl_bigquery.blocks import health
 from etl_bigquery.blocks.sql import SqlConnection
 from etl_bigquery.flows.connection_health import check_one, connection_health
-
 from etl_bigquery.service.automations import default_folder
 from tests.deployments.conftest import cli
 

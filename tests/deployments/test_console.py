@@ -40,6 +40,7 @@ def driver():
 def console(services, project) -> Iterator[str]:
     """The console app served by uvicorn in this process, on a free port."""
     import uvicorn
+
     from etl_bigquery.ui_extension.app import create_app
 
     port = free_port()

@@ -144,8 +144,9 @@ def test_blocks_show_logos_and_the_run_form_is_a_form(project, worker, shop, dat
 
 
 def test_logos_come_from_a_local_server_and_are_public_icons_elsewhere():
-    from etl_bigquery.blocks import BigQueryDestination, SqlConnection
     from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
+
+    from etl_bigquery.blocks import BigQueryDestination, SqlConnection
 
     local = {PREFECT_API_URL: "http://127.0.0.1:4321/api", PREFECT_UI_URL: "http://127.0.0.1:4321"}
     with temporary_settings(updates=local):

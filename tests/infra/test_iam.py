@@ -76,7 +76,9 @@ def bindings() -> list[Binding]:
             principals = frozenset(
                 p for p, markers in PRINCIPAL_MARKERS.items() if any(m in followed for m in markers)
             )
-            found.append(Binding(name, rtype, rname, attrs["role"], principals, text(attrs)))
+            role = re.sub(r"^\$\{google_project_iam_custom_role\.([a-z_]+)\.id\}$",
+                          r"custom/\1", attrs["role"])  # fmt: skip
+            found.append(Binding(name, rtype, rname, role, principals, text(attrs)))
     return found
 
 
@@ -86,7 +88,9 @@ def roles_of(principal: str) -> set[tuple[str, str]]:
 
 def test_every_binding_names_a_literal_role_and_a_known_principal():
     for b in bindings():
-        assert b.role.startswith("roles/"), f"{b.resource_name}: role must be a literal"
+        assert b.role.startswith(("roles/", "custom/")), (
+            f"{b.resource_name}: role must be a literal or a custom role of this configuration"
+        )
         assert b.principals, f"{b.module}.{b.resource_name}: member not traced to an account"
 
 
@@ -144,13 +148,36 @@ def test_project_level_grants_are_only_those_that_cannot_be_narrower():
         ("roles/bigquery.jobUser", "runner"),  # jobs belong to the project
         ("roles/dataflow.developer", "runner"),  # Dataflow jobs too
         ("roles/dataflow.worker", "dataflow"),
-        ("roles/run.developer", "worker"),  # one Cloud Run job per flow run, named at run time
+        # One Cloud Run job per flow run, named at run time: a custom role with only the job
+        # calls the worker makes, instead of roles/run.developer.
+        ("custom/worker_cloud_run_jobs", "worker"),
     }
+
+
+def test_the_workers_custom_role_holds_only_cloud_run_job_calls():
+    role = module("iam").resources[("google_project_iam_custom_role", "worker_cloud_run_jobs")]
+    permissions = set(role["permissions"])
+    assert permissions == {
+        "run.jobs.create", "run.jobs.get", "run.jobs.run", "run.jobs.delete",
+        "run.executions.get", "run.executions.list", "run.executions.delete",
+        "run.operations.get",
+    }  # fmt: skip
+    assert not any(p.startswith(("run.services.", "run.jobs.update", "run.jobs.setIamPolicy"))
+                   for p in permissions)  # fmt: skip
+    # What prefect-gcp's worker calls (its models module), so the list is not a guess.
+    import inspect
+
+    from prefect_gcp.models import cloud_run_v2
+
+    source = inspect.getsource(cloud_run_v2)
+    for call in ("jobs().get(", "jobs().create(", "jobs().run(", "jobs().delete(",
+                 "executions()\n            .list(", "executions().get("):  # fmt: skip
+        assert call in source, call
 
 
 def test_the_worker_can_launch_jobs_as_the_runner_and_read_the_prefect_key_only():
     assert roles_of("worker") == {
-        ("roles/run.developer", "google_project_iam_member"),
+        ("custom/worker_cloud_run_jobs", "google_project_iam_member"),
         ("roles/iam.serviceAccountUser", "google_service_account_iam_member"),
         ("roles/secretmanager.secretAccessor", "google_secret_manager_secret_iam_member"),
     }
@@ -175,7 +202,7 @@ def test_cloud_scheduler_can_mint_oidc_tokens_for_the_invoker():
     # On the invoker account itself, not project-wide (the predecessor's 401 fix, scoped).
     assert grant.resource_type == "google_service_account_iam_member"
     assert "google_service_account.scheduler_invoker[0].name" in grant.attrs_text
-    assert "var.enable_scheduler_oidc" in grant.attrs_text
+    assert "var.enable_scheduler_invoker" in grant.attrs_text
     service_agent = module("iam").locals["scheduler_service_agent"]
     assert service_agent == (
         "serviceAccount:service-${var.project_number}@gcp-sa-cloudscheduler.iam.gserviceaccount.com"
@@ -183,15 +210,19 @@ def test_cloud_scheduler_can_mint_oidc_tokens_for_the_invoker():
     assert root().module_calls["iam"]["project_number"] == "${data.google_project.this.number}"
 
 
-def test_the_invoker_may_only_invoke_the_prefect_server():
+def test_the_invoker_may_only_invoke_the_prefect_server_or_run_the_trigger_job():
     assert roles_of("scheduler_invoker") == {
-        ("roles/run.invoker", "google_cloud_run_v2_service_iam_member")
+        ("roles/run.invoker", "google_cloud_run_v2_service_iam_member"),
+        ("roles/run.jobsExecutorWithOverrides", "google_cloud_run_v2_job_iam_member"),
     }
 
 
-def test_oidc_resources_are_created_only_in_oidc_mode():
+def test_the_invoker_exists_in_oidc_mode_or_when_cloud_scheduler_drives_jobs():
     assert root().module_calls["iam"]["enable_scheduler_oidc"] == (
         '${var.scheduler_auth_mode == "oidc"}'
+    )
+    assert root().module_calls["iam"]["enable_scheduler_invoker"] == (
+        '${var.scheduler_auth_mode == "oidc" || length(var.scheduled_jobs) > 0}'
     )
 
 

@@ -105,34 +105,54 @@ def test_one_scheduler_job_per_scheduled_job_with_its_name_cron_time_zone_and_pa
     assert names == {key: value["name"] for key, value in evaluated.items()}
 
 
-def test_each_job_posts_to_create_flow_run_of_its_deployment():
+def test_oidc_mode_posts_to_create_flow_run_and_api_key_mode_runs_the_trigger_job():
     http_target = job_resource()["http_target"][0]
-    entry = example_document()["scheduled_jobs"]["orders-daily"]
-    uri = evaluate(http_target["uri"], "orders-daily", entry, {"api_url": API_URL})
-    assert uri == (f"{API_URL}/deployments/3f2c9a4e-8b1d-4c6f-9e2a-7d5b1c0e4f8a/create_flow_run")
+    uri = http_target["uri"]
+    assert uri.startswith('${var.auth.mode == "oidc" ? ')
+    assert '"${local.api_url}/deployments/${each.value.deployment_id}/create_flow_run"' in uri
+    assert uri.endswith(": local.trigger_run_uri}")
+    assert module("scheduler").locals["trigger_run_uri"] == (
+        "https://run.googleapis.com/v2/projects/${var.project_id}/locations/${var.region}/jobs/"
+        "${local.trigger_job_name}:run"
+    )
     assert http_target["http_method"] == "POST"
-    # An empty JSON body: parameters and tags come from the deployment.
-    assert http_target["body"] == "${base64encode(jsonencode({}))}"
-    assert '"Content-Type" = "application/json"' in http_target["headers"]
+    # oidc: an empty JSON body (parameters and tags come from the deployment); api_key: the
+    # trigger job's arguments, the deployment's id.
+    body = text(http_target["body"])
+    assert 'var.auth.mode == "oidc" ? {} :' in body
+    assert '["prefect", "deployment", "run", "--id", each.value.deployment_id]' in body
+    assert http_target["headers"] == {"Content-Type": "application/json"}
     assert module("scheduler").locals["api_url"] == '${trimsuffix(var.prefect_api_url, "/")}'
 
 
-def test_api_key_mode_sends_a_bearer_header_from_secret_manager():
-    http_target = job_resource()["http_target"][0]
-    assert (
-        '"Authorization" = "Bearer ${data.google_secret_manager_secret_version'
-        in (http_target["headers"])
+def test_api_key_mode_never_puts_the_key_in_a_request_or_the_state():
+    """The key stays in Secret Manager: the trigger job gets it as a secret reference, and
+    Cloud Scheduler authenticates to Google's API with an OAuth token of the invoker."""
+    scheduler = module("scheduler")
+    assert not scheduler.data, "no data source may read a secret value into the state"
+    assert "Authorization" not in text(job_resource())
+    trigger = scheduler.resources[("google_cloud_run_v2_job", "trigger")]
+    assert "local.use_api_key" in trigger["count"]
+    container = trigger["template"][0]["template"][0]["containers"][0]
+    key_env = next(e for e in container["env"] if e["name"] == "PREFECT_API_KEY")
+    ref = key_env["value_source"][0]["secret_key_ref"][0]
+    assert (ref["secret"], ref["version"]) == ("${var.auth.api_key_secret_id}", "latest")
+    assert "value" not in key_env
+    oauth = job_resource()["http_target"][0]["dynamic"][1]["oauth_token"]
+    assert oauth["for_each"] == '${var.auth.mode == "api_key" ? [1] : []}'
+    assert oauth["content"][0]["service_account_email"] == (
+        "${var.auth.invoker_service_account_email}"
     )
-    data = module("scheduler").data[("google_secret_manager_secret_version", "prefect_api_key")]
-    assert data["secret"] == "${var.auth.api_key_secret_id}"
-    assert "local.use_api_key" in data["count"]
+    grant = scheduler.resources[("google_cloud_run_v2_job_iam_member", "invoker_runs_trigger")]
+    assert grant["role"] == "roles/run.jobsExecutorWithOverrides"
+    assert grant["name"] == "${google_cloud_run_v2_job.trigger[0].name}"
 
 
 def test_oidc_mode_sends_a_token_with_an_audience():
     dynamic = job_resource()["http_target"][0]["dynamic"][0]["oidc_token"]
     assert dynamic["for_each"] == '${var.auth.mode == "oidc" ? [1] : []}'
     content = dynamic["content"][0]
-    assert content["service_account_email"] == "${var.auth.oidc_service_account_email}"
+    assert content["service_account_email"] == "${var.auth.invoker_service_account_email}"
     # The predecessor's wizard jobs got 401s for want of an audience; it defaults to the host.
     assert content["audience"] == "${local.oidc_audience}"
     assert "regex(" in module("scheduler").locals["oidc_audience"]

@@ -36,6 +36,7 @@ INTENTIONAL_DEFAULTS = {
     ("worker", "prefect_gcp_version"): "pinned to the version the project depends on",
     ("worker", "worker_resources"): "the worker only polls; 1 CPU and 1 GiB are plenty",
     ("scheduler", "attempt_deadline"): "creating a flow run answers in well under a second",
+    ("scheduler", "trigger_image"): "the trigger job only runs the prefect CLI of Prefect's image",
 }
 
 

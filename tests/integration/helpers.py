@@ -25,7 +25,6 @@ def job_spec(
 def apply(job: JobSpec) -> Any:
     """`etl job apply` in-process: validate and create the destination table."""
     from etl_bigquery.blocks.registry import load_connection, load_destination
-
     from etl_bigquery.engine.pipeline.apply import apply_job
     from etl_bigquery.engine.pipeline.context import RunContext
 
@@ -77,3 +76,25 @@ def task_attempts(flow_run_id: str, task_name: str) -> int:
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[uuid.UUID(flow_run_id)]))
         )
     return max(r.run_count for r in runs if r.name.startswith(task_name))
+
+
+def by_source(bq: Any, dataset: str, table: str, order_by: str) -> list[dict[str, Any]]:
+    """The table's rows keyed by SOURCE column (each column's description names it)."""
+    from etl_bigquery.engine.bigquery.tables import described_source
+
+    fields = bq.get_table(f"local.{dataset}.{table}").schema
+    source = {
+        f.name: described[0] for f in fields if (described := described_source(f.description))
+    }
+    rows = bq.query_and_wait(f"SELECT * FROM `local.{dataset}.{table}` ORDER BY {order_by}")
+    return [{source[k]: v for k, v in row.items() if k in source} for row in rows]
+
+
+def column_of(bq: Any, dataset: str, table: str, source_name: str) -> str:
+    """The table column whose description names `source_name`."""
+    from etl_bigquery.engine.bigquery.tables import described_source
+
+    fields = bq.get_table(f"local.{dataset}.{table}").schema
+    return next(
+        f.name for f in fields if (described_source(f.description) or ("",))[0] == source_name
+    )

@@ -8,8 +8,8 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from etl_bigquery.blocks import SqlConnection
 
+from etl_bigquery.blocks import SqlConnection
 from etl_bigquery.engine.sources import connection_errors
 from tests.integration.helpers import apply, data_rows, job_spec, run, task_attempts
 

@@ -336,7 +336,6 @@ def test_the_storage_read_api_and_the_rest_fallback_read_the_same_rows(
     """What each path really did against the emulator: `read_path` is set by the reader. A view
     is read through a query job (neither direct path serves views) whose result table is read."""
     from etl_bigquery.blocks.registry import load_connection
-
     from etl_bigquery.engine.jobs.model import QuerySource, TableSource
     from etl_bigquery.engine.schema.bqtypes import BqType
     from etl_bigquery.engine.sources.base import CursorBound, ReadColumn, ReadPlan

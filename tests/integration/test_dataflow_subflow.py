@@ -91,9 +91,10 @@ def differences(bq, dataset: str, left: str, right: str) -> dict[str, int]:
 
 
 def units_artifact(job_name: str) -> list[dict[str, object]]:
-    from etl_bigquery.flows.artifacts import artifact_key
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from etl_bigquery.flows.artifacts import artifact_key
 
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(

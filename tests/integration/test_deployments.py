@@ -11,9 +11,9 @@ import time
 import uuid
 from pathlib import Path
 
-from etl_bigquery.blocks import BigQueryDestination, SqlConnection
 from prefect.client.orchestration import get_client
 
+from etl_bigquery.blocks import BigQueryDestination, SqlConnection
 from etl_bigquery.service.job_files import load_job_file
 from tests.integration.helpers import apply, data_rows
 

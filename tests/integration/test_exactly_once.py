@@ -41,8 +41,9 @@ def orders(pg_admin, pg_schema):
 
 
 def _free_slot(job_name: str) -> None:
-    from etl_bigquery.flows.locking import limit_name
     from prefect.client.orchestration import get_client
+
+    from etl_bigquery.flows.locking import limit_name
 
     with get_client(sync_client=True) as client:
         client.delete_global_concurrency_limit_by_name(limit_name(job_name))

@@ -68,7 +68,6 @@ def test_transactional_loads_new_and_changed_files_only(
     second = run(job)
     assert second["rows_loaded"] == 1, second
     from etl_bigquery.flows.artifacts import artifact_key
-
     from tests.integration.test_flow_behaviour import _artifacts
 
     extract = _artifacts(second["flow_run_id"])[artifact_key(job.name, "extract")]

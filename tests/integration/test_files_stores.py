@@ -87,7 +87,6 @@ def test_store_connection_discovery_and_incremental_load(
     moto_endpoint = request.getfixturevalue("moto_s3") if store == "s3" else None
     azure = request.getfixturevalue("azurite") if store == "azure_blob" else None
     from etl_bigquery.blocks import health
-
     from etl_bigquery.service.file_discovery import detect_file, list_files
 
     name, block, fs, bucket = _connection(store, services, moto_endpoint, azure)
@@ -156,8 +155,9 @@ def test_connection_test_names_a_missing_bucket(services, moto_s3):
 
 
 def _free_slot(job_name: str) -> None:
-    from etl_bigquery.flows.locking import limit_name
     from prefect.client.orchestration import get_client
+
+    from etl_bigquery.flows.locking import limit_name
 
     with get_client(sync_client=True) as client:
         client.delete_global_concurrency_limit_by_name(limit_name(job_name))

@@ -84,8 +84,9 @@ def test_a_failed_run_is_tagged_with_its_stage(pg_connection, pg_schema, destina
 def test_a_second_run_of_the_same_job_never_overlaps_the_first(
     pg_admin, pg_schema, pg_connection, destination, dataset, bq
 ):
-    from etl_bigquery.flows.locking import ensure_limit, limit_name
     from prefect.concurrency.sync import concurrency
+
+    from etl_bigquery.flows.locking import ensure_limit, limit_name
 
     job = job_spec(pg_connection, destination, dataset, source=_table(pg_admin, pg_schema))
     apply(job)
@@ -100,10 +101,11 @@ def test_a_second_run_of_the_same_job_never_overlaps_the_first(
 
 
 def test_long_extractions_get_a_progress_artifact_that_reaches_100(services):
-    from etl_bigquery.flows.artifacts import ExtractionProgress, artifact_key
     from prefect import flow
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from etl_bigquery.flows.artifacts import ExtractionProgress, artifact_key
 
     job = f"progress-{uuid.uuid4().hex[:6]}"
 

@@ -16,6 +16,7 @@ import time
 import uuid
 
 import pytest
+
 from etl_bigquery.flows import locking
 from etl_bigquery.flows.locking import (
     JobAlreadyRunning,

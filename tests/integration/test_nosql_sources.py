@@ -1,7 +1,7 @@
 """NoSQL sources end to end: connection test, discovery, catalog and transactional jobs through
 the real `etl-job` flow into the BigQuery emulator.
 
-How each store is reached here (no server of its own can run for three of them):
+How each store is reached here (no server of its own can run for two of them):
 - **Redis**: live, the machine's Redis 7 (127.0.0.1:6379), database 11, keys under a prefix of
   this test's own, deleted afterwards.
 - **DynamoDB**: live HTTP against moto's server (`moto.server.ThreadedMotoServer` on a free
@@ -9,8 +9,9 @@ How each store is reached here (no server of its own can run for three of them):
 - **MongoDB**: FAKE. mongomock (an in-process imitation of pymongo) is handed to the reader
   through `engine.sources.nosql.documents.register_client_factory`, the only injection point; no
   MongoDB server can be installed here.
-- **Firestore**: FAKE. fake-firestore (an in-process imitation of google-cloud-firestore), same
-  injection point; Google's emulator needs Java jars downloaded at run time.
+- **Firestore**: live gRPC against Google's own Firestore emulator (shipped with the Google Cloud
+  CLI, Java 17), started for the session like `etl services up --only firestore`; each test
+  has a project of its own, and connections reach it through `endpoint_url`.
 - **Cassandra**: FAKE. mockylla patches the driver's `Cluster.connect` in this process (no
   injection point needed: the reader runs its real driver calls); no Cassandra runs here.
 
@@ -26,6 +27,7 @@ import decimal
 import json
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -69,7 +71,6 @@ def _discovery(name: str, table: str, schema: str | None = None) -> dict[str, An
     """Everything `etl connection test/schemas/tables/columns/preview` shows, as data."""
     from etl_bigquery.blocks import health
     from etl_bigquery.blocks.registry import load_connection
-
     from etl_bigquery.service import discovery
 
     outcome = health.check_connection(load_connection(name))
@@ -247,7 +248,6 @@ def _pushed_down_numeric_cursor_still_reads_items_of_another_kind(name: str, tab
     cursor is text: DynamoDB never matches text against a number, and the row would be lost
     without a trace (the engine loads or rejects it instead)."""
     from etl_bigquery.blocks.registry import load_connection
-
     from etl_bigquery.engine.jobs.model import TableSource
     from etl_bigquery.engine.schema.bqtypes import BqType
     from etl_bigquery.engine.sources.base import CursorBound, ReadColumn, ReadPlan
@@ -380,19 +380,32 @@ def test_a_sample_that_guesses_differently_follows_the_tables_types(
     assert [r["code"] for r in loaded] == [10, 20, 30, 40]
 
 
-# -- Firestore (FAKE: fake-firestore through the client factory) ----------------------------------
+# -- Firestore (Google's emulator) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Firestore:
+    client: Any
+    """google-cloud-firestore's own client on the emulator, to write the test's documents."""
+    project: str
+    endpoint: str
+
+    def connection(self, **fields: Any) -> str:
+        return _connection(f"fs-{uuid.uuid4().hex[:8]}", type="firestore", project=self.project,
+                           endpoint_url=self.endpoint, **fields)  # fmt: skip
 
 
 @pytest.fixture()
-def firestore() -> Iterator[Any]:
-    import fake_firestore
+def firestore(firestore_emulator: str, firestore_project: str) -> Iterator[Firestore]:
+    from google.cloud import firestore as google_firestore
 
-    from etl_bigquery.engine.sources.nosql.documents import register_client_factory
-
-    client = fake_firestore.FakeFirestoreClient()
-    register_client_factory("firestore", lambda settings: client)
-    yield client
-    register_client_factory("firestore", None)
+    # The library's own way to the emulator, for this client only: the flow's readers must
+    # find it through the connection's endpoint_url, as they do in another process.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FIRESTORE_EMULATOR_HOST", firestore_emulator)
+        client = google_firestore.Client(project=firestore_project)
+    yield Firestore(client, firestore_project, firestore_emulator)
+    client.close()
 
 
 def test_firestore_collection_with_timestamps_and_nested_values(
@@ -403,13 +416,13 @@ def test_firestore_collection_with_timestamps_and_nested_values(
     def stamp(day: int, nanos: int = 0) -> DatetimeWithNanoseconds:
         return DatetimeWithNanoseconds(2026, 11, day, 9, 30, tzinfo=UTC, nanosecond=nanos)
 
-    users = firestore.collection("users")
+    users = firestore.client.collection("users")
     for i in range(1, 4):
         users.document(f"user-{i}").set({
             "name": f"User {i}", "score": i * 1.5, "updated": stamp(i, 123_456_789),
             "profile": {"langs": ["pl", "en"], "age": 30 + i},
         })  # fmt: skip
-    name = _connection(f"fs-{uuid.uuid4().hex[:8]}", type="firestore", project="demo-project")
+    name = firestore.connection()
 
     found = _discovery(name, "users")
     assert found["test"].message.startswith("Connection successful. Found 1 table")
@@ -436,6 +449,128 @@ def test_firestore_collection_with_timestamps_and_nested_values(
                        source={"table": "users"})  # fmt: skip
     apply(catalog)
     assert run(catalog)["rows_loaded"] == 5
+
+
+def _job_file(folder: Any, connection: str, destination: str, dataset: str, **fields: Any) -> Any:
+    from tests.integration.cli_helpers import write_job
+
+    spec = {
+        "name": f"fs-{uuid.uuid4().hex[:8]}", "connection": connection,
+        "destination": {"block": destination, "dataset": dataset, "table": "docs"},
+        "load_type": "transactional", "backfill_start": "all", **fields,
+    }  # fmt: skip
+    return write_job(folder, spec)
+
+
+def test_firestore_cursor_of_another_type_than_the_sample_saw_is_read_not_skipped(
+    firestore, services, destination, dataset, bq, tmp_path
+):
+    """`where(cursor >= a timestamp)` returns only timestamps (checked on the emulator): the
+    documents whose cursor is an ISO string, a number or any other type past the sample would be
+    skipped without a trace. They reach the engine, which loads, filters or rejects them."""
+    from google.api_core.datetime_helpers import DatetimeWithNanoseconds
+    from google.cloud.firestore_v1 import GeoPoint
+    from google.cloud.firestore_v1.vector import Vector
+
+    from tests.integration.cli_helpers import apply_job_file, run_job_file
+
+    def stamp(day: int) -> DatetimeWithNanoseconds:
+        return DatetimeWithNanoseconds(2026, 11, day, 9, 30, tzinfo=UTC)
+
+    events = firestore.client.collection("events")
+    for i in range(1, 4):  # the sample (sample_size 3): timestamps only
+        events.document(f"a{i}").set({"n": i, "at": stamp(i)})
+    # sample_size 3: documents come in id order, so the sample is a1..a3 on every run.
+    job = _job_file(tmp_path, firestore.connection(sample_size=3), destination, dataset,
+                    source={"table": "events"}, cursor_column="at")  # fmt: skip
+    apply_job_file(job)
+    assert run_job_file(job)["rows_loaded"] == 3
+
+    later = {
+        "b-timestamp": stamp(5),
+        "b-text-newer": "2026-11-06T09:30:00Z",  # a writer that stores ISO text
+        "b-text-older": "2026-10-01T00:00:00Z",  # before the watermark: not loaded
+        "b-null": None,  # a NULL cursor never loads
+        # One of every other type Firestore orders: none is a timestamp, each is rejected.
+        "b-number": 1_780_000_000,  # seconds since the epoch, say
+        "b-nan": float("nan"),
+        "b-boolean": True,
+        "b-bytes": b"2026-11-07",
+        "b-reference": firestore.client.document("users/alice"),
+        "b-geopoint": GeoPoint(52.2, 21.0),
+        "b-array": ["2026-11-07T00:00:00Z"],
+        "b-vector": Vector([1.0, 2.0]),
+        "b-map": {"seconds": 1},
+    }
+    rejects = sorted(name for name in later if name.startswith("b-") and name not in (
+        "b-timestamp", "b-text-newer", "b-text-older", "b-null"))  # fmt: skip
+    for name, at in later.items():
+        events.document(name).set({"n": 0, "at": at})
+    events.document("b-missing").set({"n": 0})
+    second = run_job_file(job)
+    assert second["state_name"] == "Partial", second
+    assert (second["rows_loaded"], second["rows_rejected"]) == (2, len(rejects)), second
+    loaded = data_rows(bq, dataset, "docs", order_by="document_id")
+    assert [r["document_id"] for r in loaded] == ["a1", "a2", "a3", "b-text-newer", "b-timestamp"]
+    assert loaded[3]["at"] == dt.datetime(2026, 11, 6, 9, 30, tzinfo=UTC)
+    rejected = bq.query_and_wait(f"SELECT record FROM `local.{dataset}.docs__rejected`")
+    ids = sorted(json.loads(row["record"])["document_id"] for row in rejected)
+    assert ids == rejects, ids
+    # Nothing new: the rejected ones are known, nothing loads twice.
+    third = run_job_file(job)
+    assert third["rows_loaded"] == 0, third
+
+
+def test_firestore_sample_that_meets_the_fields_in_another_order_swaps_nothing(
+    firestore, services, destination, dataset, bq, tmp_path
+):
+    """Columns match the table by source name: a document that sorts first makes the sample
+    meet `Price ($)` before `Price (€)`, and its value still lands in its own column."""
+    from tests.integration.cli_helpers import apply_job_file, run_job_file
+    from tests.integration.helpers import by_source
+
+    euro, dollar = "Price (€)", "Price ($)"
+    prices = firestore.client.collection("prices")
+    prices.document("a").set({"at": dt.datetime(2026, 11, 1, tzinfo=UTC), euro: 1})
+    prices.document("b").set({"at": dt.datetime(2026, 11, 2, tzinfo=UTC), dollar: 2})
+    job = _job_file(tmp_path, firestore.connection(), destination, dataset,
+                    source={"table": "prices"}, cursor_column="at")  # fmt: skip
+    apply_job_file(job)
+    assert run_job_file(job)["rows_loaded"] == 2
+    prices.document("0").set({"at": dt.datetime(2026, 11, 3, tzinfo=UTC), dollar: 3})
+    second = run_job_file(job)
+    assert (second["status"], second["rows_loaded"]) == ("completed", 1), second
+    rows = by_source(bq, dataset, "docs", "document_id")
+    assert [(r["document_id"], r[euro], r[dollar]) for r in rows] == [
+        ("0", None, 3), ("a", 1, None), ("b", None, 2)]  # fmt: skip
+
+
+def test_etl_services_up_only_firestore_starts_the_emulator_and_down_stops_it(
+    firestore_emulator, tmp_path
+):
+    """The optional local service, as a developer starts it (its own state folder and port);
+    `etl services up` without --only never starts it, and `status` does not require it."""
+    import urllib.request
+
+    from tests.conftest import free_port
+    from tests.integration.cli_helpers import etl
+
+    state = {"ETL_STATE_DIR": str(tmp_path / "state")}
+    port = free_port()
+    up = etl("services", "up", "--only", "firestore", "--firestore-port", str(port), env=state)
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert f"endpoint_url: 127.0.0.1:{port}" in up.stdout, up.stdout
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as answer:
+            assert answer.read().strip() == b"Ok"
+        status = etl("services", "status", env=state)
+        line = next(row for row in status.stdout.splitlines() if row.startswith("firestore"))
+        assert "healthy" in line, status.stdout
+    finally:
+        down = etl("services", "down", env=state)
+    assert "firestore: stopped" in down.stdout, down.stdout + down.stderr
+    with pytest.raises(OSError):  # the whole process group is gone (the script and its Java)
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
 
 
 # -- Cassandra (FAKE: mockylla patches the driver in this process) --------------------------------

@@ -10,8 +10,8 @@ import sqlite3
 import uuid
 
 import pytest
-from etl_bigquery.blocks import SqlConnection
 
+from etl_bigquery.blocks import SqlConnection
 from etl_bigquery.engine.errors import ValidationError
 from tests.integration.cli_helpers import etl
 from tests.integration.helpers import apply, data_rows, job_spec, run

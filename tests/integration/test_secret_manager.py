@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from etl_bigquery.blocks import SqlConnection
 
+from etl_bigquery.blocks import SqlConnection
 from tests.integration.helpers import apply, data_rows, job_spec, run
 
 

@@ -158,8 +158,9 @@ def test_float64_keeps_nan_and_infinity_and_numeric_nan_is_counted(
 
 
 def test_a_destination_without_a_location_is_refused_with_a_sentence():
-    from etl_bigquery.blocks import BigQueryDestination
     from pydantic import ValidationError
+
+    from etl_bigquery.blocks import BigQueryDestination
 
     for location in (None, ""):
         with pytest.raises(ValidationError, match="location"):
@@ -171,7 +172,6 @@ def test_a_missing_staging_bucket_fails_validation_and_the_connection_test(
 ):
     """Without this check the source was read whole and the first upload failed with a 404."""
     from etl_bigquery.blocks import BigQueryDestination
-
     from etl_bigquery.service.connections import test_connection
 
     job = job_spec(

@@ -7,8 +7,8 @@ import sqlite3
 import uuid
 
 import pytest
-from etl_bigquery.blocks import SqlConnection
 
+from etl_bigquery.blocks import SqlConnection
 from tests.integration.helpers import apply, data_rows, job_spec, run
 
 

@@ -173,7 +173,6 @@ def test_the_registry_and_the_block() -> None:
     from etl_bigquery.blocks.bigquery_source import BigQuerySource
     from etl_bigquery.blocks.registry import CONNECTION_TYPES
     from etl_bigquery.blocks.sql import SqlType
-
     from etl_bigquery.service.connection_documents import build_block
 
     assert source_type("bigquery").dialect == "bigquery"

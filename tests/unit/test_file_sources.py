@@ -290,3 +290,18 @@ def test_a_file_of_only_bad_records_hands_them_over_as_it_reads(tmp_path, monkey
     assert 0 < first < 30000
     rest = sum(len(reader.take_rejected()) for _ in batches) + len(reader.take_rejected())
     assert first + rest == 30000
+
+
+def test_a_file_connection_is_no_table_catalog(tmp_path) -> None:
+    """The file reader lists files (ListsFiles), not tables: discovery says so in one sentence
+    instead of answering with an empty list."""
+    from etl_bigquery.blocks.files import FileConnection
+    from etl_bigquery.engine.errors import ValidationError as EtlValidationError
+    from etl_bigquery.engine.sources.abilities import ListsFiles, TableCatalog
+    from etl_bigquery.service import discovery
+
+    block = FileConnection(type="local", bucket=str(tmp_path))
+    with block.open_reader() as reader:
+        assert isinstance(reader, ListsFiles) and not isinstance(reader, TableCatalog)
+    with pytest.raises(EtlValidationError, match="holds files, not tables"):
+        discovery.list_tables(block)

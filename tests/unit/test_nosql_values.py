@@ -149,8 +149,9 @@ def test_the_cursor_is_pushed_down_only_where_the_store_holds_that_kind():
 
 
 def test_the_block_asks_for_what_each_store_needs_and_hides_secrets():
-    from etl_bigquery.blocks.nosql import NoSqlConnection
     from pydantic import ValidationError
+
+    from etl_bigquery.blocks.nosql import NoSqlConnection
 
     for fields, message in [
         ({"type": "redis"}, "needs a host"),
@@ -174,7 +175,6 @@ def test_the_block_asks_for_what_each_store_needs_and_hides_secrets():
 
 def test_connection_documents_of_kind_nosql():
     from etl_bigquery.blocks.nosql import NoSqlConnection
-
     from etl_bigquery.engine.errors import ConfigurationError
     from etl_bigquery.service.connection_documents import build_block
 

@@ -1,5 +1,47 @@
-// The ETL console's few behaviours: refresh while a run is live, and the job wizard.
+// The ETL console's few behaviours: the security token on every form and call, confirmations,
+// refresh while a run is live, and the job wizard. No inline script or handler exists in the
+// pages (the Content-Security-Policy forbids them): behaviours hang on data- attributes here.
 "use strict";
+
+var CSRF_TOKEN = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+
+// Every state-changing call carries the token the server checks (ui_extension/security.py).
+function console_post(url, body, contentType) {
+  var headers = { "X-CSRF-Token": CSRF_TOKEN };
+  if (contentType) headers["Content-Type"] = contentType;
+  return fetch(url, { method: "POST", headers: headers, body: body, credentials: "same-origin" });
+}
+
+function console_form_json(form) {
+  // A form's fields as a JSON object; a repeated field (checked columns) becomes a list.
+  var data = {};
+  new FormData(form).forEach(function (value, key) {
+    if (!(key in data)) { data[key] = key === "columns" ? [value] : value; return; }
+    if (!Array.isArray(data[key])) data[key] = [data[key]];
+    data[key].push(value);
+  });
+  if (!("columns" in data)) data.columns = [];
+  return JSON.stringify(data);
+}
+
+(function () {
+  // Forms that post get the token, pages added later included; data-confirm asks first;
+  // data-autosubmit submits its form on change; data-refresh-ms follows a live run.
+  document.querySelectorAll("form").forEach(function (form) {
+    if ((form.getAttribute("method") || "").toLowerCase() === "post" && !form.querySelector("input[name=csrf_token]")) {
+      var input = document.createElement("input");
+      input.type = "hidden"; input.name = "csrf_token"; input.value = CSRF_TOKEN;
+      form.appendChild(input);
+    }
+    var question = form.getAttribute("data-confirm");
+    if (question) form.addEventListener("submit", function (event) { if (!window.confirm(question)) event.preventDefault(); });
+  });
+  document.querySelectorAll("[data-autosubmit]").forEach(function (field) {
+    field.addEventListener("change", function () { field.form.submit(); });
+  });
+  var refresh = Number(document.body.getAttribute("data-refresh-ms"));
+  if (refresh > 0) console_refresh_when_live(refresh);
+})();
 
 function console_refresh_when_live(ms) {
   // Reload to follow a running run, unless the user is typing in a field.
@@ -141,8 +183,9 @@ function console_refresh_when_live(ms) {
     form.querySelectorAll("input[name=columns]:checked").forEach(function (box) {
       var c = columns.find(function (x) { return x.name === box.value; }); if (c) chosen[c.bq_name] = c.bq_type;
     });
-    fetch("/api/compatibility", { method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ destination: $("destination").value, dataset: $("dataset").value || null, table: table, columns: chosen }) })
+    console_post("/api/compatibility",
+      JSON.stringify({ destination: $("destination").value, dataset: $("dataset").value || null, table: table, columns: chosen }),
+      "application/json")
       .then(function (r) { return r.json(); }).then(function (report) {
         var out = $("compatibility"); out.innerHTML = "";
         if (report.error) { text(out, report.error); return; }
@@ -167,7 +210,7 @@ function console_refresh_when_live(ms) {
   });
   $("review").addEventListener("click", function () {
     var out = $("review-output"); text(out, "Checking…");
-    fetch("/api/review", { method: "POST", body: new URLSearchParams(new FormData(form)) }).then(function (r) {
+    console_post("/api/review", console_form_json(form), "application/json").then(function (r) {
       return r.json().then(function (body) { return { ok: r.ok, body: body }; });
     }).then(function (res) {
       out.innerHTML = "";
@@ -184,7 +227,7 @@ function console_refresh_when_live(ms) {
     event.preventDefault();
     var error = $("wizard-error"); error.hidden = true;
     $("create").disabled = true; text($("create"), "Creating… (validating, creating the table, deploying)");
-    fetch("/jobs/new", { method: "POST", body: new URLSearchParams(new FormData(form)) }).then(function (r) {
+    console_post("/jobs/new", new URLSearchParams(new FormData(form))).then(function (r) {
       return r.json().then(function (body) { return { ok: r.ok, body: body }; });
     }).then(function (res) {
       if (res.ok) { window.location.href = res.body.redirect; return; }

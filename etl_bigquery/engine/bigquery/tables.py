@@ -17,6 +17,7 @@ from etl_bigquery.engine.fingerprint import ROW_HASH, Identity
 from etl_bigquery.engine.jobs.model import LoadType
 from etl_bigquery.engine.schema.bqtypes import BqType
 from etl_bigquery.engine.schema.compat import can_load
+from etl_bigquery.engine.schema.names import TableNames
 
 JOB_LABEL = "etl_job"
 LOAD_TYPE_LABEL = "etl_load_type"
@@ -106,6 +107,31 @@ def described_source(description: str | None) -> tuple[str, str] | None:
     return (name, found["type"]) if isinstance(name, str) else None
 
 
+def described_columns(table: bigquery.Table) -> dict[str, str]:
+    """Source column → the table column whose description names it (`source_description`).
+    Two columns naming one source column would make loads guess, so that is refused."""
+    found: dict[str, str] = {}
+    for field in table.schema:
+        described = described_source(field.description)
+        if described is None:
+            continue
+        if described[0] in found:
+            raise ValidationError(
+                f"Columns {found[described[0]]} and {field.name} of table "
+                f"{table.dataset_id}.{table.table_id} both say they hold source column "
+                f"{described[0]!r}; correct the description of the one that does not."
+            )
+        found[described[0]] = field.name
+    return found
+
+
+def table_names(table: bigquery.Table) -> TableNames:
+    """The table's columns as name matching sees them (`engine.schema.names`)."""
+    described = described_columns(table)
+    held = set(described.values())
+    return TableNames(described, tuple(f.name for f in table.schema if f.name not in held))
+
+
 def _schema(
     columns: list[TargetColumn], identity: Identity | None = None
 ) -> list[bigquery.SchemaField]:
@@ -187,6 +213,14 @@ def check_existing_table(
         if field is None:
             resolved.append(column)  # added to the table as NULLABLE before loading
             continue
+        # Names come from `engine.schema.names.resolve_column_names`; a column that another
+        # source column's values fill would be a silent swap, whoever chose the names.
+        described = described_source(field.description)
+        if described is not None and described[0].lower() != (column.source_name or "").lower():
+            raise ValidationError(
+                f"Table {ref} column {field.name} holds source column {described[0]!r}, not "
+                f"{column.source_name!r}; choose another destination table."
+            )
         try:
             table_type = BqType.parse(field.field_type)
         except ValueError:

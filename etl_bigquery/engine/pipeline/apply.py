@@ -28,7 +28,10 @@ def apply_job(ctx: RunContext) -> Applied:
     job = ctx.job
     client = ctx.bigquery.bigquery
     strategy = strategy_for(job)
-    plans = plan_source(ctx, detect=True, strategy=strategy)
+    ref = destination_ref(ctx)
+    table = tables.get_table(client, ref)
+    # An existing table names the columns it holds (by source name); its types are checked below.
+    plans = plan_source(ctx, detect=True, table=table, strategy=strategy, adopt_types=False)
     proposed = [p.target for p in plans]
     cursor = None
     if strategy.uses_cursor:
@@ -37,8 +40,6 @@ def apply_job(ctx: RunContext) -> Applied:
         first_run_bound(job, cursor, ctx.started_at)  # refuses a day-based backfill on a number
         Lookback.for_job(job.lookback, cursor)  # refuses a duration on a numeric cursor
     estimated = ctx.reader.estimate_rows(job.source)
-    ref = destination_ref(ctx)
-    table = tables.get_table(client, ref)
     if table is not None:
         resolved = tables.check_existing_table(
             table, ref, proposed, job_name=job.name, load_type=job.load_type

@@ -25,7 +25,7 @@ from etl_bigquery.engine.plan import ALWAYS_LOADED, ColumnPlan, plan_columns
 from etl_bigquery.engine.rejected import rejected_table
 from etl_bigquery.engine.schema.bqtypes import BqType
 from etl_bigquery.engine.schema.detect import detect_for_job
-from etl_bigquery.engine.schema.names import sanitize_column_name
+from etl_bigquery.engine.schema.names import AmbiguousColumn, TableNames, match_table_columns
 from etl_bigquery.engine.sources.abilities import CanSplit, EstimatesRead, SampledSchema
 from etl_bigquery.engine.sources.base import CursorBound, ReadPlan, SourceColumn
 from etl_bigquery.engine.sources.registry import by_dialect
@@ -46,16 +46,20 @@ def plan_source(
     detect: bool = False,
     table: bigquery.Table | None = None,
     strategy: LoadStrategy | None = None,
+    adopt_types: bool = True,
 ) -> list[ColumnPlan]:
     """The job's columns with their proposed types. `detect` (when a table is about to be
     created) samples text columns for dates, timestamps, integers and booleans stored as text;
-    runs instead follow the types the table already has (`_adopt_table_types`)."""
+    runs instead follow the types the table already has (`_adopt_table_types`). An existing
+    `table` also decides the names: each source column keeps the table column its description
+    names."""
     job = job or ctx.job
     if columns is None:
         columns = ctx.reader.describe(job.source)
     detected = detect_for_job(ctx.reader, job, columns) if detect else None
-    plans = plan_columns(job, columns, ctx.reader.dialect, detected=detected)
-    if table is not None:
+    names = tables.table_names(table) if table is not None else None
+    plans = plan_columns(job, columns, ctx.reader.dialect, detected=detected, table=names)
+    if table is not None and adopt_types:
         plans = _adopt_table_types(plans, table)
     (strategy or strategy_for(job)).check_plans(job, plans)
     return plans
@@ -153,23 +157,18 @@ def choose_processing_mode(
     return ProcessingMode.DATAFLOW, f"dataflow (auto: about {about} rows >= {threshold})"
 
 
-def _table_names(table: bigquery.Table) -> set[str]:
-    return {field.name.lower() for field in table.schema}
-
-
 def _drift(
-    job: JobSpec, source: list[SourceColumn], table: bigquery.Table
+    job: JobSpec, source: list[SourceColumn], table: TableNames
 ) -> tuple[JobSpec, list[str]]:
     """The job as this run loads it, and what drifted: listed columns the source dropped are
     left out (their table columns get NULL); with `columns: []`, source columns the table does
-    not have yet are not loaded until the job is applied again."""
+    not hold yet (by source name, `engine.schema.names`) are not loaded until the job is applied
+    again."""
     names = {c.name for c in source}
-    in_table = _table_names(table)
     warnings = []
     dropped = [c for c in job.columns if c not in names]
     if dropped:
-        gone = [c for c in dropped if sanitize_column_name(c).lower() in in_table]
-        if len(gone) < len(dropped):
+        if not all(table.holds(c) for c in dropped):
             return job, []  # a column that never existed: plan_columns says so
         warnings.append(
             f"source column(s) {', '.join(dropped)} no longer exist in "
@@ -177,12 +176,12 @@ def _drift(
         )
         job = job.model_copy(update={"columns": [c for c in job.columns if c in names]})
     if not job.columns:
-        new = [
-            c.name
-            for c in source
-            if c.name not in ALWAYS_LOADED  # file trace columns keep their own names
-            and sanitize_column_name(c.name).lower() not in in_table
-        ]
+        data = [c.name for c in source if c.name not in ALWAYS_LOADED]  # trace columns: ours
+        try:
+            held = match_table_columns(data, table)
+        except AmbiguousColumn:
+            return job, warnings  # plan_columns refuses with the sentence that says what to fix
+        new = [name for name in data if name not in held]
         if new:
             warnings.append(
                 f"new source column(s) {', '.join(new)} are not loaded until the job lists them "
@@ -211,7 +210,7 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
         described = [tables.described_source(field.description) for field in table.schema]
         found = [d for d in described if d]
         source_columns = ctx.reader.columns_beyond_sample(source_columns, found)
-    job, warnings = _drift(ctx.job, source_columns, table)
+    job, warnings = _drift(ctx.job, source_columns, tables.table_names(table))
     plans = plan_source(ctx, job, source_columns, table=table, strategy=strategy)
     location = table.location or ctx.settings.location
     resolved = tables.check_existing_table(

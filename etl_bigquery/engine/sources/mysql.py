@@ -18,7 +18,11 @@ to keep the text) come as text; `bit(n)` as a number; `tinyint(1)` as `value <> 
 counted (`zero_dates_nulled`, logged once per read) rather than failing the row.
 
 Sessions are read-only (`SET SESSION TRANSACTION READ ONLY`), in UTC (TIMESTAMP values come back in
-UTC) and utf8mb4. A job's custom query is checked by `engine.sources.query_check` at the start of
+UTC) and utf8mb4, and so is every statement on its own: each runs in a transaction opened with
+`START TRANSACTION READ ONLY` (ConnectorX's connection: as its last pre-execution statement), so a
+stored function that sets the session read-write (`SET SESSION tx_read_only = 0`, which MariaDB
+allows) cannot make a later statement writable. Executable comments (`/*! ... */`) are refused by
+the query check. A job's custom query is checked by `engine.sources.query_check` at the start of
 every method that takes it, so a refused query never reaches the server, and runs with a statement
 timeout (`max_statement_time` on MariaDB, `max_execution_time` on MySQL). Remaining risk: a SELECT
 can call functions with side effects a read-only session does not stop (`GET_LOCK`, `SLEEP`,
@@ -87,6 +91,7 @@ DEFAULT_PORT = 3306
 DEFAULT_QUERY_TIMEOUT_SECONDS = 3600
 CHECK_TIMEOUT_SECONDS = 60
 QUERY_BATCH_ROWS = 10_000  # a query's row width is unknown: smaller batches bound its memory
+READ_ONLY_TRANSACTION = "START TRANSACTION READ ONLY"
 _SYSTEM_SCHEMAS = ("information_schema", "performance_schema", "mysql", "sys")
 _WRITE_PRIVILEGES = {
     "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "INDEX", "CREATE VIEW", "TRIGGER",
@@ -177,6 +182,22 @@ class MySqlReader(SourceReader):
             statements.append(self._timeout_statement(timeout))
         return statements
 
+    def _connectorx_statements(self, timeout: float | None) -> list[str]:
+        """ConnectorX's pre-execution statements: the session's, then the read's own read-only
+        transaction (its connection ends with the read, which rolls it back)."""
+        return [*self._session_statements(timeout), READ_ONLY_TRANSACTION]
+
+    @contextlib.contextmanager
+    def _read_only_transaction(self) -> Iterator[None]:
+        """The statements inside run in a read-only transaction whatever the session's mode has
+        become (a stored function may change it); rolled back at the end."""
+        self._execute_all([READ_ONLY_TRANSACTION])
+        try:
+            yield
+        finally:
+            with contextlib.suppress(pymysql.MySQLError):
+                self._conn.rollback()
+
     def _timeout_statement(self, seconds: float | None) -> str:
         if self.mariadb:
             return f"SET SESSION max_statement_time = {0 if seconds is None else max(seconds, 1):g}"
@@ -226,7 +247,7 @@ class MySqlReader(SourceReader):
 
     def _query(self, sql: str, parameters: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
         try:
-            with self._conn.cursor() as cursor:
+            with self._read_only_transaction(), self._conn.cursor() as cursor:
                 cursor.execute(sql, parameters)
                 return list(cursor.fetchall())
         except pymysql.MySQLError as error:
@@ -347,7 +368,11 @@ class MySqlReader(SourceReader):
     def _describe_query(self, source: QuerySource) -> list[SourceColumn]:
         sql = f"SELECT * FROM {self._source(source)} LIMIT 0"
         try:
-            with self._query_timeout(source, self._check_timeout()), self._conn.cursor() as cursor:
+            with (
+                self._query_timeout(source, self._check_timeout()),
+                self._read_only_transaction(),
+                self._conn.cursor() as cursor,
+            ):
                 cursor.execute(sql)
                 fields = cursor._result.fields if cursor._result else []
         except pymysql.MySQLError as error:
@@ -377,6 +402,7 @@ class MySqlReader(SourceReader):
         try:
             with (
                 self._query_timeout(source, self._check_timeout()),
+                self._read_only_transaction(),
                 self._conn.cursor(pymysql.cursors.DictCursor) as cursor,
             ):
                 cursor.execute(sql)
@@ -404,7 +430,7 @@ class MySqlReader(SourceReader):
             with self._query_timeout(plan.source, self._check_timeout()):
                 schema = connectorx.read_sql(
                     self.settings.url(), sql, return_type="arrow_stream", batch_size=1,
-                    pre_execution_query=self._session_statements(self._timeout_seconds),
+                    pre_execution_query=self._connectorx_statements(self._timeout_seconds),
                 ).schema  # fmt: skip
         except Exception as error:  # ConnectorX raises RuntimeError with MySQL's text
             raise self._classify(error, Stage.VALIDATION) from None
@@ -463,7 +489,7 @@ class MySqlReader(SourceReader):
         try:
             reader = connectorx.read_sql(
                 self.settings.url(), sql, return_type="arrow_stream", batch_size=batch_rows,
-                pre_execution_query=self._session_statements(timeout),
+                pre_execution_query=self._connectorx_statements(timeout),
             )  # fmt: skip
         except Exception as error:  # ConnectorX raises RuntimeError with MySQL's text
             raise self._classify(error, Stage.EXTRACTION) from None
@@ -490,7 +516,10 @@ class MySqlReader(SourceReader):
         names = [column.name for column in plan.columns]
         types = [column.bq_type for column in plan.columns]
         timeout = self.settings.query_timeout_seconds
-        with self._query_timeout(plan.source, timeout, Stage.EXTRACTION):
+        with (
+            self._query_timeout(plan.source, timeout, Stage.EXTRACTION),
+            self._read_only_transaction(),
+        ):
             cursor = self._conn.cursor(pymysql.cursors.SSCursor)  # unbuffered: rows stay on the
             try:  # server until fetched
                 cursor.execute(sql)
@@ -513,7 +542,11 @@ class MySqlReader(SourceReader):
             self._require_table(source)
         sql = f"SELECT * FROM {self._source(source)} LIMIT {int(limit)}"  # checks the query
         try:
-            with self._query_timeout(source, self._check_timeout()), self._conn.cursor() as cursor:
+            with (
+                self._query_timeout(source, self._check_timeout()),
+                self._read_only_transaction(),
+                self._conn.cursor() as cursor,
+            ):
                 cursor.execute(sql)
                 names = [d[0] for d in cursor.description]
                 rows = cursor.fetchall()

@@ -3,7 +3,12 @@
 Types Arrow has no direct equivalent for (numeric, uuid, interval, json, arrays...) are converted
 to text by PostgreSQL in the SELECT itself, so the stream holds only plain Arrow types.
 
-Sessions are read-only (`SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY`). A job's custom
+Sessions are read-only (`SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY`), and so is every
+statement on its own: each runs in a transaction of its own opened `BEGIN TRANSACTION READ ONLY`
+and ended by ROLLBACK, so a function that turned the session's default off
+(`set_config('default_transaction_read_only', 'off', false)` inside a function the query check
+cannot see into) neither makes a later statement writable nor outlives its statement (PostgreSQL
+undoes a setting changed in a transaction that rolls back). A job's custom
 query is checked by `engine.sources.query_check` at the start of every method that takes it, so a
 refused query never reaches the server, and runs with a `statement_timeout`. Remaining risk: a
 SELECT may call functions whose side effects a read-only transaction does not stop in every case
@@ -252,18 +257,35 @@ class PostgresWireReader(SourceReader):
             )
         try:
             # A test or a run must never change the source.
-            self._execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-            self._execute("SET TIME ZONE 'UTC'")
+            self._set("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            self._set("SET TIME ZONE 'UTC'")
         except adbc_driver_manager.Error as error:
             self.close()
             raise connection_errors.connection_error(str(error)) from None
 
     # -- plumbing -----------------------------------------------------------------------------
 
+    def _set(self, sql: str) -> None:
+        """A session-level statement (SET, BEGIN, ROLLBACK), outside the read-only transactions
+        (a ROLLBACK would undo a setting made inside one)."""
+        with self._conn.cursor() as cursor:
+            cursor.execute(sql)
+
+    @contextlib.contextmanager
+    def _read_only_transaction(self) -> Iterator[None]:
+        """The statements inside run in a read-only transaction, whatever the session's default
+        has become, and everything they changed in the session is undone at the end."""
+        self._set("BEGIN TRANSACTION READ ONLY")
+        try:
+            yield
+        finally:
+            with contextlib.suppress(adbc_driver_manager.Error):
+                self._set("ROLLBACK")
+
     def _execute(
         self, sql: str, parameters: tuple[Any, ...] | None = None
     ) -> list[tuple[Any, ...]]:
-        with self._conn.cursor() as cursor:
+        with self._read_only_transaction(), self._conn.cursor() as cursor:
             cursor.execute(sql, parameters)
             try:
                 return cursor.fetchall()
@@ -285,7 +307,7 @@ class PostgresWireReader(SourceReader):
             yield
             return
         try:
-            self._execute(f"SET statement_timeout = {max(1, round(seconds * 1000))}")
+            self._set(f"SET statement_timeout = {max(1, round(seconds * 1000))}")
         except adbc_driver_manager.Error as error:
             raise self._classify(error, stage) from None
         self._timeout_seconds = seconds
@@ -294,7 +316,7 @@ class PostgresWireReader(SourceReader):
         finally:
             self._timeout_seconds = None
             with contextlib.suppress(adbc_driver_manager.Error):
-                self._execute("RESET statement_timeout")
+                self._set("RESET statement_timeout")
 
     def _check_timeout(self) -> float:
         return min(CHECK_TIMEOUT_SECONDS, self.settings.query_timeout_seconds)
@@ -392,7 +414,11 @@ class PostgresWireReader(SourceReader):
     def _describe_query(self, source: QuerySource) -> list[SourceColumn]:
         sql = f"SELECT * FROM {_source_sql(source)} LIMIT 0"
         try:
-            with self._query_timeout(source, self._check_timeout()), self._conn.cursor() as cursor:
+            with (
+                self._query_timeout(source, self._check_timeout()),
+                self._read_only_transaction(),
+                self._conn.cursor() as cursor,
+            ):
                 cursor.execute(sql)
                 schema = cursor.fetch_arrow_table().schema
         except adbc_driver_manager.Error as error:
@@ -440,7 +466,11 @@ class PostgresWireReader(SourceReader):
     def _explain_rows(self, sql: str, source: TableSource | QuerySource) -> int | None:
         """EXPLAIN's planned rows; None when there is no estimate (it never fails validation)."""
         try:
-            with self._query_timeout(source, self._check_timeout()), self._conn.cursor() as cursor:
+            with (
+                self._query_timeout(source, self._check_timeout()),
+                self._read_only_transaction(),
+                self._conn.cursor() as cursor,
+            ):
                 # ADBC sends statements that return rows as `COPY (...) TO STDOUT`, where EXPLAIN
                 # is a syntax error; this one goes as a plain query.
                 cursor.adbc_statement.set_options(**{"adbc.postgresql.use_copy": "false"})
@@ -464,6 +494,7 @@ class PostgresWireReader(SourceReader):
         try:
             with (
                 self._query_timeout(plan.source, self._check_timeout()),
+                self._read_only_transaction(),
                 self._conn.cursor() as cursor,
             ):
                 cursor.execute(sql)
@@ -474,7 +505,10 @@ class PostgresWireReader(SourceReader):
     def read(self, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
         sql = build_select(plan)  # checks the query before it reaches the server
         timeout = self.settings.query_timeout_seconds
-        with self._query_timeout(plan.source, timeout, Stage.EXTRACTION):
+        with (
+            self._query_timeout(plan.source, timeout, Stage.EXTRACTION),
+            self._read_only_transaction(),
+        ):
             cursor = self._conn.cursor()
             try:
                 cursor.adbc_statement.set_options(
@@ -502,7 +536,11 @@ class PostgresWireReader(SourceReader):
             self._require_table(source)
         sql = f"SELECT * FROM {_source_sql(source)} LIMIT {int(limit)}"  # checks the query
         try:
-            with self._query_timeout(source, self._check_timeout()), self._conn.cursor() as cursor:
+            with (
+                self._query_timeout(source, self._check_timeout()),
+                self._read_only_transaction(),
+                self._conn.cursor() as cursor,
+            ):
                 cursor.execute(sql)
                 return cursor.fetch_arrow_table()
         except adbc_driver_manager.Error as error:
@@ -588,7 +626,7 @@ class PostgresReader(PostgresWireReader):
             f"SELECT percentile_disc(ARRAY[{fractions}]) WITHIN GROUP (ORDER BY {quoted}) "
             f"FROM ({build_select(replace(plan, columns=[column]))}) AS _etl_units"
         )
-        with self._conn.cursor() as cursor:
+        with self._read_only_transaction(), self._conn.cursor() as cursor:
             cursor.execute(sql)
             values = cursor.fetchone()[0] or []
         cuts = sorted({v for v in values if v is not None})

@@ -9,6 +9,15 @@ SELECT ...`), `SELECT ... INTO` (creates a table), `FOR UPDATE / SHARE` (takes l
 parser cannot read. The query is executed as the user wrote it (sqlglot's rendering could change
 its meaning); only the trailing `;` and surrounding whitespace are removed.
 
+Two more refusals keep the parser's view equal to the server's (issue 19):
+- functions that change the session's settings (`set_config`): on PostgreSQL,
+  `set_config('default_transaction_read_only', 'off', false)` would turn the session's read-only
+  default off for the statements after it. (The readers also run every statement in a
+  transaction of its own that is read only, so a setting changed by a function the parser cannot
+  see inside is still contained: engine/sources/postgres.py and mysql.py.)
+- MySQL/MariaDB executable comments (`/*! ... */`, `/*!50000 ... */`, `/*M! ... */`): the server
+  runs their text as SQL while every parser, sqlglot's included, skips them as comments.
+
 Remaining risk: a SELECT can still call functions with side effects. PostgreSQL sources run in a
 read-only transaction with a statement timeout, which stops writes to tables, sequences' `setval`
 and DDL, but not every function: `pg_terminate_backend`, `pg_cancel_backend`, `dblink_exec` (it
@@ -22,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
@@ -38,6 +48,12 @@ _QUERY_START = {TokenType.SELECT, TokenType.WITH, TokenType.VALUES, TokenType.TA
 _WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Merge)
 _WRITE_NAMES = {exp.Insert: "INSERT", exp.Update: "UPDATE", exp.Delete: "DELETE",
                 exp.Merge: "MERGE"}  # fmt: skip
+# Functions that change the session's settings (lower case; a schema-qualified call such as
+# pg_catalog.set_config parses to the same name).
+_SESSION_SETTERS = {"set_config"}
+# Dialects whose servers execute comments that start with '!' (MySQL) or 'M!' (MariaDB).
+_EXECUTABLE_COMMENTS = {"mysql"}
+_EXECUTABLE_COMMENT = re.compile(r"/\*M?!")
 
 
 def query_dialect(dialect: str) -> QueryDialect | None:
@@ -78,6 +94,8 @@ def _checked(sql: str, dialect: str) -> str:
             "The query holds several statements separated by ';'; keep one SELECT statement."
         )
     text = sql[: tokens[end].start].strip() if end < len(tokens) else sql.strip()
+    if read in _EXECUTABLE_COMMENTS:
+        _refuse_executable_comments(sql, tokens)
     first = body[0]
     if first.token_type not in _QUERY_START:
         if first.token_type in (TokenType.VAR, TokenType.IDENTIFIER) or not first.text.isalpha():
@@ -99,6 +117,22 @@ def _checked(sql: str, dialect: str) -> str:
     return text
 
 
+def _refuse_executable_comments(text: str, tokens: list[Any]) -> None:
+    """Comments live between tokens (string literals are tokens, so '/*!' inside a string is
+    never looked at): scan every gap of the text for a comment the server would execute."""
+    previous_end = -1
+    for token in [*tokens, None]:
+        start = len(text) if token is None else token.start
+        if _EXECUTABLE_COMMENT.search(text[previous_end + 1 : start]):
+            raise ValidationError(
+                "The query holds a MySQL executable comment (/*! ... */ or /*M! ... */), whose "
+                "text the server runs as SQL unchecked; remove the comment or write its SQL "
+                "plainly."
+            )
+        if token is not None:
+            previous_end = token.end
+
+
 def _refuse_non_reads(tree: exp.Expression) -> None:
     if isinstance(tree, _WRITES):  # e.g. WITH x AS (...) DELETE ...
         raise ValidationError(f"The query is {_a(_WRITE_NAMES[type(tree)])} statement; {_FIX}.")
@@ -114,6 +148,11 @@ def _refuse_non_reads(tree: exp.Expression) -> None:
             raise ValidationError(
                 "SELECT ... INTO creates a table; remove the INTO clause (the job writes the "
                 "rows to BigQuery)."
+            )
+        if isinstance(node, exp.Anonymous) and node.name.lower() in _SESSION_SETTERS:
+            raise ValidationError(
+                f"The query calls {node.name.lower()}(), which changes the session's settings "
+                "(it could turn the read-only mode off); remove the call."
             )
         if isinstance(node, exp.Lock):
             raise ValidationError(

@@ -83,7 +83,7 @@ class NoSqlSettings:
 ClientFactory = Callable[[NoSqlSettings], Any]
 CLIENT_FACTORIES: dict[str, ClientFactory] = {}
 """Source type → a function returning the driver's client. Empty in production (the real driver
-is used); a test registers an in-process fake here (mongomock, fake-firestore) where no server
+is used); a test registers an in-process fake here (mongomock) where no server
 can run, and says so."""
 
 

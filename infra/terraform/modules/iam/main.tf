@@ -26,12 +26,12 @@ resource "google_service_account" "worker" {
 }
 
 resource "google_service_account" "scheduler_invoker" {
-  count = var.enable_scheduler_oidc ? 1 : 0
+  count = var.enable_scheduler_invoker ? 1 : 0
 
   project      = var.project_id
   account_id   = "${var.name_prefix}-scheduler"
   display_name = "ETL scheduler invoker"
-  description  = "Identity in the OIDC tokens Cloud Scheduler sends to a self-hosted Prefect server to create flow runs."
+  description  = "Identity of Cloud Scheduler's calls: OIDC tokens to a self-hosted Prefect server, or OAuth tokens that run the schedule trigger job (api_key mode)."
 }
 
 resource "google_service_account" "dataflow" {
@@ -86,11 +86,31 @@ resource "google_project_iam_member" "dataflow_worker" {
 
 # --- Prefect worker -----------------------------------------------------------------------------
 
-# The Cloud Run worker creates, runs and deletes one Cloud Run job per flow run; job names are
-# chosen at run time, so the grant cannot be narrowed to named jobs.
-resource "google_project_iam_member" "worker_run_developer" {
+# The Cloud Run worker creates, runs and deletes one Cloud Run job per flow run. Job names are
+# chosen at run time (flow-run name + random suffix), so no binding on named jobs can exist
+# before them; instead of roles/run.developer (which also deploys and updates services and
+# updates any job), a custom role holds exactly the calls prefect-gcp's cloud-run-v2 worker makes:
+# jobs.create/get/run/delete, executions.get/list/delete (it deletes a job's executions first).
+resource "google_project_iam_custom_role" "worker_cloud_run_jobs" {
+  project     = var.project_id
+  role_id     = "${replace(var.name_prefix, "-", "_")}_worker_run_jobs"
+  title       = "ETL Prefect worker: flow-run Cloud Run jobs"
+  description = "Create, run, watch and delete the Cloud Run job of each flow run; nothing about services, IAM or other resources."
+  permissions = [
+    "run.executions.delete",
+    "run.executions.get",
+    "run.executions.list",
+    "run.jobs.create",
+    "run.jobs.delete",
+    "run.jobs.get",
+    "run.jobs.run",
+    "run.operations.get",
+  ]
+}
+
+resource "google_project_iam_member" "worker_run_jobs" {
   project = var.project_id
-  role    = "roles/run.developer"
+  role    = google_project_iam_custom_role.worker_cloud_run_jobs.id
   member  = local.worker_member
 }
 
@@ -101,10 +121,10 @@ resource "google_service_account_iam_member" "worker_acts_as_runner" {
   member             = local.worker_member
 }
 
-# --- Cloud Scheduler (OIDC to a self-hosted Prefect server) ---------------------------------------
+# --- Cloud Scheduler (OIDC to a self-hosted Prefect server, OAuth to the trigger job) -------------
 
 resource "google_service_account_iam_member" "scheduler_agent_token_creator" {
-  count = var.enable_scheduler_oidc ? 1 : 0
+  count = var.enable_scheduler_invoker ? 1 : 0
 
   service_account_id = google_service_account.scheduler_invoker[0].name
   role               = "roles/iam.serviceAccountTokenCreator"
@@ -112,7 +132,7 @@ resource "google_service_account_iam_member" "scheduler_agent_token_creator" {
 }
 
 resource "google_cloud_run_v2_service_iam_member" "scheduler_invokes_prefect_server" {
-  count = var.enable_scheduler_oidc && var.prefect_server_run_service != null ? 1 : 0
+  count = var.enable_scheduler_invoker && var.enable_scheduler_oidc && var.prefect_server_run_service != null ? 1 : 0
 
   project  = var.project_id
   location = var.prefect_server_run_service.location

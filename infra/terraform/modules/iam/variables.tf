@@ -36,6 +36,12 @@ variable "enable_dataflow" {
   default     = true
 }
 
+variable "enable_scheduler_invoker" {
+  type        = bool
+  description = "Create the account Cloud Scheduler's calls run as (oidc mode, or api_key mode with scheduled jobs) and let Cloud Scheduler's service agent mint its tokens."
+  default     = false
+}
+
 variable "enable_scheduler_oidc" {
   type        = bool
   description = "Create the scheduler invoker service account whose OIDC tokens Cloud Scheduler sends to a self-hosted Prefect server, and let the Cloud Scheduler service agent mint them."

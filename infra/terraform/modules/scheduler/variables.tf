@@ -71,11 +71,14 @@ variable "prefect_api_url" {
 
 variable "auth" {
   type = object({
-    # "api_key": Prefect Cloud (or a server behind a gateway that takes a bearer key), the key read
-    # from Secret Manager. "oidc": a self-hosted server behind Cloud Run IAM or IAP.
-    mode                       = string
-    api_key_secret_id          = optional(string)
-    oidc_service_account_email = optional(string)
+    # "api_key": Prefect Cloud (or a server behind a gateway that takes a bearer key), the key kept
+    # in Secret Manager and read by the trigger job. "oidc": a self-hosted server behind Cloud Run
+    # IAM or IAP.
+    mode              = string
+    api_key_secret_id = optional(string)
+    # The account Cloud Scheduler's calls run as: OIDC tokens (oidc) or OAuth tokens that run the
+    # trigger job (api_key).
+    invoker_service_account_email = optional(string)
     # Defaults to the scheme and host of prefect_api_url, which is what Cloud Run checks.
     oidc_audience = optional(string)
   })
@@ -87,8 +90,8 @@ variable "auth" {
   }
 
   validation {
-    condition     = var.auth.mode != "oidc" || var.auth.oidc_service_account_email != null
-    error_message = "auth.mode oidc needs auth.oidc_service_account_email, the scheduler invoker service account."
+    condition     = var.auth.invoker_service_account_email != null || var.auth.mode == "api_key"
+    error_message = "auth.mode oidc needs auth.invoker_service_account_email, the scheduler invoker service account."
   }
 }
 
@@ -119,4 +122,33 @@ variable "attempt_deadline" {
     condition     = try(tonumber(trimsuffix(var.attempt_deadline, "s")) >= 15 && tonumber(trimsuffix(var.attempt_deadline, "s")) <= 1800 && can(regex("^[0-9]+s$", var.attempt_deadline)), false)
     error_message = "attempt_deadline must be a duration in seconds between 15s and 1800s, such as 60s."
   }
+}
+
+variable "name_prefix" {
+  type        = string
+  description = "Prefix of the trigger job's name (<prefix>-schedule-trigger)."
+  default     = "etl"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,18}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 3-20 lower-case letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "labels" {
+  type        = map(string)
+  description = "Labels put on the trigger job."
+  default     = {}
+}
+
+variable "trigger_service_account_email" {
+  type        = string
+  description = "Service account the trigger job runs as (api_key mode): it must be an accessor of the Prefect API key secret. The root passes the worker's, which already is."
+  default     = null
+}
+
+variable "trigger_image" {
+  type        = string
+  description = "Image of the trigger job (api_key mode): anything with the prefect CLI."
+  default     = "docker.io/prefecthq/prefect:3.8.8-python3.11"
 }

@@ -9,9 +9,6 @@ locals {
       }
     }
   ]...)
-
-  # for_each cannot iterate a sensitive value; the keys (secret IDs) are not secret, the values are.
-  secret_ids_with_values = nonsensitive(toset(keys(var.secret_values)))
 }
 
 resource "google_secret_manager_secret" "this" {
@@ -48,19 +45,10 @@ resource "google_secret_manager_secret" "this" {
   }
 }
 
-resource "google_secret_manager_secret_version" "this" {
-  for_each = local.secret_ids_with_values
-
-  secret      = google_secret_manager_secret.this[each.key].id
-  secret_data = var.secret_values[each.key]
-
-  lifecycle {
-    precondition {
-      condition     = contains(keys(var.secrets), each.key)
-      error_message = "secret_values has a value for ${each.key}, which is not declared in secrets."
-    }
-  }
-}
+# No google_secret_manager_secret_version here, on purpose: a version's secret_data is stored in
+# the Terraform state (and in saved plans). Secrets are created empty; their values are added
+# outside Terraform (`gcloud secrets versions add ID --data-file=-`, see README), so no secret
+# value can ever reach the state. tests/infra/test_secrets_state.py keeps it so.
 
 # Accessor on each secret, never project-wide: the runner reads the credentials of the connections
 # it serves, not every secret in the project.

@@ -14,7 +14,7 @@ variable "secrets" {
     accessors = optional(list(string), ["runner"])
     labels    = optional(map(string), {})
   }))
-  description = "Secret containers keyed by secret ID (connection passwords, service-account keys, the Prefect API key). Values are added separately (secret_values, or gcloud secrets versions add)."
+  description = "Secret containers keyed by secret ID (connection passwords, service-account keys, the Prefect API key). Created empty: values are added outside Terraform (gcloud secrets versions add), never through its state."
   default     = {}
 
   validation {
@@ -36,13 +36,6 @@ variable "accessor_service_accounts" {
     condition     = alltrue([for k in keys(var.accessor_service_accounts) : can(regex("^[a-z][a-z0-9_]*$", k))])
     error_message = "Accessor keys must be short lower-case names such as runner or worker."
   }
-}
-
-variable "secret_values" {
-  type        = map(string)
-  description = "Optional initial values keyed by secret ID. They end up in the Terraform state: prefer `gcloud secrets versions add` and leave this empty."
-  default     = {}
-  sensitive   = true
 }
 
 variable "replica_locations" {
