@@ -47,9 +47,9 @@ have submitted (the staging load and the MERGE).
 
 Out of reach, by design: rows committed later than the lookback behind the watermark (raise
 `lookback`); deletes and in-place updates in the source (an append load has no way to see them;
-use a merge job, or a catalog job); rows with a NULL cursor. A row updated in place without its cursor changing
-is loaded again as a new version when its identity is every column (no primary key), and not
-loaded again when its identity is the primary key plus cursor.
+use a merge job, or a catalog job); rows with a NULL cursor. A row updated in place without its
+cursor changing is loaded again as a new version when its identity is every column (no primary
+key), and not loaded again when its identity is the primary key plus cursor.
 """
 
 from __future__ import annotations
