@@ -54,16 +54,18 @@ def _copy_table(conn: psycopg.Connection, rows: int) -> str:
     return table
 
 
-def _change(conn: psycopg.Connection, table: str, count: int) -> None:
-    """`count` rows change: updates of the most recent keys (cursor forward), and new keys."""
+def _change(conn: psycopg.Connection, table: str, count: int, spread: bool) -> None:
+    """`count` rows change: half updates (cursor forward) of the most recent keys, or with
+    `spread` of keys all over the table (their old rows sit in every partition), half new keys."""
     updates, inserts = count // 2, count - count // 2
     qualified = f"{SCHEMA}.{table}"
     top, last = conn.execute(f"SELECT max(id), max(updated_at) FROM {qualified}").fetchone()
+    which = f"id %% {max(top // updates, 1)} = 0" if spread else f"id > {top - updates}"
     conn.execute(
         f"""UPDATE {qualified} SET name = name || ' (changed)', amount = amount + 1,
                    updated_at = %s::timestamp + interval '1 second'
-            WHERE id > %s""",
-        (last, top - updates),
+            WHERE {which}""",
+        (last,),
     )
     conn.execute(
         f"""INSERT INTO {qualified}
@@ -130,6 +132,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--share", type=float, default=0.01, help="rows changed per round")
     parser.add_argument("--repeat", type=int, default=1, help="rounds (medians)")
+    parser.add_argument(
+        "--spread", action="store_true", help="update keys all over the table, not recent ones"
+    )
     args = parser.parse_args()
     services = Services()
     services.up(echo=lambda line: print(f"  {line}"))
@@ -152,7 +157,7 @@ def main() -> None:
         initial = _run(job)
         rounds = []
         for _ in range(args.repeat):
-            _change(conn, table, int(args.rows * args.share))
+            _change(conn, table, int(args.rows * args.share), args.spread)
             report = _run(job)
             report["_bytes"] = _billed_estimate(services, table, str(report["load_job_id"]))
             rounds.append(report)
@@ -161,7 +166,8 @@ def main() -> None:
     merge = last["merge"]
     line = {
         "rows": args.rows,
-        "increment": f"{args.share:.0%}: {merge['rows updated']:,} updated + "
+        "increment": f"{args.share:.0%}: {merge['rows updated']:,} updated "
+        f"({'keys all over the table' if args.spread else 'recent keys'}) + "
         f"{merge['rows inserted']:,} inserted",
         "initial_merge_seconds": initial["duration_seconds"],
         "validate_seconds": median("validate"),
@@ -178,7 +184,8 @@ def main() -> None:
         f"\nmerge {args.rows:,} rows, {line['increment']}: "
         f"end to end {line['end_to_end_seconds']:.1f} s (extract {line['extract_seconds']:.1f} "
         f"s, load {line['load_seconds (staging + plan + MERGE)']:.1f} s); "
-        f"{line['partitions_touched']} partitions; bytes: {line['bytes_processed_reported']} "
+        f"partitions touched: {line['partitions_touched']}; bytes: "
+        f"{line['bytes_processed_reported']} "
         f"(estimated on BigQuery: {line['bytes_billed_estimate_merge'] / 1e6:,.1f} MB, "
         f"{line['bytes_billed_estimate_without_partition_filter'] / 1e6:,.1f} MB without the "
         "partition filter)"
