@@ -34,10 +34,14 @@ def merge_job(pg_schema, pg_connection, destination, dataset):
 @pytest.mark.parametrize(
     "checkpoint",
     [
-        checkpoints.MERGE_STAGING_CREATED,  # empty staging table: the same attempt reuses it
+        # Two in `make test` (their recovery is merge's own), two more in `make faults`, which
+        # also kills at every checkpoint in one loop (tests/faults/test_merge_faults.py).
         checkpoints.MERGE_STAGING_LOADED,  # staging loaded, no MERGE: the attempt is spent
-        checkpoints.LOAD_SUBMITTED,  # the MERGE may still land: waited for, then planned on
         checkpoints.DELETES_KEYS_LOADED,  # keys loaded, no delete MERGE: checked again
+        # empty staging table: the same attempt reuses it
+        pytest.param(checkpoints.MERGE_STAGING_CREATED, marks=pytest.mark.faults),
+        # the MERGE may still land: waited for, then planned on
+        pytest.param(checkpoints.LOAD_SUBMITTED, marks=pytest.mark.faults),
     ],
 )
 def test_a_merge_run_killed_at_a_checkpoint_then_rerun_converges_to_the_source(
