@@ -115,6 +115,7 @@ lint: setup
 bench: setup
 	$(BIN)/python -m bench.postgres_to_bigquery --rows $${BENCH_ROWS:-2000000}
 	$(BIN)/python -m bench.mariadb_to_bigquery --rows $${BENCH_MARIADB_ROWS:-1000000}
+	$(BIN)/python -m bench.merge --rows $${BENCH_MERGE_ROWS:-2000000}
 
 bench-files: setup
 	$(BIN)/python -m bench.files_memory --gigabytes $${BENCH_GB:-2}

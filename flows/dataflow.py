@@ -26,6 +26,7 @@ from etl_bigquery.engine.beam.pipeline import BeamRun, run_extract
 from etl_bigquery.engine.beam.worker import StagingSpec, WorkerSource
 from etl_bigquery.engine.errors import ConfigurationError
 from etl_bigquery.engine.jobs.model import DataflowRunner
+from etl_bigquery.engine.merge.extraction import keyed_extraction
 from etl_bigquery.engine.pipeline.context import Extracted, LoadTarget, RunContext
 from etl_bigquery.flows import artifacts
 
@@ -131,6 +132,9 @@ def dataflow_extract(request: DataflowRequest) -> Extracted:
     storage = ctx.bigquery.storage if ctx.settings.staging_uri.startswith("gs://") else None
     outcome = run_extract(run, target, ctx.reader, job, storage)
     extracted = outcome.extracted
+    keyed = keyed_extraction(target)
+    if keyed is not None:  # merge/history: a due delete check reads the keys in this process
+        keyed.finish(ctx, target, extracted, run.run_path)
     extracted.units = outcome.units
     extracted.dataflow_job_id = outcome.dataflow_job_id
     direct = spec.runner is DataflowRunner.DIRECT

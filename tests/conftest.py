@@ -367,6 +367,8 @@ _LONGEST_FIRST = (
     "tests/integration/test_files_stores.py",
     "tests/integration/test_nosql_sources.py",
     "tests/integration/test_exactly_once.py",
+    "tests/integration/test_merge_postgres.py",
+    "tests/integration/test_exactly_once_merge.py",
     "tests/deployments/test_stuck_and_overlap.py",
     "tests/deployments/test_alerts.py",
     "tests/deployments/test_prefect_ui.py",

@@ -57,10 +57,16 @@ def job_fields_from_form(form: Mapping[str, Any], columns: list[str]) -> dict[st
         "destination": destination,
         "load_type": _text(form, "load_type") or "catalog",
     }
-    if data["load_type"] == "transactional":
+    if data["load_type"] in ("transactional", "merge", "history"):
         for key in ("cursor_column", "backfill_start", "lookback"):
             if _text(form, key):
                 data[key] = _text(form, key)
+    if data["load_type"] in ("merge", "history"):  # keyed by the table's primary key
+        for key in ("deletes", "delete_check"):
+            if _text(form, key):
+                data[key] = _text(form, key)
+        if data.get("deletes") in (None, "none"):
+            data.pop("delete_check", None)
     data["schedule"] = schedule_from_form(form)
     data["timezone"] = _text(form, "timezone") or "UTC"
     if _text(form, "description"):

@@ -30,7 +30,7 @@ def test_a_source_with_a_query_is_a_query_source_without_saying_kind():
     [
         ({"name": "Orders!"}, "job name"),
         ({"load_type": "transactional"}, "cursor_column"),
-        ({"backfill_start": "30d"}, "transactional jobs only"),
+        ({"backfill_start": "30d"}, "transactional, merge and history jobs only"),
         ({"source": {"query": "select 1"}}, "destination.table"),
         ({"source": {"query": " ; "}, "destination": {"table": "t"}}, "query is empty"),
         ({"column_types": {"a": "VARCHAR"}}, "not a BigQuery type"),

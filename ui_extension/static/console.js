@@ -144,7 +144,8 @@ function console_refresh_when_live(ms) {
     });
   });
   $("load_type").addEventListener("change", function () {
-    $("transactional-fields").hidden = this.value !== "transactional";
+    $("transactional-fields").hidden = ["transactional", "merge", "history"].indexOf(this.value) < 0;
+    $("merge-fields").hidden = ["merge", "history"].indexOf(this.value) < 0;
   });
   form.querySelectorAll("button.next").forEach(function (b) {
     b.addEventListener("click", function () {

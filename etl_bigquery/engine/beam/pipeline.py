@@ -42,6 +42,7 @@ from etl_bigquery.engine.beam.worker import (
 from etl_bigquery.engine.conform import Conformer, RunStamp
 from etl_bigquery.engine.errors import EtlError, ExtractionError
 from etl_bigquery.engine.jobs.model import JobSpec
+from etl_bigquery.engine.merge.extraction import keyed_extraction
 from etl_bigquery.engine.pipeline.context import Extracted, LoadTarget
 from etl_bigquery.engine.rejected import StagedRejects
 from etl_bigquery.engine.sources.base import SqlReader
@@ -162,18 +163,23 @@ def run_extract(
     )
     keys = [p.source.name for p in target.plans if p.source.primary_key]
     units = split_read(reader, target.read_plan, count, keys)
-    conformer = Conformer(target.columns, RunStamp(run.run_id, run.started_at))
+    keyed = keyed_extraction(target)  # merge/history: the keyed filter and the table clock
+    stamp = RunStamp(run.run_id, keyed.stamp if keyed is not None else run.started_at)
+    conformer = Conformer(target.columns, stamp)
     increment = target.strategy.increment_filter(target.planned)
     schema = conformer.schema
-    if increment is not None:
+    if keyed is not None:
+        schema = keyed.schema(schema)
+    elif increment is not None:
         schema = schema.append(ROW_HASH_FIELD)
     work = UnitWork(
         run.run_path,
         run.run_id,
         tuple(target.columns),
-        RunStamp(run.run_id, run.started_at),
+        stamp,
         schema,
         increment,
+        keyed.claim.spec if keyed is not None else None,
     )
     pipeline = beam.Pipeline(options=run.options)
     build(pipeline, units, run, work, target)
@@ -233,7 +239,9 @@ def _outcome(parts: list[dict[str, Any]], target: LoadTarget) -> BeamOutcome:
             extracted.watermark_after = value
     extracted.rows_read = sum(p["rows_read"] for p in units)
     extracted.numeric_nan_nulled = sum(p["numeric_nan_nulled"] for p in units)
-    extracted.already_loaded = sum(p["rows"] for p in parts if p["kind"] == "claimed")
+    extracted.already_loaded = sum(p["rows"] for p in parts if p["kind"] == "claimed") + sum(
+        p.get("already_loaded", 0) for p in units
+    )
     for part in parts:
         if part["kind"] == "rejected":
             extracted.rejected = StagedRejects(

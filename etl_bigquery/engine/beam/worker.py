@@ -37,6 +37,7 @@ from etl_bigquery.engine.already_loaded import IncrementFilter
 from etl_bigquery.engine.conform import Conformer, RejectedRow, RunStamp, TargetColumn
 from etl_bigquery.engine.errors import EtlError, ExtractionError
 from etl_bigquery.engine.fingerprint import KnownRows
+from etl_bigquery.engine.merge.keyed_filter import KeyedFilter
 from etl_bigquery.engine.prefetch import read_ahead
 from etl_bigquery.engine.sources.base import ReadPlan, SourceReader
 from etl_bigquery.engine.sources.registry import ConnectionSettings, source_type
@@ -152,6 +153,9 @@ class UnitWork:
     stamp: RunStamp
     schema: pa.Schema
     increment: IncrementFilter | None = None
+    keyed: KeyedFilter | None = None
+    """Merge and history runs: stage the versions that win, by key (`engine.merge`); a per-row
+    decision, so units need no global step."""
 
 
 # -- values in the manifest --------------------------------------------------------------------
@@ -279,7 +283,7 @@ class ReadUnit(beam.DoFn):
             storage_client=self.staging.storage_client(),
         )
         increment = work.increment
-        rows_read = ordinal = 0
+        rows_read = ordinal = already = 0
         watermark: object | None = None
         candidates: list[tuple[str, tuple[int, int, bytes]]] = []
         rejected: list[RejectedRow] = []
@@ -289,7 +293,12 @@ class ReadUnit(beam.DoFn):
                 rows_read += batch.num_rows
                 good, bad = conformer.conform(batch)
                 rejected.extend(bad)
-                if increment is not None:
+                if work.keyed is not None:
+                    decision = work.keyed.decide(good)
+                    good, already = decision.staged, already + decision.held
+                    rejected.extend(decision.rejected)
+                    watermark = _max(watermark, good.column(work.keyed.cursor))
+                elif increment is not None:
                     good, held = increment.split(good)
                     for i in range(held.num_rows):
                         row = held.slice(i, 1)
@@ -314,6 +323,7 @@ class ReadUnit(beam.DoFn):
             "rows_read": rows_read,
             "rows_staged": staged.rows,
             "candidates": len(candidates),
+            "already_loaded": already,
             "rejected": len(rejected),
             "uris": staged.uris,
             "bytes": staged.bytes,
