@@ -22,6 +22,7 @@ from google.cloud import bigquery
 from etl_bigquery.engine.bigquery.merge_sql import MergeShape
 from etl_bigquery.engine.bigquery.tables import TableRef
 from etl_bigquery.engine.conform import TargetColumn
+from etl_bigquery.engine.cursor_reading import sequence_rule
 from etl_bigquery.engine.errors import ValidationError
 from etl_bigquery.engine.fingerprint import Identity
 from etl_bigquery.engine.incremental import IncrementPlan, Lookback, StateKey, settle
@@ -145,7 +146,10 @@ class KeyedStrategy(LoadStrategy):
         by_source = {c.source_name: c for c in columns if c.source_name is not None}
         cursor = by_source[cursor_plan(plans, job).source.name]
         shape = layout.shape_of(table, ref, columns, cursor, history=self.history)
-        lookback = Lookback.for_job(job.lookback, cursor)
+        # The same sequence rule as transactional jobs: a numeric cursor is read up to a settled
+        # bound where the source can give one (engine.cursor_reading), else needs a lookback.
+        rule = sequence_rule(reader, job.source) if reader is not None else None
+        lookback = Lookback.for_job(job.lookback, cursor, rule)
         cursor_type = arrow_type(cursor.bq_type)
         reads: dict[str, tuple[KeyedState, KeyedWindow, object | None]] = {}
 
