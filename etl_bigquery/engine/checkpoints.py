@@ -11,6 +11,8 @@ from collections.abc import Callable
 EXTRACT_BATCH_STAGED = "extract.batch_staged"
 LOAD_REJECTED_DONE = "load.rejected_done"
 LOAD_BEFORE_SUBMIT = "load.before_submit"
+LOAD_STAGE_TABLE_DONE = "load.stage_table_done"
+"""Files that replace their earlier rows: staged in the run's staging table, MERGE not submitted."""
 LOAD_SUBMITTED = "load.submitted"
 LOAD_DONE = "load.done"
 

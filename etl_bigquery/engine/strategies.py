@@ -41,6 +41,9 @@ class Planned:
     identity: Identity | None = None
     files: tuple[Any, ...] | None = None
     """File sources: the files this run reads (`engine.file_strategies`)."""
+    replaced_files: tuple[str, ...] = ()
+    """File sources: addresses of changed files whose earlier rows this run's load replaces
+    (`engine.bigquery.replace`); empty: the load appends or truncates as the strategy says."""
 
 
 class LoadStrategy(abc.ABC):
