@@ -94,7 +94,7 @@ def summary_markdown(report: RunReport) -> str:
         f"- **Bytes staged**: {report.bytes_processed:,} in {report.files_staged} file(s)",
         f"- **Processing mode**: {report.processing_mode}",
     ]
-    if report.load_type == "transactional":
+    if report.load_type in ("transactional", "merge", "history"):
         lines.append(
             f"- **Watermark**: {report.watermark_before} → {report.watermark_after}"
             + (
@@ -105,6 +105,16 @@ def summary_markdown(report: RunReport) -> str:
         )
     if report.load_job_id:
         lines.append(f"- **Load job**: `{report.load_job_id}`")
+    if report.merge:
+        merge = report.merge
+        lines.append(
+            f"- **Merge**: {merge.get('rows inserted', 0):,} inserted, "
+            f"{merge.get('rows updated', 0):,} updated, partitions touched: "
+            f"{merge.get('partitions touched', 0)}; bytes processed: "
+            f"{merge.get('bytes processed', 'none (nothing merged)')}"
+        )
+        if "deletes" in merge:
+            lines.append(f"- **Deletes**: {merge['deletes']}")
     if report.rejected_table:
         lines.append(f"- **Rejected rows kept in**: `{report.rejected_table}`")
     lines += [f"- **Warning**: {warning}" for warning in report.warnings]

@@ -190,6 +190,7 @@ def load(ctx: RunContext, target: LoadTarget, extracted: Extracted, slot: Slot) 
             "rows loaded": loaded.rows_loaded,
             "load job": loaded.load_job_id or "(nothing to load)",
             "rejected rows table": loaded.rejected_table or "",
+            **{f"merge: {key}": value for key, value in (loaded.merge or {}).items()},
         },
         "Load figures",
     )
@@ -250,6 +251,7 @@ def _run_stages(job: JobSpec, run_id: str, report: RunReport, slot: Slot) -> Sta
     stage = Stage.INIT
     ctx: RunContext | None = None
     current = "init"
+    partial: str | None = None
     try:
         report.stages["init"].start = _now()
         ctx = init(job, run_id, report.stages["init"].start)
@@ -280,6 +282,7 @@ def _run_stages(job: JobSpec, run_id: str, report: RunReport, slot: Slot) -> Sta
         report.files_staged = len(extracted.staged.uris)
         report.watermark_after = extracted.watermark_after
         report.dataflow_job_id = extracted.dataflow_job_id
+        report.warnings += extracted.warnings
 
         stage, current = Stage.LOAD, "load"
         report.stages["load"].start = _now()
@@ -288,6 +291,8 @@ def _run_stages(job: JobSpec, run_id: str, report: RunReport, slot: Slot) -> Sta
         report.rows_loaded = loaded.rows_loaded
         report.load_job_id = loaded.load_job_id
         report.rejected_table = loaded.rejected_table
+        report.merge = loaded.merge
+        partial = loaded.partial
     except Exception as error:  # every failure ends as a classified Failed state
         report.stages[current].end = _now()
         return _failed(report, stage, error)
@@ -300,6 +305,10 @@ def _run_stages(job: JobSpec, run_id: str, report: RunReport, slot: Slot) -> Sta
             f"Loaded {report.rows_loaded:,} rows; {report.rows_rejected:,} malformed row(s) "
             f"kept in {report.rejected_table}."
         )
+    elif partial:  # loaded, but a step after it could not complete (a delete check)
+        report.status, report.state_name = "partial", "Partial"
+        report.warnings.append(partial)
+        message = f"Loaded {report.rows_loaded:,} rows into {report.destination}; {partial}."
     else:
         report.status, report.state_name = "completed", "Completed"
         message = f"Loaded {report.rows_loaded:,} rows into {report.destination}."

@@ -15,6 +15,14 @@ LOAD_STAGE_TABLE_DONE = "load.stage_table_done"
 """Files that replace their earlier rows: staged in the run's staging table, MERGE not submitted."""
 LOAD_SUBMITTED = "load.submitted"
 LOAD_DONE = "load.done"
+# Merge and history runs (engine.merge): the MERGE itself passes the three load.* points above.
+EXTRACT_KEYS_BATCH_STAGED = "extract.keys_batch_staged"
+MERGE_STAGING_CREATED = "merge.staging_created"
+MERGE_STAGING_LOADED = "merge.staging_loaded"
+MERGE_STAGING_DROPPED = "merge.staging_dropped"
+DELETES_KEYS_LOADED = "deletes.keys_loaded"
+DELETES_SUBMITTED = "deletes.submitted"
+DELETES_DONE = "deletes.done"
 
 _hooks: dict[str, list[Callable[[], None]]] = {}
 

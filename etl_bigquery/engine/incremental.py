@@ -58,6 +58,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 from google.api_core import exceptions as gexc
@@ -344,24 +345,25 @@ def settle(
     *,
     location: str | None,
     wait_timeout: float,
+    probes: Callable[[str], list[str]] | None = None,
 ) -> IncrementPlan:
-    """Pick the attempt number: wait for a job left running, skip ids already spent."""
+    """Pick the attempt number: wait for a job left running, skip ids already spent.
+    `probes(job_id)`: every job id an attempt may have submitted (a merge run submits a staging
+    load, then the MERGE, `engine.merge`); any of them found means the attempt was used."""
     deadline = time.monotonic() + wait_timeout
     plan = read()
     while plan.attempt <= MAX_ATTEMPTS:
         plan.job_id = load_job_id(job_name, ref, plan.state.token(), plan.attempt)
-        try:
-            job = client.get_job(plan.job_id, location=location)
-        except gexc.NotFound:
+        found = [
+            job
+            for job_id in (probes(plan.job_id) if probes else [plan.job_id])
+            if (job := _probe(client, job_id, location)) is not None
+        ]
+        if not found:
             return plan
-        except Exception as error:
-            cause = classify_google_error(error, Stage.VALIDATION, "reading a load job")
-            raise StateUnavailable(
-                f"Could not check for load jobs left by earlier runs: {cause.message}",
-                transient=cause.transient,
-            ) from None
-        if job.state != "DONE":
-            _wait_for(client, plan.job_id, deadline, location)
+        for job in found:
+            if job.state != "DONE":
+                _wait_for(client, job.job_id, deadline, location)
         fresh = read()
         if fresh.state != plan.state:
             plan = fresh  # an earlier run's load landed: plan from the new state
@@ -415,6 +417,19 @@ def plan_snapshot(
         return IncrementPlan(StateKey(f"catalog|{state.marker}", state.rows), 1, "")
 
     return settle(client, ref, job_name, read, location=location, wait_timeout=wait_timeout)
+
+
+def _probe(client: bigquery.Client, job_id: str, location: str | None) -> Any | None:
+    try:
+        return client.get_job(job_id, location=location)
+    except gexc.NotFound:
+        return None
+    except Exception as error:
+        cause = classify_google_error(error, Stage.VALIDATION, "reading a load job")
+        raise StateUnavailable(
+            f"Could not check for load jobs left by earlier runs: {cause.message}",
+            transient=cause.transient,
+        ) from None
 
 
 def _wait_for(client: bigquery.Client, job_id: str, deadline: float, location: str | None) -> None:

@@ -276,6 +276,10 @@ def strategy_for(job: JobSpec | LoadType) -> LoadStrategy:
     load type for table and query sources."""
     if isinstance(job, LoadType):
         return STRATEGIES[job]
+    if job.load_type.keyed:  # one instance per job (engine.merge.strategy)
+        from etl_bigquery.engine.merge.strategy import for_job
+
+        return for_job(job.load_type)
     if getattr(job.source, "kind", None) == "files":
         from etl_bigquery.engine.file_strategies import FILE_STRATEGIES
 

@@ -46,6 +46,32 @@ class LoadType(StrEnum):
     """Full snapshot: every run replaces the whole table atomically."""
     TRANSACTIONAL = "transactional"
     """Incremental append of rows whose cursor is at or past what BigQuery already holds."""
+    MERGE = "merge"
+    """Current-state table: each run merges the increment by key; the newest version wins."""
+    HISTORY = "history"
+    """Every version of a row is kept with validity columns (slowly changing dimension type 2)."""
+
+    @property
+    def keyed(self) -> bool:
+        """Merge and history tables hold one entity per key (engine.merge)."""
+        return self in (LoadType.MERGE, LoadType.HISTORY)
+
+
+class Deletes(StrEnum):
+    NONE = "none"
+    SOFT = "soft"
+    """The row stays, with `_etl_deleted_at` set; a key that comes back is undeleted."""
+    HARD = "hard"
+    """The row is removed (history: every version of the key)."""
+
+
+class DeleteCheck(StrEnum):
+    """How often a merge/history run compares the source's keys with the table's."""
+
+    EVERY_RUN = "every_run"
+    HOURLY = "hourly"
+    DAILY = "daily"
+    WEEKLY = "weekly"
 
 
 class ProcessingMode(StrEnum):
@@ -363,15 +389,13 @@ class RejectedLimit:
         return f"{self.share * 100:g}% of the rows read"
 
 
-def parse_max_rejected(value: object) -> RejectedLimit:
+def parse_max_rejected(value: object, field: str = "max_rejected") -> RejectedLimit:
     """`1000` → at most 1000 rows; `'1%'` or `'0.5%'` → at most that share of the rows read."""
     if isinstance(value, bool):
-        raise ValueError(
-            "max_rejected is a count (e.g. 1000) or a share (e.g. '1%'), not a boolean"
-        )
+        raise ValueError(f"{field} is a count (e.g. 1000) or a share (e.g. '1%'), not a boolean")
     if isinstance(value, int):
         if value < 0:
-            raise ValueError("max_rejected cannot be negative")
+            raise ValueError(f"{field} cannot be negative")
         return RejectedLimit(count=value)
     if isinstance(value, str):
         text = value.strip()
@@ -380,10 +404,10 @@ def parse_max_rejected(value: object) -> RejectedLimit:
         if match := re.fullmatch(r"(\d+(?:\.\d+)?)\s*%", text):
             share = float(match.group(1)) / 100
             if share > 1:
-                raise ValueError(f"max_rejected {value!r} is more than 100%")
+                raise ValueError(f"{field} {value!r} is more than 100%")
             return RejectedLimit(share=share)
     raise ValueError(
-        f"max_rejected {value!r} is neither a count of rows (e.g. 1000) nor a share like '1%'"
+        f"{field} {value!r} is neither a count of rows (e.g. 1000) nor a share like '1%'"
     )
 
 
@@ -454,7 +478,9 @@ class JobSpec(_Strict):
         default=LoadType.CATALOG,
         title="Load type",
         description="catalog: every run replaces the whole table; transactional: every run "
-        "appends the rows past the cursor (needs cursor_column).",
+        "appends the rows past the cursor (needs cursor_column); merge: the table holds the "
+        "source's current rows, each run merges the changed rows by key (needs cursor_column "
+        "and a key); history: every version of a row is kept with validity columns.",
     )
     cursor_column: str | None = Field(
         default=None,
@@ -477,7 +503,8 @@ class JobSpec(_Strict):
         default_factory=list,
         description="Transactional: the source columns that identify a row, fixed when the "
         "table is created. Default: the primary key plus the cursor when the source has one, "
-        "otherwise every loaded column.",
+        "otherwise every loaded column. Merge and history: the key rows are merged by "
+        "(default: the primary key; document stores: document_id).",
     )
     processing_mode: ProcessingMode = Field(
         default=ProcessingMode.AUTO,
@@ -501,6 +528,31 @@ class JobSpec(_Strict):
         description="Most malformed rows a run may set aside and still load: a count (1000) or "
         "a share of the rows read ('1%'). Past it the run fails and loads nothing. "
         f"Default {DEFAULT_MAX_REJECTED}.",
+    )
+    deletes: Deletes = Field(
+        default=Deletes.NONE,
+        title="Deletes",
+        description="Merge and history: rows deleted in the source are found by comparing keys. "
+        "none: kept; soft: kept with _etl_deleted_at set (undeleted when the key comes back); "
+        "hard: removed.",
+    )
+    delete_check: DeleteCheck = Field(
+        default=DeleteCheck.DAILY,
+        title="Delete check",
+        description="How often the keys are compared (each check reads every key of the "
+        "source and the table's key columns): every_run, hourly, daily or weekly.",
+    )
+    max_deleted: int | str = Field(
+        default="50%",
+        description="A key comparison that would delete more rows than this (a count, or a share "
+        "of the table's rows such as '50%') deletes nothing and fails the run: a source that "
+        "answered with too few keys must not empty the table.",
+    )
+    partition_column: str | None = Field(
+        default=None,
+        description="Merge: the date/time column the table is partitioned by (default: the "
+        "cursor when it is a date or time). A column whose value never changes, such as "
+        "created_at, keeps each MERGE to the partitions of the rows it changes.",
     )
     allow_empty_snapshot: bool = Field(
         default=False,
@@ -558,12 +610,23 @@ class JobSpec(_Strict):
         parse_max_rejected(value)  # raises a clear message when malformed
         return value
 
+    @field_validator("max_deleted", mode="before")
+    @classmethod
+    def _max_deleted_text(cls, value: object) -> object:
+        parse_max_rejected(value, "max_deleted")  # raises a clear message when malformed
+        return value
+
     @property
     def rejected_limit(self) -> RejectedLimit:
         return parse_max_rejected(self.max_rejected)
 
+    @property
+    def deleted_limit(self) -> RejectedLimit:
+        return parse_max_rejected(self.max_deleted, "max_deleted")
+
     @model_validator(mode="after")
     def _consistent(self) -> JobSpec:
+        self._keyed_consistent()
         if isinstance(self.source, FilesSource):
             self._files_consistent()
             return self
@@ -572,14 +635,23 @@ class JobSpec(_Strict):
                 "a transactional job needs cursor_column (the date, time or number column that "
                 "grows with new rows)"
             )
+        if self.load_type.keyed and not self.cursor_column:
+            raise ValueError(
+                f"a {self.load_type.value} job needs cursor_column (the date, time or number "
+                "column that moves forward whenever a row is inserted or updated, e.g. updated_at)"
+            )
         if self.load_type is LoadType.CATALOG and self.backfill_start:
-            raise ValueError("backfill_start applies to transactional jobs only; remove it")
+            raise ValueError(
+                "backfill_start applies to transactional, merge and history jobs only; remove it"
+            )
         if isinstance(self.source, QuerySource) and not self.destination.table:
             raise ValueError("a query source needs destination.table (there is no table name)")
         if self.columns and len(set(self.columns)) != len(self.columns):
             raise ValueError("columns lists a column twice")
         if self.load_type is LoadType.CATALOG and (self.lookback is not None or self.key_columns):
-            raise ValueError("lookback and key_columns apply to transactional jobs only")
+            raise ValueError(
+                "lookback and key_columns apply to transactional, merge and history jobs only"
+            )
         if self.key_columns and len(set(self.key_columns)) != len(self.key_columns):
             raise ValueError("key_columns lists a column twice")
         if self.columns and (outside := [k for k in self.key_columns if k not in self.columns]):
@@ -588,7 +660,33 @@ class JobSpec(_Strict):
             raise ValueError(
                 f"cursor_column {self.cursor_column!r} must be one of the selected columns"
             )
+        if self.partition_column and self.columns and self.partition_column not in self.columns:
+            raise ValueError(
+                f"partition_column {self.partition_column!r} must be one of the selected columns"
+            )
         return self
+
+    def _keyed_consistent(self) -> None:
+        """Fields of merge and history jobs only; a key itself is checked against the source's
+        columns (`engine.merge.strategy`), where the primary key is known."""
+        # By value, not by which fields were written: a job dumped with its defaults (Prefect
+        # stores parameters that way) must validate again.
+        used = [
+            name
+            for name, value in (
+                ("deletes", self.deletes is not Deletes.NONE),
+                ("delete_check", self.delete_check is not DeleteCheck.DAILY),
+                ("max_deleted", self.max_deleted != "50%"),
+            )
+            if value
+        ]
+        if used and not self.load_type.keyed:
+            raise ValueError(f"{', '.join(used)} apply to merge and history jobs only; remove them")
+        if self.partition_column and self.load_type is not LoadType.MERGE:
+            raise ValueError(
+                "partition_column applies to merge jobs only (history tables are partitioned by "
+                "_etl_valid_from); remove it"
+            )
 
     def _files_consistent(self) -> None:
         if not self.destination.table:

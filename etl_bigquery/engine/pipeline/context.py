@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from google.cloud import bigquery
 
@@ -98,6 +99,11 @@ class Extracted:
     """Per unit of the Dataflow subflow: its range, rows, files, seconds, attempts."""
     pipeline: dict[str, object] = field(default_factory=dict)
     """The Dataflow subflow's runner, counters and duration (empty in standard mode)."""
+    deletes: Any = None
+    """Merge and history runs whose delete check is due: the staged source keys
+    (`engine.merge.deletes.StagedKeys`)."""
+    warnings: list[str] = field(default_factory=list)
+    """Things the user should know that only extraction can see."""
 
     @property
     def rows_rejected(self) -> int:

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from etl_bigquery.engine import checkpoints
 from etl_bigquery.engine.already_loaded import ROW_HASH_FIELD, IncrementClaim
 from etl_bigquery.engine.conform import Conformer, RunStamp
+from etl_bigquery.engine.merge.extraction import keyed_extraction
 from etl_bigquery.engine.pipeline.context import Extracted, LoadTarget, ProgressCallback, RunContext
 from etl_bigquery.engine.prefetch import read_ahead
 from etl_bigquery.engine.rejected import RejectStager
@@ -40,12 +41,16 @@ def extract_to_staging(
     *,
     attempt: int = 1,
 ) -> Extracted:
-    conformer = Conformer(target.columns, RunStamp(ctx.run_id, ctx.started_at))
     strategy = target.strategy
+    keyed = keyed_extraction(target)  # merge/history: versions that win, by key (engine.merge)
+    stamp = keyed.stamp if keyed is not None else ctx.started_at
+    conformer = Conformer(target.columns, RunStamp(ctx.run_id, stamp))
     spec = strategy.increment_filter(target.planned)
-    rows_filter = IncrementClaim(spec) if spec is not None else None
+    rows_filter = keyed.claim if keyed is not None else IncrementClaim(spec) if spec else None
     schema = conformer.schema
-    if rows_filter is not None:
+    if keyed is not None:
+        schema = keyed.schema(schema)
+    elif rows_filter is not None:
         schema = schema.append(ROW_HASH_FIELD)
     # Per attempt: a retried extraction never mixes its files with a failed attempt's.
     run_path = f"{ctx.job.name}/{ctx.run_id}/attempt-{attempt}"
@@ -79,6 +84,8 @@ def extract_to_staging(
                 strategy.check_rejected(ctx.job, target.ref, result.rows_read, rejected_so_far())
             if rows_filter is not None:
                 good = rows_filter.apply(good)
+                if keyed is not None:
+                    rejects.write(keyed.claim.take_rejected())
                 cursor = good.column(rows_filter.cursor)
                 result.watermark_after = _max(cursor, result.watermark_after)
             stager.write(good)
@@ -98,4 +105,6 @@ def extract_to_staging(
     result.already_loaded = rows_filter.claimed if rows_filter is not None else 0
     result.numeric_nan_nulled = conformer.numeric_nan_nulled
     strategy.check_extracted(ctx.job, target.ref, result.rows_extracted, result.rows_rejected)
+    if keyed is not None:  # after the increment: the key read for a due delete check
+        keyed.finish(ctx, target, result, run_path)
     return result

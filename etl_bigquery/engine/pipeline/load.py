@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from etl_bigquery.engine import checkpoints
 from etl_bigquery.engine.bigquery.loader import load_staged_files
 from etl_bigquery.engine.bigquery.replace import replace_rows
 from etl_bigquery.engine.incremental import rejected_job_id
+from etl_bigquery.engine.merge.strategy import KeyedStrategy
 from etl_bigquery.engine.pipeline.context import Extracted, LoadTarget, RunContext
 from etl_bigquery.engine.rejected import load_rejected
 from etl_bigquery.engine.sources.files.reader import FILE_COLUMN
@@ -21,6 +23,10 @@ class Loaded:
     rows_loaded: int
     load_job_id: str | None
     rejected_table: str | None
+    merge: dict[str, Any] | None = None
+    """Merge and history runs: rows inserted/updated/deleted, partitions, bytes (engine.merge)."""
+    partial: str | None = None
+    """Why the run ends Partial although it loaded (a delete check that could not complete)."""
 
 
 def load_extracted(
@@ -47,6 +53,11 @@ def load_extracted(
             location=target.location,
         )
         checkpoints.reached(checkpoints.LOAD_REJECTED_DONE)
+    if isinstance(target.strategy, KeyedStrategy):  # staging table, one MERGE, deletes
+        return target.strategy.apply(
+            ctx, target, extracted, rejected_table,
+            before_submit=before_submit, on_submitted=on_submitted,
+        )  # fmt: skip
     replaced = target.planned.replaced_files
     if extracted.rows_extracted == 0 and not replaced:
         # Nothing new: a successful run that loads 0 rows, with no job to submit.

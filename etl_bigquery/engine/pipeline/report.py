@@ -60,6 +60,9 @@ class RunReport:
     processing_reason: str | None = None
     """Why: the estimated rows against the job's threshold, or the job's own setting."""
     load_job_id: str | None = None
+    merge: dict[str, object] | None = None
+    """Merge and history runs: rows inserted and updated, partitions touched, the MERGE's bytes
+    processed, and the delete check (engine.merge)."""
     dataflow_job_id: str | None = None
     rejected_table: str | None = None
     stages: dict[str, StageTiming] = field(

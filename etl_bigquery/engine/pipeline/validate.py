@@ -19,6 +19,7 @@ from etl_bigquery.engine.errors import ConfigurationError, ValidationError
 from etl_bigquery.engine.fingerprint import ROW_HASH
 from etl_bigquery.engine.incremental import read_known_rejected
 from etl_bigquery.engine.jobs.model import JobSpec, ProcessingMode
+from etl_bigquery.engine.merge.layout import RESERVED
 from etl_bigquery.engine.pipeline.context import LoadTarget, RunContext
 from etl_bigquery.engine.plan import ALWAYS_LOADED, ColumnPlan, plan_columns
 from etl_bigquery.engine.rejected import rejected_table
@@ -67,7 +68,7 @@ def table_columns(
     by_name = {c.name.lower(): c for c in loaded}
     result = []
     for field in schema:
-        if field.name in METADATA_COLUMNS or field.name == ROW_HASH:
+        if field.name in METADATA_COLUMNS or field.name == ROW_HASH or field.name in RESERVED:
             continue
         column = by_name.get(field.name.lower())
         if column is not None:
