@@ -26,9 +26,9 @@ itself or the same bytes uploaded again loads nothing. A run:
 3. **Loads** with the planned id (rejected rows first, as for tables). A crash anywhere: the
    re-run reads the table; if the killed run's job landed, its files are held and not read
    again; if it is still running it is waited for; if it never landed the files are read again
-   and loaded under the same id (a MERGE's staging table is the run's own: a killed run's is
-   left to expire). A file version is never loaded twice and never skipped; every changed
-   byte is seen and no file's rows exist twice after a change.
+   and loaded under the same id (a run killed after it staged rows for a MERGE has spent that
+   attempt: `engine.bigquery.replace`). A file version is never loaded twice and never
+   skipped; every changed byte is seen and no file's rows exist twice after a change.
 
 Limits: a file that yields no rows (empty, header only, or every row rejected) leaves no row to
 record it, so it is read again on every run (its rejected rows are kept once: they are
@@ -46,6 +46,7 @@ from typing import ClassVar
 
 from google.cloud import bigquery
 
+from etl_bigquery.engine.bigquery import replace
 from etl_bigquery.engine.bigquery.tables import TableRef
 from etl_bigquery.engine.conform import RUN_ID, TargetColumn
 from etl_bigquery.engine.errors import EtlError, StateUnavailable, ValidationError
@@ -168,7 +169,10 @@ class _FileStrategy(LoadStrategy):
             states[token] = state
             return IncrementPlan(StateKey(token, state.rows), 1, "")
 
-        increment = settle(client, ref, job.name, read, location=location, wait_timeout=3600.0)
+        increment = settle(
+            client, ref, job.name, read, location=location, wait_timeout=3600.0,
+            probes=replace.probes,  # a replacing run also submits a staging load
+        )  # fmt: skip
         state = states[str(increment.state.marker)]
         listing = reader.files(job.source)
         files, replaced = self.select(listing, state.by_file(), reader.content_hash)

@@ -50,7 +50,9 @@ class LocalLister:
         real_base = os.path.realpath(base)
         if not inside_folder(self.real_root, real_base):
             raise link_refusal(self.settings, base)
-        stack = [(base, (), frozenset({real_base}))]
+        stack: list[tuple[str, tuple[str, ...], frozenset[str]]] = [
+            (base, (), frozenset({real_base}))
+        ]
         while stack:
             folder, parts, chain = stack.pop()
             with os.scandir(folder) as entries:
