@@ -21,7 +21,13 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from etl_bigquery.engine.errors import ConnectionFailed, EtlError, ExtractionError, ValidationError
+from etl_bigquery.engine.errors import (
+    ConfigurationError,
+    ConnectionFailed,
+    EtlError,
+    ExtractionError,
+    ValidationError,
+)
 from etl_bigquery.engine.sources.files import paths
 from etl_bigquery.engine.sources.files.arrow_fs import arrow_filesystem
 from etl_bigquery.engine.sources.files.failures import store_failure
@@ -155,8 +161,8 @@ class FileStore:
 
     def _check_input(self, what: str, value: str) -> None:
         problem = paths.path_problem(value)
-        if problem:
-            raise ValidationError(paths.refusal(what, value, problem))
+        if problem:  # what a user typed (a command, the console): bad input, not a failed run
+            raise ConfigurationError(paths.refusal(what, value, problem))
 
     def list(
         self, prefix: str = "", glob: str = "**", limit: int | None = None
