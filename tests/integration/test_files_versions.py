@@ -163,7 +163,7 @@ def _make_legacy(bq, dataset: str, table: str, versions: dict[str, str]) -> None
         )  # fmt: skip
 
 
-@pytest.mark.parametrize("store", ["local", "gcs"])
+@pytest.mark.parametrize("store", ["local", "gcs", "s3", "azure_blob"])
 def test_a_table_with_size_and_mtime_versions_keeps_loading_without_a_reload(
     store, request, services, bq, dataset, destination, tmp_path
 ):
@@ -176,12 +176,22 @@ def test_a_table_with_size_and_mtime_versions_keeps_loading_without_a_reload(
         (folder / "b.csv").write_bytes(B)
         block = FileConnection(type="local", bucket=str(folder))
         fs, base = pafs.LocalFileSystem(), str(folder.resolve())
-    else:
+    elif store == "gcs":
         bucket = _gcs_bucket(services)
         _gcs_put(services, bucket, "drop/a.csv", A)
         _gcs_put(services, bucket, "drop/b.csv", B)
         block = _gcs_block(services, bucket)
         fs, base = block.open_reader().store.fs, f"{bucket}/drop"
+    elif store == "s3":
+        s3, bucket, block = _s3(request.getfixturevalue("moto_server"))
+        s3.put_object(Bucket=bucket, Key="drop/a.csv", Body=A)
+        s3.put_object(Bucket=bucket, Key="drop/b.csv", Body=B)
+        fs, base = block.open_reader().store.fs, f"{bucket}/drop"
+    else:
+        blobs, container, block = _azure(request.getfixturevalue("azurite"))
+        blobs.upload_blob("drop/a.csv", A)
+        blobs.upload_blob("drop/b.csv", B)
+        fs, base = block.open_reader().store.fs, f"{container}/drop"
     job = job_file(tmp_path, _save(block), destination, dataset, "legacy", {"glob": "*.csv",
                    "format": "csv"})  # fmt: skip
     apply(job)
@@ -242,9 +252,7 @@ def test_gcs_same_bytes_uploaded_again_load_nothing_and_a_change_replaces(
 # -- S3 (moto's server) ------------------------------------------------------------------------
 
 
-def test_s3_same_bytes_put_and_a_metadata_copy_load_nothing_and_a_change_replaces(
-    moto_server, services, bq, dataset, destination, tmp_path
-):
+def _s3(moto_server: str):
     import boto3
 
     from etl_bigquery.blocks.files import FileConnection
@@ -253,12 +261,19 @@ def test_s3_same_bytes_put_and_a_metadata_copy_load_nothing_and_a_change_replace
     s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1", **keys)
     bucket = f"etl-v-{uuid.uuid4().hex[:10]}"
     s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket=bucket, Key="drop/a.csv", Body=A)
-    s3.put_object(Bucket=bucket, Key="drop/b.csv", Body=B)
     block = FileConnection(
         type="s3", bucket=bucket, prefix="drop", endpoint=moto_server, region="us-east-1",
         access_key_id="testing", secret_access_key="testing-secret",
     )  # fmt: skip
+    return s3, bucket, block
+
+
+def test_s3_same_bytes_put_and_a_metadata_copy_load_nothing_and_a_change_replaces(
+    moto_server, services, bq, dataset, destination, tmp_path
+):
+    s3, bucket, block = _s3(moto_server)
+    s3.put_object(Bucket=bucket, Key="drop/a.csv", Body=A)
+    s3.put_object(Bucket=bucket, Key="drop/b.csv", Body=B)
     job = job_file(tmp_path, _save(block), destination, dataset, "s", {"glob": "*.csv",
                    "format": "csv"})  # fmt: skip
     apply(job)
@@ -283,9 +298,7 @@ def test_s3_same_bytes_put_and_a_metadata_copy_load_nothing_and_a_change_replace
 # -- Azure Blob Storage (Azurite) --------------------------------------------------------------
 
 
-def test_azure_content_md5_and_the_computed_hash_of_block_uploads(
-    azurite, services, bq, dataset, destination, tmp_path
-):
+def _azure(azurite: str):
     from azure.storage.blob import BlobServiceClient
 
     from etl_bigquery.blocks.files import FileConnection
@@ -295,11 +308,17 @@ def test_azure_content_md5_and_the_computed_hash_of_block_uploads(
         f"{azurite}/{AZURITE_ACCOUNT}",
         credential={"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY},
     )
-    blobs = service.create_container(container)
     block = FileConnection(
         type="azure_blob", bucket=container, prefix="drop", endpoint=azurite,
         account_name=AZURITE_ACCOUNT, account_key=AZURITE_KEY,
     )  # fmt: skip
+    return service.create_container(container), container, block
+
+
+def test_azure_content_md5_and_the_computed_hash_of_block_uploads(
+    azurite, services, bq, dataset, destination, tmp_path
+):
+    blobs, container, block = _azure(azurite)
     fs = block.open_reader().store.fs
 
     def put_blocks(key: str, data: bytes) -> None:  # Arrow uploads in blocks: no Content-MD5
