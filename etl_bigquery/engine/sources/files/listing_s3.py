@@ -35,6 +35,8 @@ class S3Lister:
             read_timeout=max(s.timeout_seconds, 60),
             retries={"max_attempts": 3, "mode": "standard"},
             signature_version=UNSIGNED if s.anonymous else None,
+            # Path-style addressing at an endpoint (MinIO, emulators), as Arrow's S3 client uses.
+            s3={"addressing_style": "path"} if s.endpoint else None,
         )
         keys: dict[str, Any] = {}
         if s.access_key_id and not s.anonymous:
