@@ -23,6 +23,7 @@ from etl_bigquery.blocks.logos import LogoUrl
 from etl_bigquery.blocks.secrets import resolve_secret
 from etl_bigquery.engine.errors import ConfigurationError
 from etl_bigquery.engine.sources.base import SourceReader
+from etl_bigquery.engine.sources.files.paths import path_problem
 from etl_bigquery.engine.sources.files.store import SCHEMES, StoreSettings
 from etl_bigquery.engine.sources.registry import SOURCES, source_type
 
@@ -117,6 +118,14 @@ class FileConnection(Block):
     @model_validator(mode="after")
     def _fields_for_type(self) -> FileConnection:
         kind = self.type.value
+        # The connection's root bounds every job on it (engine.sources.files.paths): its own
+        # prefix, and a key prefix written into the bucket, may not climb out of it.
+        below_bucket = "" if kind == "local" else self.bucket.strip("/").partition("/")[2]
+        for what, value in (("prefix", self.prefix.strip("/")), ("bucket", below_bucket)):
+            problem = path_problem(value)
+            if problem:
+                raise ValueError(f"{what} {value!r} {problem}; a connection's prefix is a folder "
+                                 "or key prefix inside its bucket, e.g. exports/")  # fmt: skip
         if kind == "azure_blob" and not self.account_name:
             raise ValueError("an azure_blob connection needs account_name (the storage account)")
         if self.account_key is not None and self.sas_token is not None:

@@ -13,7 +13,8 @@ LOAD_REJECTED_DONE = "load.rejected_done"
 LOAD_BEFORE_SUBMIT = "load.before_submit"
 LOAD_SUBMITTED = "load.submitted"
 LOAD_DONE = "load.done"
-# Merge and history runs (engine.merge): the MERGE itself passes the three load.* points above.
+# Merge and history runs (engine.merge) and files replacing their rows (engine.bigquery.replace):
+# the MERGE itself passes the three load.* points above.
 EXTRACT_KEYS_BATCH_STAGED = "extract.keys_batch_staged"
 MERGE_STAGING_CREATED = "merge.staging_created"
 MERGE_STAGING_LOADED = "merge.staging_loaded"

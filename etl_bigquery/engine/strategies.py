@@ -45,6 +45,9 @@ class Planned:
     upper_bound: UpperBound | None = None
     """The read's settled upper bound (`engine.cursor_reading.settle_read`, set in validation):
     rows above it are not read this run, so they neither load nor move the watermark."""
+    replaced_files: tuple[str, ...] = ()
+    """File sources: addresses of changed files whose earlier rows this run's load replaces
+    (`engine.bigquery.replace`); empty: the load appends or truncates as the strategy says."""
 
 
 class LoadStrategy(abc.ABC):

@@ -1,6 +1,7 @@
-"""File sources from a local folder, end to end into the BigQuery emulator: new, changed and
-unchanged files (transactional), atomic reloads (catalog), an awkward CSV corpus, bad records
-kept in `__rejected` with file, record number and reason, and the max_rejected limit."""
+"""File sources from a local folder, end to end into the BigQuery emulator: new, changed (their
+rows replaced) and unchanged files (transactional), atomic reloads (catalog), an awkward CSV
+corpus, bad records kept in `__rejected` with file, record number and reason, and the
+max_rejected limit."""
 
 from __future__ import annotations
 
@@ -85,9 +86,12 @@ def test_transactional_loads_new_and_changed_files_only(
     _write(folder / "exports" / "a.csv", "id,amount,day\n1,11,2026-01-01\n2,21,2026-01-02\n")
     changed = run(job)
     assert changed["rows_loaded"] == 2, changed
-    rows = _rows(bq, dataset, "orders")
-    assert sorted(r["id"] for r in rows) == [1, 1, 2, 2, 3]
-    assert len({r["_etl_source_version"] for r in rows if r["id"] == 1}) == 2
+    rows = _rows(bq, dataset, "orders")  # the changed file's rows replaced its earlier ones
+    assert sorted((r["id"], r["amount"]) for r in rows) == [(1, 11), (2, 21), (3, 30)]
+    assert (
+        len({r["_etl_source_version"] for r in rows if r["_etl_source_file"].endswith("a.csv")})
+        == 1
+    )
 
 
 def test_catalog_reloads_everything_when_one_file_changed(

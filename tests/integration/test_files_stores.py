@@ -204,3 +204,55 @@ def test_a_file_run_killed_then_rerun_loads_each_file_version_once(
     ids = [r["id"] for r in bq.query_and_wait(f"SELECT id FROM `local.{dataset}.crash`")]
     assert collections.Counter(ids) == collections.Counter([1, 2, 3, 4, 5, 6])
     assert run(job)["rows_loaded"] == 0
+
+
+@pytest.mark.parametrize(
+    "checkpoint",
+    [
+        checkpoints.MERGE_STAGING_LOADED,  # rows staged for the MERGE, the MERGE not submitted
+        checkpoints.LOAD_SUBMITTED,  # the MERGE submitted: it may or may not land
+        pytest.param(checkpoints.LOAD_DONE, marks=pytest.mark.faults),
+    ],
+)
+def test_a_run_replacing_a_changed_file_killed_then_rerun_keeps_one_copy(
+    checkpoint, services, bq, dataset, destination, tmp_path
+):
+    """A changed file's rows replace its earlier ones in ONE MERGE under the planned id; killed
+    at each point of that step, the next run ends with exactly the files' current rows."""
+    from etl_bigquery.blocks.files import FileConnection
+
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    name = f"files-{uuid.uuid4().hex[:8]}"
+    FileConnection(type="local", bucket=str(folder)).save(name, overwrite=True)
+    (folder / "a.csv").write_text("id,v\n1,a\n2,a\n")
+    (folder / "b.csv").write_text("id,v\n3,b\n")
+    job = job_spec(
+        name, destination, dataset, table="replace_crash", load_type="transactional",
+        source={"glob": "*.csv", "format": "csv"},
+    )  # fmt: skip
+    apply(job)
+    assert run(job)["rows_loaded"] == 3
+    (folder / "a.csv").write_text("id,v\n1,A\n2,A\n4,A\n")  # changed: replaces rows 1 and 2
+    (folder / "c.csv").write_text("id,v\n5,c\n")  # new: in the same MERGE
+
+    spec = tmp_path / "job.json"
+    spec.write_text(job.model_dump_json(by_alias=True))
+    crashed = subprocess.run(
+        [sys.executable, "-m", "tests.integration.crash_run", str(spec), checkpoint, "kill"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert crashed.returncode == 137, crashed.stderr[-2000:]
+    _free_slot(job.name)
+    (folder / "d.csv").write_text("id,v\n6,d\n")  # arrives while the crashed run is dead
+
+    rerun = run(job)
+    assert rerun["status"] == "completed", rerun
+    found = bq.query_and_wait(f"SELECT id, v FROM `local.{dataset}.replace_crash`")
+    assert sorted((r["id"], r["v"]) for r in found) == [
+        (1, "A"), (2, "A"), (3, "b"), (4, "A"), (5, "c"), (6, "d")
+    ]  # fmt: skip
+    assert run(job)["rows_loaded"] == 0
+    if checkpoint == checkpoints.MERGE_STAGING_LOADED:  # the rerun replaced: leftovers dropped
+        tables = [t.table_id for t in bq.list_tables(f"local.{dataset}")]
+        assert [t for t in tables if t.startswith("_etl_")] == [], tables

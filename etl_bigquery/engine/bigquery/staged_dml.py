@@ -111,7 +111,7 @@ def run_dml(
     run_id: str,
     location: str | None,
     what: str,
-    parameters: Sequence[bigquery.ScalarQueryParameter] = (),
+    parameters: Sequence[bigquery.ScalarQueryParameter | bigquery.ArrayQueryParameter] = (),
     on_submitted: Callable[[str], None] | None = None,
 ) -> DmlResult:
     """Submit (or adopt) the DML job `job_id` and wait for it; `what` names the change for

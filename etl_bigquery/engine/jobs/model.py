@@ -26,6 +26,8 @@ from pydantic import (
 
 from etl_bigquery.engine.schema.bqtypes import BqType
 from etl_bigquery.engine.schema.names import sanitize_column_name
+from etl_bigquery.engine.sources.files.paths import FIX as PATH_FIX
+from etl_bigquery.engine.sources.files.paths import path_problem
 
 JOB_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 BQ_DATASET = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
@@ -215,10 +217,15 @@ class FilesSource(_Strict):
     )
     csv: CsvOptions = Field(default_factory=CsvOptions, title="CSV options")
 
-    @field_validator("prefix")
+    @field_validator("prefix", "glob")
     @classmethod
-    def _relative(cls, value: str) -> str:
-        return value.lstrip("/")
+    def _inside_the_connection(cls, value: str) -> str:
+        # A job is a flow parameter anyone allowed to start a run may set: it must never name
+        # a file outside its connection's folder or bucket (engine.sources.files.paths).
+        problem = path_problem(value)
+        if problem:
+            raise ValueError(f"{value!r} {problem}; {PATH_FIX}")
+        return value
 
     def describe(self) -> str:
         return f"files {self.prefix}{self.glob} ({self.format.value})"

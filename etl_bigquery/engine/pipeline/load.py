@@ -9,10 +9,12 @@ from typing import Any
 
 from etl_bigquery.engine import checkpoints
 from etl_bigquery.engine.bigquery.loader import load_staged_files
+from etl_bigquery.engine.bigquery.replace import replace_rows
 from etl_bigquery.engine.incremental import rejected_job_id
 from etl_bigquery.engine.merge.strategy import KeyedStrategy
 from etl_bigquery.engine.pipeline.context import Extracted, LoadTarget, RunContext
 from etl_bigquery.engine.rejected import load_rejected
+from etl_bigquery.engine.sources.files.reader import FILE_COLUMN
 from etl_bigquery.engine.staging import delete_staged
 
 
@@ -56,7 +58,8 @@ def load_extracted(
             ctx, target, extracted, rejected_table,
             before_submit=before_submit, on_submitted=on_submitted,
         )  # fmt: skip
-    if extracted.rows_extracted == 0:
+    replaced = target.planned.replaced_files
+    if extracted.rows_extracted == 0 and not replaced:
         # Nothing new: a successful run that loads 0 rows, with no job to submit.
         return Loaded(0, None, rejected_table)
     checkpoints.reached(checkpoints.LOAD_BEFORE_SUBMIT)
@@ -68,19 +71,29 @@ def load_extracted(
         if on_submitted is not None:
             on_submitted(job_id)
 
-    result = load_staged_files(
-        client,
-        target.ref,
-        extracted.staged.uris,
-        schema=target.load_schema,
-        write_disposition=target.strategy.write_disposition,
-        job_id=target.job_id,
-        job_name=ctx.job.name,
-        run_id=ctx.run_id,
-        location=target.location,
-        on_submitted=submitted,
-    )
+    if replaced:  # changed files: their earlier rows go as the new ones arrive, atomically
+        replacement = replace_rows(
+            client, target.ref, extracted.staged.uris, schema=target.load_schema,
+            file_column=FILE_COLUMN, replaced=replaced, job_id=target.job_id,
+            job_name=ctx.job.name, run_id=ctx.run_id, location=target.location,
+            on_submitted=submitted,
+        )  # fmt: skip
+        rows, job_id = replacement.inserted, replacement.job_id
+    else:
+        result = load_staged_files(
+            client,
+            target.ref,
+            extracted.staged.uris,
+            schema=target.load_schema,
+            write_disposition=target.strategy.write_disposition,
+            job_id=target.job_id,
+            job_name=ctx.job.name,
+            run_id=ctx.run_id,
+            location=target.location,
+            on_submitted=submitted,
+        )
+        rows, job_id = result.output_rows, result.job_id
     checkpoints.reached(checkpoints.LOAD_DONE)
     storage = ctx.bigquery.storage if ctx.settings.staging_uri.startswith("gs://") else None
     delete_staged(extracted.staged.uris, storage)
-    return Loaded(result.output_rows, result.job_id, rejected_table)
+    return Loaded(rows, job_id, rejected_table)

@@ -107,6 +107,10 @@ class ListsFiles(Protocol):
 
     def files(self, source: FilesSource) -> list[StoredFile]: ...
 
+    def content_hash(self, file: StoredFile) -> str:
+        """SHA-256 (hex) of a file's bytes, for files whose store keeps no checksum."""
+        ...
+
 
 @runtime_checkable
 class RejectsRecords(Protocol):

@@ -3,8 +3,9 @@
 A job's files are listed once per run (`files`, cached: validation plans on that listing and
 extraction reads from it, so a file that lands meanwhile waits for the next run). Columns come
 from a sample of the newest matching file (at most its first 5 MB). Every row carries three
-trace columns, loaded like any other: the file's address, its version (size and last-modified)
-and the record's number in the file, so a user can trace a row and the load strategy
+trace columns, loaded like any other: the file's address, its version (the store's checksum
+of its bytes, or a SHA-256 this tool computed: `StoredFile.version`) and the record's number in
+the file, so a user can trace a row and the load strategy
 (`engine.file_strategies`) can tell from the table which file versions it holds.
 """
 
@@ -145,15 +146,16 @@ class FileReader(SourceReader):
                 yield _shape(batch, file, wanted)
             # Rows are labelled with the version planned on; a file rewritten meanwhile would
             # give them another version's content, so the run stops before anything is loaded.
-            # (A stat may give last-modified at another precision than the listing: whole
-            # seconds on S3's HEAD; within a second with the same size counts as the same.)
-            now = self.store.stat(file.name)
-            if now.size != file.size or abs((now.modified - file.modified).total_seconds()) >= 1:
+            if _changed(file, self.store.stat(file.name), self.store.settings.type):
                 raise ExtractionError(
                     f"File {file.uri} changed while it was read; nothing was loaded. Run the "
                     "job again once the file is complete (write files under a temporary name "
                     "and rename them when done, so a job never sees a half-written file)."
                 )
+
+    def content_hash(self, file: StoredFile) -> str:
+        """SHA-256 of a file's bytes, for files whose store keeps no checksum."""
+        return self.store.content_hash(file)
 
     def take_rejected(self) -> list[RejectedRow]:
         """Records that could not be read since the last call, as rejected rows (the
@@ -164,6 +166,19 @@ class FileReader(SourceReader):
             record = {FILE_COLUMN: bad.file, ROW_NUMBER: bad.row, "text": bad.text}
             rows.append(RejectedRow(record, bad.reason))
         return rows
+
+
+def _changed(planned: StoredFile, now: StoredFile, store_type: str) -> bool:
+    """Whether a file is another one than the version planned on. The store's checksum says
+    it for the bytes; else size and last-modified: exact on a local folder (one clock, one
+    call), within a second elsewhere (S3's HEAD gives whole seconds where a listing may not)."""
+    if now.size != planned.size:
+        return True
+    if planned.store_checksum and now.store_checksum and now.checksum != planned.checksum:
+        return True
+    if store_type == "local":
+        return now.modified != planned.modified
+    return abs((now.modified - planned.modified).total_seconds()) >= 1
 
 
 def _check_columns(

@@ -1,28 +1,48 @@
 """Object stores as one interface: Cloud Storage, S3, Azure Blob and local folders.
 
-Every store is reached through a `pyarrow.fs` filesystem (Arrow's own GCS, S3 and Azure clients):
-listing gives each object's size and last-modified time, and objects are read as streams, a block
-at a time, so no file is ever held in memory whole. One connection is one bucket (or container,
-or folder) plus an optional prefix; everything below is named relative to that root.
+Objects are listed by the store's own client, with the checksum the store keeps of each
+object's bytes (`engine.sources.files.listing`), and read through a `pyarrow.fs` filesystem
+(`arrow_fs`) as streams, a block at a time, so no file is ever held in memory whole. One
+connection is one bucket (or container, or folder) plus an optional prefix: its *root*.
+Everything below is named relative to that root, and nothing outside it is listed or opened
+(`engine.sources.files.paths`): names given by a job, a command or the console are checked,
+every listed path is checked, and every opened path again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
-from dataclasses import dataclass, field
+import hashlib
+import os
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import pyarrow.fs as pafs
 
-from etl_bigquery.engine.errors import ConnectionFailed, EtlError, ExtractionError, ValidationError
+from etl_bigquery.engine.errors import (
+    ConfigurationError,
+    ConnectionFailed,
+    EtlError,
+    ExtractionError,
+    ValidationError,
+)
+from etl_bigquery.engine.sources.files import paths
+from etl_bigquery.engine.sources.files.arrow_fs import arrow_filesystem
+from etl_bigquery.engine.sources.files.failures import store_failure
+from etl_bigquery.engine.sources.files.globs import glob_escape, glob_regex, may_match_below
+from etl_bigquery.engine.sources.files.listing import Listed, Lister, lister_for
 
 STORE_TYPES = ("gcs", "s3", "azure_blob", "local")
 SCHEMES = {"gcs": "gs", "s3": "s3", "azure_blob": "azure", "local": "file"}
-# Azurite's well-known development account; only used when a connection names it.
-READ_ONLY_SCOPE = "https://www.googleapis.com/auth/devstorage.read_only"
+SHA256 = "sha256:"
+_HASH_BLOCK = 8 * 1024 * 1024
+
+__all__ = [
+    "SCHEMES", "STORE_TYPES", "FileStore", "StoreSettings", "StoredFile", "glob_escape",
+    "glob_regex",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -64,7 +84,7 @@ class StoreSettings:
 
 @dataclass(frozen=True)
 class StoredFile:
-    """One object as listed: its path, size and last-modified time (UTC)."""
+    """One object as listed: its path, size, last-modified time (UTC) and checksum."""
 
     path: str
     """Filesystem path (bucket/key) as the filesystem opens it."""
@@ -73,89 +93,39 @@ class StoredFile:
     """Relative to the connection's root: what globs match and what the user sees."""
     size: int
     modified: dt.datetime
+    checksum: str | None = None
+    """What the content is: the store's checksum (`md5:`, `etag:`, `crc32c:`), or `sha256:`
+    once this tool computed one (`with_content_hash`); None while unknown."""
+
+    @property
+    def legacy_version(self) -> str:
+        """Size and last-modified, always written the same way from the same types (an aware
+        UTC datetime with microseconds): the version releases before content versions wrote,
+        which tables loaded by them hold."""
+        return f"{self.size}|{self.modified.astimezone(dt.UTC).isoformat(timespec='microseconds')}"
 
     @property
     def version(self) -> str:
-        """Size and last-modified, always written the same way from the same types (an aware
-        UTC datetime with microseconds), so two listings compare as equal strings."""
-        return f"{self.size}|{self.modified.astimezone(dt.UTC).isoformat(timespec='microseconds')}"
+        """What `_etl_source_version` records: the store's checksum, or a computed SHA-256 with
+        the size and last-modified it was computed at (so a file whose size and time did not
+        move is not read again to know it); the legacy version while no checksum is known."""
+        if self.checksum is None:
+            return self.legacy_version
+        if self.checksum.startswith(SHA256):
+            return f"{self.checksum}|{self.legacy_version}"
+        return self.checksum
 
+    @property
+    def store_checksum(self) -> bool:
+        """The store keeps a checksum of this object's bytes (no need to compute one)."""
+        return self.checksum is not None and not self.checksum.startswith(SHA256)
 
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """`*` and `?` stay within one folder, `**` crosses folders (`**/` may match none),
-    `[abc]` is a character class."""
-    out = []
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-            continue
-        if pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-            continue
-        if ch == "*":
-            out.append("[^/]*")
-        elif ch == "?":
-            out.append("[^/]")
-        elif ch == "[":
-            end = pattern.find("]", i + 1)
-            if end == -1:
-                out.append(re.escape(ch))
-            else:
-                body = pattern[i + 1 : end].replace("\\", "\\\\").replace("[", "\\[")
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append(f"[{body}]")
-                i = end
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    return re.compile("".join(out) + r"\Z")
-
-
-def glob_escape(name: str) -> str:
-    """A glob matching exactly `name`, whatever it holds: `*`, `?` and `[` as one-character
-    classes (a file may be called 'orders [1].csv')."""
-    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in name)
-
-
-def _failure(error: Exception, settings: StoreSettings) -> ConnectionFailed:
-    """An error of the store's client as one sentence (no secrets: only the kind of failure)."""
-    text = str(error).lower()
-    where = settings.describe()
-    if any(
-        s in text for s in ("refused", "couldn't connect", "could not connect", "failed to connect")
-    ):
-        return ConnectionFailed("Connection refused. Check host/port.", transient=True)
-    if any(s in text for s in ("timed out", "timeout")):
-        return ConnectionFailed("Connection timed out. Check network.", transient=True)
-    if any(
-        s in text
-        for s in ("invalidaccesskeyid", "signaturedoesnotmatch", "authenticationfailed",
-                  "401", "invalid_grant", "unauthenticated", "credentials")
-    ):  # fmt: skip
-        return ConnectionFailed(
-            "Authentication failed. Check the access key, secret or service account.",
-            transient=False,
-        )
-    if any(s in text for s in ("accessdenied", "access denied", "403", "authorizationfailure")):
-        return ConnectionFailed("Access denied. Check user permissions.", transient=False)
-    if any(s in text for s in ("nosuchbucket", "containernotfound", "bucket does not exist")):
-        return ConnectionFailed(f"Bucket or container of {where} does not exist.", transient=False)
-    if any(s in text for s in ("could not resolve", "name or service not known")):
-        return ConnectionFailed(
-            "Could not resolve the store's host name. Check the endpoint and network.",
-            transient=True,
-        )
-    first = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-    return ConnectionFailed(f"Reading {where} failed: {first}", transient=True)
+    def with_content_hash(self, hexdigest: str) -> StoredFile:
+        return replace(self, checksum=f"{SHA256}{hexdigest}")
 
 
 class FileStore:
-    """One connection's bucket: list, stat and open objects."""
+    """One connection's bucket: list, stat and open objects, never outside its root."""
 
     def __init__(self, settings: StoreSettings) -> None:
         if settings.type not in STORE_TYPES:
@@ -166,60 +136,18 @@ class FileStore:
 
     @cached_property
     def fs(self) -> pafs.FileSystem:
-        s = self.settings
-        if s.type == "local":
-            return pafs.LocalFileSystem()
-        if s.type == "s3":
-            kwargs: dict[str, Any] = {
-                "region": s.region or "us-east-1",
-                "connect_timeout": s.timeout_seconds,
-                "request_timeout": max(s.timeout_seconds, 60),
-            }
-            if s.anonymous:
-                kwargs["anonymous"] = True
-            elif s.access_key_id:
-                kwargs["access_key"] = s.access_key_id
-                kwargs["secret_key"] = s.secret_access_key
-            if s.endpoint:
-                scheme, _, host = s.endpoint.partition("://")
-                kwargs["endpoint_override"] = host.rstrip("/")
-                kwargs["scheme"] = scheme
-            return pafs.S3FileSystem(**kwargs)
-        if s.type == "gcs":
-            kwargs = {"retry_time_limit": dt.timedelta(seconds=max(s.timeout_seconds, 10))}
-            if s.endpoint:
-                scheme, _, host = s.endpoint.partition("://")
-                kwargs["endpoint_override"] = host.rstrip("/")
-                kwargs["scheme"] = scheme
-            if s.anonymous:
-                kwargs["anonymous"] = True
-            elif s.service_account_info:
-                token, expiry = _gcs_token(s.service_account_info)
-                kwargs["access_token"] = token
-                kwargs["credential_token_expiration"] = expiry
-            return pafs.GcsFileSystem(**kwargs)
-        kwargs = {"account_name": s.account_name}
-        if s.account_key:
-            kwargs["account_key"] = s.account_key
-        elif s.sas_token:
-            kwargs["sas_token"] = s.sas_token.lstrip("?")
-        if s.endpoint:
-            scheme, _, host = s.endpoint.partition("://")
-            host = host.rstrip("/")
-            kwargs.update(
-                blob_storage_authority=host,
-                blob_storage_scheme=scheme,
-                dfs_storage_authority=host,
-                dfs_storage_scheme=scheme,
-            )
-        return pafs.AzureFileSystem(**kwargs)
+        return arrow_filesystem(self.settings)
+
+    @cached_property
+    def lister(self) -> Lister:
+        return lister_for(self.settings, lambda: self.fs)
 
     def check(self) -> None:
         """The bucket (container, folder) exists and can be listed; `ConnectionFailed` if not."""
         try:
             info = self.fs.get_file_info(self._bucket_path())
         except Exception as error:
-            raise _failure(error, self.settings) from None
+            raise store_failure(error, self.settings) from None
         if info.type == pafs.FileType.NotFound:
             kind = {"local": "Folder", "azure_blob": "Container"}.get(self.settings.type, "Bucket")
             raise ConnectionFailed(
@@ -231,73 +159,119 @@ class FileStore:
             return str(Path(self.settings.bucket).resolve())
         return self.settings.bucket.strip("/")
 
+    def _check_input(self, what: str, value: str) -> None:
+        problem = paths.path_problem(value)
+        if problem:  # what a user typed (a command, the console): bad input, not a failed run
+            raise ConfigurationError(paths.refusal(what, value, problem))
+
     def list(
         self, prefix: str = "", glob: str = "**", limit: int | None = None
     ) -> list[StoredFile]:
         """Objects under `prefix` (relative to the root) whose relative name matches `glob`,
-        sorted by name; `limit` stops early."""
+        sorted by name; `limit` stops early. A prefix or glob that could name something outside
+        the root, and a matching file that would be read from outside it, are refused."""
+        self._check_input("Prefix", prefix)
+        self._check_input("Glob", glob)
         root = self.settings.root
-        prefix = prefix.lstrip("/")
         # List the folder holding the prefix; a partial name ('exports/2026-') filters below.
         folder, _, _ = prefix.rpartition("/")
         base = f"{root}/{folder}".rstrip("/") if folder else root
         pattern = glob_regex(glob)
-        try:
-            infos = self.fs.get_file_info(
-                pafs.FileSelector(base, recursive=True, allow_not_found=True)
-            )
-        except Exception as error:
-            raise _failure(error, self.settings) from None
+
+        def descend(parts: tuple[str, ...]) -> bool:
+            below = "/".join((folder, *parts) if folder else parts) + "/"
+            near_prefix = below.startswith(prefix) or prefix.startswith(below)
+            return near_prefix and may_match_below(parts, glob)
+
         found = []
-        for info in infos:
-            if info.type != pafs.FileType.File:
-                continue
-            name = info.path[len(root) :].lstrip("/")
-            if not name.startswith(prefix):
-                continue
-            # The glob is matched below the prefix's folder: prefix 'exports/', glob '*.csv'.
-            if not pattern.match(name[len(folder) + 1 :] if folder else name):
-                continue
-            modified = info.mtime
-            if modified is None:
-                modified = dt.datetime.fromtimestamp(0, dt.UTC)
-            elif modified.tzinfo is None:
-                modified = modified.replace(tzinfo=dt.UTC)
-            found.append(
-                StoredFile(
-                    info.path, self.settings.uri(info.path), name, int(info.size or 0), modified
-                )
-            )
+        try:
+            for listed in self.lister.walk(base, descend):
+                name = listed.path[len(root) :].lstrip("/")
+                if not listed.path.startswith(root + "/") or not name.startswith(prefix):
+                    continue
+                # The glob is matched below the prefix's folder: prefix 'exports/', glob '*.csv'.
+                if not pattern.match(name[len(folder) + 1 :] if folder else name):
+                    continue
+                self._check_listed(listed, name)
+                found.append(self._stored(listed, name))
+        except EtlError:
+            raise
+        except Exception as error:
+            raise store_failure(error, self.settings) from None
         found.sort(key=lambda f: f.name)
         return found[:limit] if limit is not None else found
 
+    def _check_listed(self, listed: Listed, name: str) -> None:
+        if listed.escapes:
+            from etl_bigquery.engine.sources.files.listing_local import link_refusal
+
+            raise link_refusal(self.settings, listed.path)
+        problem = paths.key_problem(name)
+        if problem:
+            raise ValidationError(
+                f"Object {self.settings.uri(listed.path)} {problem}, so it is not read; rename "
+                "it, or narrow the prefix or glob so it is not matched."
+            )
+
+    def _stored(self, listed: Listed, name: str) -> StoredFile:
+        return StoredFile(
+            listed.path, self.settings.uri(listed.path), name, listed.size, listed.modified,
+            listed.checksum,
+        )  # fmt: skip
+
     def stat(self, name: str) -> StoredFile:
-        path = f"{self.settings.root}/{name.lstrip('/')}"
+        self._check_input("File", name)
+        path = f"{self.settings.root}/{name}"
         try:
-            info = self.fs.get_file_info(path)
+            listed = self.lister.stat(path)
+        except EtlError:
+            raise
         except Exception as error:
-            raise _failure(error, self.settings) from None
-        if info.type != pafs.FileType.File:
+            raise store_failure(error, self.settings) from None
+        if listed is None:
             raise ValidationError(
                 f"File '{name}' does not exist in {self.settings.describe()}; "
                 "`etl connection files` lists them."
             )
-        modified = info.mtime or dt.datetime.fromtimestamp(0, dt.UTC)
-        if modified.tzinfo is None:
-            modified = modified.replace(tzinfo=dt.UTC)
-        return StoredFile(path, self.settings.uri(path), name, int(info.size or 0), modified)
+        return self._stored(listed, name)
+
+    def _guard(self, file: StoredFile) -> None:
+        """Every opened path, once more: under the root (local: with links resolved)."""
+        if self.settings.type == "local":
+            inside = paths.inside_folder(os.path.realpath(self.settings.root), file.path)
+        else:
+            inside = paths.under_root(self.settings.root, file.path)
+        if not inside:
+            raise ValidationError(
+                f"{file.uri} is outside {self.settings.describe()}, so it is not read; a job "
+                "reads only under its connection's folder or bucket."
+            )
 
     def open_stream(self, file: StoredFile) -> Any:
+        self._guard(file)
         try:
             return self.fs.open_input_stream(file.path, compression=None)
         except Exception as error:
             raise self._open_failure(error, file) from None
 
     def open_random_access(self, file: StoredFile) -> Any:
+        self._guard(file)
         try:
             return self.fs.open_input_file(file.path)
         except Exception as error:
             raise self._open_failure(error, file) from None
+
+    def content_hash(self, file: StoredFile) -> str:
+        """SHA-256 of the file's bytes (as stored: a .gz is hashed compressed), read as a
+        stream, for files whose store keeps no checksum."""
+        digest = hashlib.sha256()
+        with self.open_stream(file) as stream:
+            try:
+                while block := stream.read(_HASH_BLOCK):
+                    digest.update(block)
+            except OSError as error:
+                raise self._open_failure(error, file) from None
+        return digest.hexdigest()
 
     def _open_failure(self, error: Exception, file: StoredFile) -> EtlError:
         """A file listed by this run but gone when opened is said so, not reported as the store
@@ -312,24 +286,4 @@ class FileStore:
                 f"File {file.uri} was deleted after this run listed it; nothing was loaded. "
                 "Run the job again (it lists the files anew)."
             )
-        return _failure(error, self.settings)
-
-
-def _gcs_token(info: dict[str, Any]) -> tuple[str, dt.datetime]:
-    """A read-only access token for Arrow's GCS client from a service-account key."""
-    from google.auth.transport.requests import Request
-    from google.oauth2 import service_account
-
-    credentials = service_account.Credentials.from_service_account_info(
-        info, scopes=[READ_ONLY_SCOPE]
-    )
-    try:
-        credentials.refresh(Request())
-    except Exception:
-        raise ConnectionFailed(
-            "Authentication failed. Check the service account key.", transient=False
-        ) from None
-    expiry = credentials.expiry or dt.datetime.now(dt.UTC) + dt.timedelta(minutes=50)
-    if expiry.tzinfo is None:
-        expiry = expiry.replace(tzinfo=dt.UTC)
-    return str(credentials.token), expiry
+        return store_failure(error, self.settings)
