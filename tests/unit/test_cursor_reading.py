@@ -249,7 +249,9 @@ def test_settle_timeout_is_a_duration_or_seconds():
     for bad, words in (("soon", "not a duration"), (-1, "cannot be negative")):
         with pytest.raises(ModelError, match=words):
             _job(settle_timeout=bad)
-    with pytest.raises(ModelError, match="settle_timeout applies to transactional, merge and history jobs only"):
+    with pytest.raises(
+        ModelError, match="settle_timeout applies to transactional, merge and history jobs only"
+    ):
         JobSpec.model_validate(
             {"name": "j", "connection": "c", "source": {"table": "t"}, "settle_timeout": "5s"}
         )

@@ -123,7 +123,9 @@ def test_vectorised_digests_equal_the_written_definition_for_every_type():
 def test_long_and_mixed_length_text_equals_the_definition_also_when_sliced():
     rng = np.random.default_rng(11)
     texts = _texts(rng, 400)
-    batch = pa.record_batch({"t": pa.array(texts), "b": pa.array([t and t.encode() for t in texts])})
+    batch = pa.record_batch(
+        {"t": pa.array(texts), "b": pa.array([t and t.encode() for t in texts])}
+    )
     expected = reference_digests(batch, ["t", "b"])
     assert (row_digests(batch, ["t", "b"]) == expected).all()
     part = batch.slice(37, 200)
