@@ -191,10 +191,10 @@ def settle_read(
         )
     if settled.idle:
         warnings.append(
-            f"transaction(s) {_labels(settled.idle)} open before this run had not written after "
-            f"settle_timeout ({timeout:g} s); a {cursor.name} value they took before writing "
-            "(nextval() first, INSERT later) would be missed: raise settle_timeout, or set "
-            "lookback"
+            f"transaction(s) {_labels(settled.idle)} open before this run had not written the "
+            f"source after settle_timeout ({timeout:g} s); a {cursor.name} value they took before "
+            "writing it (nextval() first, INSERT later) would be missed: raise settle_timeout, "
+            "or set lookback"
         )
     warnings += settled.caveats
     upper = UpperBound(cursor, value)

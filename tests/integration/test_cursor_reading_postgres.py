@@ -154,6 +154,42 @@ def test_a_row_whose_transaction_commits_after_a_later_id_is_loaded_once(
     assert _ids(bq, job) == [1, 2, 3, 4, 5, 6, 7]
 
 
+def test_a_long_transaction_writing_another_table_does_not_hold_the_read_back(
+    pg_source, destination, dataset, bq, tmp_path
+):
+    """A batch that wrote another table of the database stays open past settle_timeout: only a
+    transaction that has written the job's own table holds the read back (it is then warned
+    about, like one that has not written), so a long job elsewhere does not stall this one."""
+    _sql(
+        pg_source,
+        "CREATE TABLE seq (id bigserial PRIMARY KEY, note text)",
+        "CREATE TABLE other (id bigserial PRIMARY KEY, note text)",
+        "INSERT INTO seq (note) SELECT 'n' || g FROM generate_series(1, 5) g",
+    )
+    job = _job_file(
+        tmp_path, pg_source, destination, dataset, table="seq", cursor_column="id",
+        settle_timeout="1s",
+    )  # fmt: skip
+    assert cli("job", "apply", str(job)).returncode == 0
+    assert _run(job)["rows_loaded"] == 5
+    batch, app = pg_source.connect("batch"), pg_source.connect("app")
+    try:
+        batch.execute("INSERT INTO other (note) VALUES ('long batch')")  # open, other table
+        batch_pid = batch.info.backend_pid
+        app.execute("INSERT INTO seq (note) VALUES ('new')")  # id 6
+        app.commit()
+        outcome = _run(job)
+        assert outcome["status"] == "completed" and outcome["rows_loaded"] == 1, outcome
+        assert outcome["read_up_to"] == 6, outcome
+        warned = " ".join(outcome["warnings"])
+        assert f"pid {batch_pid}" in warned and "had not written the source" in warned, outcome
+    finally:
+        batch.rollback()
+        batch.close()
+        app.close()
+    assert _ids(bq, job) == [1, 2, 3, 4, 5, 6]
+
+
 def _wait_until_the_run_waits(source: PgSource, process) -> None:
     """The run is seen polling pg_locks for the transactions open when it took its bound (its
     session's last statement lists virtualxids), so it has taken M already."""

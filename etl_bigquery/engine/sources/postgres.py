@@ -69,6 +69,7 @@ from etl_bigquery.engine.sources.cursor_pushdown import (
 from etl_bigquery.engine.sources.query_check import check_query
 from etl_bigquery.engine.sources.registry import ConnectionSettings
 from etl_bigquery.engine.sources.settle import (
+    OpenTransaction,
     Settled,
     SettleRefusal,
     wait_for_open_transactions,
@@ -651,14 +652,20 @@ class PostgresReader(PostgresWireReader):
         with self._query_timeout(plan.source, self.settings.query_timeout_seconds):
             upper = postgres_settle.parse_max(self._query(sql)[0][0], cursor.bq_type)
         opened, still_open = wait_for_open_transactions(
-            lambda: postgres_settle.open_transactions(
-                self._query(postgres_settle.OPEN_TRANSACTIONS)
-            ),
-            timeout,
+            lambda: self._open_transactions(plan.source), timeout
         )
         return Settled(
             upper, opened, time.monotonic() - started, still_open, self._cache_caveats(plan, cursor)
         )
+
+    def _open_transactions(self, source: TableSource | QuerySource) -> list[OpenTransaction]:
+        if isinstance(source, TableSource):
+            rows = self._query(
+                postgres_settle.OPEN_TRANSACTIONS_OF_TABLE, (qualified_name(source),)
+            )
+        else:
+            rows = self._query(postgres_settle.OPEN_TRANSACTIONS)
+        return postgres_settle.open_transactions(rows)
 
     def _cache_caveats(self, plan: ReadPlan, cursor: ReadColumn) -> tuple[str, ...]:
         if not isinstance(plan.source, TableSource):

@@ -28,22 +28,39 @@ from etl_bigquery.engine.sources.sql_text import quote_identifier
 
 APPLICATION_NAME = "etl-bigquery"
 
-OPEN_TRANSACTIONS = f"""
-SELECT 'pid ' || l.pid AS label, l.pid::text || '/' || l.virtualxid AS key,
-       EXISTS (SELECT 1 FROM pg_locks x
-               WHERE x.pid = l.pid AND x.locktype = 'transactionid'
-                 AND x.mode = 'ExclusiveLock' AND x.granted) AS wrote
+_OPEN = """
+SELECT 'pid ' || l.pid AS label, l.pid::text || '/' || l.virtualxid AS key, {wrote} AS wrote
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'virtualxid' AND l.granted AND l.pid <> pg_backend_pid()
   AND a.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
   AND a.usesysid IS NOT NULL
-  AND a.application_name IS DISTINCT FROM '{APPLICATION_NAME}'
+  AND a.application_name IS DISTINCT FROM '{application}'
 UNION ALL
 SELECT 'prepared transaction ' || quote_literal(gid), 'prepared/' || transaction::text, true
 FROM pg_prepared_xacts WHERE database = current_database()
 """
+_WROTE_ANYWHERE = """EXISTS (SELECT 1 FROM pg_locks x
+               WHERE x.pid = l.pid AND x.locktype = 'transactionid'
+                 AND x.mode = 'ExclusiveLock' AND x.granted)"""
+# INSERT, UPDATE and DELETE hold RowExclusiveLock on their table until the transaction ends (the
+# stronger modes are DDL and explicit LOCK TABLE), so this is "has written the source table".
+_WROTE_THE_TABLE = """EXISTS (SELECT 1 FROM pg_locks x
+               WHERE x.pid = l.pid AND x.locktype = 'relation' AND x.granted
+                 AND x.relation = $1::regclass
+                 AND x.mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock',
+                                'ExclusiveLock', 'AccessExclusiveLock'))"""
+
+OPEN_TRANSACTIONS = _OPEN.format(wrote=_WROTE_ANYWHERE, application=APPLICATION_NAME)
 """The transactions of other sessions of this database, open now (`virtualxid` in the text lets
-an operator or a test see in `pg_stat_activity` that a run is waiting for them)."""
+an operator or a test see in `pg_stat_activity` that a run is waiting for them); `wrote`: holds a
+transaction id (it has written something). For a query source, whose tables are unknown."""
+
+OPEN_TRANSACTIONS_OF_TABLE = _OPEN.format(wrote=_WROTE_THE_TABLE, application=APPLICATION_NAME)
+"""The same list for a table source ($1, the table): `wrote` means it has written THAT table.
+A transaction that wrote only other tables is no more likely to hold one of this table's
+values than one that has not written at all (both may have taken a value with nextval() before
+their insert), so past settle_timeout both are warned about and neither holds the read back:
+a long batch writing other tables of the database does not stall this job."""
 
 
 def max_sql(source_sql: str, cursor: ReadColumn, lower_predicate: str | None) -> str:
