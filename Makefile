@@ -17,6 +17,9 @@ TOOLS_VENV := .venv-tools
 BIN := $(VENV)/bin
 PIP_FLAGS := --quiet --disable-pip-version-check
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
+# Tests and commands without a Prefect server start a temporary one; on a loaded 2-core machine
+# its default 20 s start-up limit was seen to expire (a unit test failed only under -n 2).
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
 
 .PHONY: help setup namespace-links wheel typecheck browser azurite bench-files demo test lint bench bench-small bench-dataflow faults services-up services-down services-status clean
 

@@ -17,6 +17,7 @@ import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from google.api_core import exceptions as gexc
@@ -143,6 +144,9 @@ def load_rejected(
 ) -> str:
     """Append the staged rejected rows to `<table>__rejected` with the job id `job_id`."""
     target = rejected_table(ref)
+    if staged.uri is None:
+        raise ValueError("load_rejected needs staged rows (StagedRejects.uri is None)")
+    job: Any
     try:
         table = get_table(client, target)
         if table is None:

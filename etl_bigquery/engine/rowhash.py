@@ -41,6 +41,7 @@ built collision is possible, as it already was with MD5.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -194,6 +195,7 @@ def _binary_parts(array: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         starts = np.arange(0, n * width, width, dtype=np.int64)
         lengths = np.full(n, width, dtype=np.int64)
     else:
+        offset_type: Any  # np.int32 or np.int64, by the Arrow offset width
         if pa.types.is_string(kind) or pa.types.is_binary(kind):
             offset_type = np.int32
         elif pa.types.is_large_string(kind) or pa.types.is_large_binary(kind):

@@ -231,7 +231,8 @@ def _outcome(parts: list[dict[str, Any]], target: LoadTarget) -> BeamOutcome:
         rows = part["rows_staged"] if part["kind"] == "unit" else part["rows"]
         staged.rows += rows
         extracted.rows_extracted += rows
-        value = decode_value(part.get("watermark"))
+        # A cursor's values are of one comparable type (numbers, dates, timestamps or text).
+        value: Any = decode_value(part.get("watermark"))
         newer = extracted.watermark_after is None or (
             value is not None and value > extracted.watermark_after
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
@@ -91,6 +92,7 @@ def load_staged_files(
 
 def _existing_job(client: bigquery.Client, job_id: str, location: str | None) -> bigquery.LoadJob:
     try:
-        return client.get_job(job_id, location=location)
+        # The id names a load job this module submitted, so the job is a LoadJob.
+        return cast(bigquery.LoadJob, client.get_job(job_id, location=location))
     except Exception as error:
         raise classify_google_error(error, Stage.LOAD, f"reading load job {job_id}") from None

@@ -140,7 +140,7 @@ def _schema(
             c.name,
             c.bq_type.value,
             mode="NULLABLE",
-            description=source_description(c.source_name, c.source_type),
+            description=source_description(c.source_name or c.name, c.source_type),
         )
         for c in columns
     ]

@@ -269,7 +269,9 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
         if read_cursor is not None and planned.lower_bound is not None
         else None
     )
-    read_plan = ReadPlan(job.source, read_columns, bound, files=planned.files)
+    # A file job's plan carries its FilesSource; only the file reader receives such a plan.
+    # ReadPlan.source stays typed for the SQL readers, which are the ones that read `.source`.
+    read_plan = ReadPlan(job.source, read_columns, bound, files=planned.files)  # type: ignore[arg-type]
     ctx.reader.check_readable(read_plan)
     # A numeric cursor of a settling source is read only up to its settled bound.
     reading = settle_read(

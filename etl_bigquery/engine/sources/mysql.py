@@ -38,7 +38,7 @@ import logging
 import re
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
@@ -93,7 +93,7 @@ from etl_bigquery.engine.sources.settle import (
 try:
     import connectorx
 except ImportError:  # the DB-API path still works
-    connectorx = None
+    connectorx = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -526,7 +526,7 @@ class MySqlReader(SourceReader):
 
     def _read_connectorx(
         self, sql: str, batch_rows: int, source: TableSource | QuerySource
-    ) -> Iterator[pa.RecordBatch]:
+    ) -> Generator[pa.RecordBatch, None, None]:
         timeout = self.settings.query_timeout_seconds if isinstance(source, QuerySource) else None
         try:
             reader = connectorx.read_sql(
@@ -554,7 +554,9 @@ class MySqlReader(SourceReader):
                 [plain(column) for column in batch.columns], names=batch.schema.names
             )
 
-    def _read_pymysql(self, sql: str, batch_rows: int, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
+    def _read_pymysql(
+        self, sql: str, batch_rows: int, plan: ReadPlan
+    ) -> Generator[pa.RecordBatch, None, None]:
         names = [column.name for column in plan.columns]
         types = [column.bq_type for column in plan.columns]
         timeout = self.settings.query_timeout_seconds

@@ -291,7 +291,7 @@ class PostgresWireReader(SourceReader):
         except adbc_driver_manager.Error as error:
             raise connection_errors.connection_error(str(error)) from None
         if not settings.use_copy:  # every cursor of this connection fetches without COPY
-            self._conn.cursor = functools.partial(  # type: ignore[method-assign]
+            self._conn.cursor = functools.partial(
                 self._conn.cursor, adbc_stmt_kwargs={"adbc.postgresql.use_copy": "false"}
             )
         try:

@@ -133,7 +133,7 @@ def _refuse_executable_comments(text: str, tokens: list[Any]) -> None:
             previous_end = token.end
 
 
-def _refuse_non_reads(tree: exp.Expression) -> None:
+def _refuse_non_reads(tree: exp.Expr) -> None:
     if isinstance(tree, _WRITES):  # e.g. WITH x AS (...) DELETE ...
         raise ValidationError(f"The query is {_a(_WRITE_NAMES[type(tree)])} statement; {_FIX}.")
     if not isinstance(tree, exp.Query | exp.Values):

@@ -107,7 +107,7 @@ def compile_dialect(spec: DialectSpec, connected: Dialect | None = None) -> Dial
     """The dialect SQL is compiled with (`literal_binds`), without connecting. Its paramstyle is
     `named`: the compiled text runs without parameters, so `%` must not be doubled as the
     `pyformat` drivers (pymssql, Snowflake) would need."""
-    dialect = URL.create(spec.drivername).get_dialect()(paramstyle="named")
+    dialect = URL.create(spec.drivername).get_dialect()(paramstyle="named")  # type: ignore[call-arg]
     if connected is not None and connected.server_version_info is not None:
         dialect.server_version_info = connected.server_version_info
     elif spec.drivername.startswith("mssql"):  # unconnected: a current SQL Server (DATE, TOP)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -182,7 +182,9 @@ class SqlAlchemyReader(SourceReader):
 
     def _describe_query(self, source: QuerySource) -> list[SourceColumn]:
         checked = query_source(source, self.dialect, [])
-        statement = sa.select(sa.literal_column("*")).select_from(checked).where(sa.false())
+        statement: sa.Select[Any] = (
+            sa.select(sa.literal_column("*")).select_from(checked).where(sa.false())
+        )
         with self._errors():
             result = self._conn.exec_driver_sql(compile_sql(statement, self._compile))
             description = result.cursor.description or []
@@ -255,13 +257,13 @@ class SqlAlchemyReader(SourceReader):
         if conn is not None:
             with contextlib.suppress(sa_exc.SQLAlchemyError):
                 conn.close()
-            self._conn = None
+            del self._conn
         engine = getattr(self, "_engine", None)
         if engine is not None:
             engine.dispose()
 
 
-def _batch(rows: list[Any], names: list[str], types: list[BqType]) -> pa.RecordBatch:
+def _batch(rows: Sequence[Any], names: list[str], types: list[BqType]) -> pa.RecordBatch:
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
     arrays = [to_arrow(list(columns[i]), types[i]) for i in range(len(names))]
     return pa.RecordBatch.from_arrays(arrays, names=names)

@@ -304,7 +304,7 @@ class SqliteReader(SourceReader):
         conn = getattr(self, "_conn", None)
         if conn is not None:
             conn.close()
-            self._conn = None
+            del self._conn
 
 
 def open_reader(settings: ConnectionSettings) -> SqliteReader:

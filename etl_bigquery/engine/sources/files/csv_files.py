@@ -73,7 +73,8 @@ def _csv_head(stream: Any, options: CsvOptions) -> tuple[bytes, bool]:
     """The first 5 MB of a CSV stream and whether that is the whole file. A whole file gets a
     last line end if it lacks one (a header-only file written without one is still a header);
     a cut one loses the record the cut went through."""
-    parts, left = [], SAMPLE_BYTES
+    parts: list[bytes] = []
+    left = SAMPLE_BYTES
     whole = True
     while left > 0:
         try:
@@ -290,7 +291,7 @@ def _csv_batches(
                     return
                 raise _unreadable_csv(file, next_number, error) from None
             # Record numbers of this batch: consecutive, skipping the rows found invalid.
-            numbers = []
+            numbers: list[int] = []
             while len(numbers) < batch.num_rows:
                 while skip_index < len(invalid) and invalid[skip_index] < next_number:
                     skip_index += 1

@@ -163,7 +163,11 @@ class FileReader(SourceReader):
         rows = []
         while self._bad:
             bad = self._bad.popleft()
-            record = {FILE_COLUMN: bad.file, ROW_NUMBER: bad.row, "text": bad.text}
+            record: dict[str, object] = {
+                FILE_COLUMN: bad.file,
+                ROW_NUMBER: bad.row,
+                "text": bad.text,
+            }
             rows.append(RejectedRow(record, bad.reason))
         return rows
 

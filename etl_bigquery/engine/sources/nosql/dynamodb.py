@@ -157,7 +157,7 @@ class DynamoReader(StoreFiltersCursor, SchemaFromSample, DocumentReader):
 
     def _count(self, source: TableSource) -> int | None:
         try:  # DynamoDB refreshes ItemCount about every six hours: an estimate
-            return int(self._describe_table(source).get("ItemCount"))
+            return int(self._describe_table(source)["ItemCount"])
         except Exception:
             return None
 
