@@ -9,7 +9,7 @@ A job's deployment::
 
     - name: orders                                  # the job's name
       description: ...
-      entrypoint: flows.etl_job:etl_job  # the installed package, not a file
+      entrypoint: etl_bigquery.flows.etl_job:etl_job  # the installed package, not a file
       tags: [etl, "etl-job:orders", "etl-max-duration:2h"]
       work_pool: {name: etl-local, job_variables: {}}
       paused: false

@@ -751,7 +751,7 @@ class JobSpec(_Strict):
         if used := [name for name, value in cursor_fields.items() if value]:
             raise ValueError(
                 f"{', '.join(used)} do not apply to a files source: a transactional files job "
-                "loads the files that are new or changed (path, size, last-modified); remove "
+                "loads the files that are new or changed (by content checksum); remove "
                 "them"
             )
 
