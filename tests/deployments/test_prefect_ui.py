@@ -117,7 +117,7 @@ def test_blocks_show_logos_and_the_run_form_is_a_form(project, worker, shop, dat
         tuple(o.get_attribute("value") for o in s.find_elements(By.TAG_NAME, "option"))
         for s in driver.find_elements(By.CSS_SELECTOR, "select")
     }
-    assert ("catalog", "transactional") in selects, selects
+    assert ("catalog", "transactional", "merge", "history") in selects, selects
     assert ("auto", "standard", "dataflow") in selects, selects
     _save(driver, shots, "run-form", height=2600)
 

@@ -6,6 +6,7 @@ is what the scheduler module's tests accept."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import pytest
@@ -39,7 +40,11 @@ def _scheduler_view(path) -> dict:
     """What the scheduler module makes of the file: its templates evaluated per entry."""
     resource = job_resource()
     entries = json.loads(path.read_text())["scheduled_jobs"]
-    uri = resource["http_target"][0]["uri"]
+    # The URI is `var.auth.mode == "oidc" ? "<create_flow_run URL>" : local.trigger_run_uri`: the
+    # oidc branch is the one naming the deployment (api_key mode runs the trigger job instead).
+    oidc_branch = re.search(r'\? "(.*)" :', resource["http_target"][0]["uri"])
+    assert oidc_branch, resource["http_target"][0]["uri"]
+    uri = oidc_branch.group(1)
     return {
         key: {
             **{
