@@ -44,7 +44,7 @@ $(NAMESPACE_LINKS):
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	@test -n "$(PYTHON311)" || { echo "Python 3.11 is needed; set PYTHON311=/path/to/python3.11."; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON311) -m venv $(VENV)
-	$(BIN)/pip install $(PIP_FLAGS) -c requirements/constraints.txt -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
+	$(BIN)/pip install $(PIP_FLAGS) -c requirements/constraints.txt -e '.[dev,dataflow]' 2>&1 | grep -v '^WARNING: Location' || true
 	@$(BIN)/python -c "import prefect, etl_bigquery.blocks, etl_bigquery.flows" || { echo "The install into $(VENV) failed; see the pip output above."; exit 1; }
 	@touch $@
 

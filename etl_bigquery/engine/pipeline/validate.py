@@ -19,9 +19,10 @@ from etl_bigquery.engine.cursor_reading import check_cursor_comparable, settle_r
 from etl_bigquery.engine.errors import ConfigurationError, ValidationError
 from etl_bigquery.engine.fingerprint import ROW_HASH
 from etl_bigquery.engine.incremental import read_known_rejected
-from etl_bigquery.engine.jobs.model import JobSpec, ProcessingMode
+from etl_bigquery.engine.jobs.model import JobSpec
 from etl_bigquery.engine.merge.layout import RESERVED
 from etl_bigquery.engine.pipeline.context import LoadTarget, RunContext
+from etl_bigquery.engine.pipeline.mode import choose_processing_mode
 from etl_bigquery.engine.plan import ALWAYS_LOADED, ColumnPlan, plan_columns
 from etl_bigquery.engine.rejected import rejected_table
 from etl_bigquery.engine.schema.bqtypes import BqType
@@ -164,31 +165,6 @@ def _adopt_table_types(plans: list[ColumnPlan], table: bigquery.Table) -> list[C
             plan = replace(plan, bq_type=table_type, overridden=True)
         adopted.append(plan)
     return adopted
-
-
-def choose_processing_mode(
-    job: JobSpec, estimated: int | None, source_key: str, splittable: bool
-) -> tuple[ProcessingMode, str]:
-    """The mode this run uses and why (shown in the validate artifact and the run report)."""
-    about = "unknown" if estimated is None else f"{estimated:,}"
-    if job.processing_mode is ProcessingMode.STANDARD:
-        return ProcessingMode.STANDARD, "standard (set by the job)"
-    if job.processing_mode is ProcessingMode.DATAFLOW:
-        if not splittable:
-            raise ConfigurationError(
-                f"processing_mode 'dataflow' needs a source that can be split into units, and "
-                f"{source_key} sources cannot be split yet; use processing_mode auto or standard."
-            )
-        return ProcessingMode.DATAFLOW, f"dataflow (set by the job; about {about} rows)"
-    threshold = f"{job.row_threshold:,}"
-    if estimated is None or estimated < job.row_threshold:
-        return ProcessingMode.STANDARD, f"standard (auto: about {about} rows < {threshold})"
-    if not splittable:
-        return ProcessingMode.STANDARD, (
-            f"standard (auto: about {about} rows >= {threshold}, but {source_key} sources "
-            "cannot be split into units)"
-        )
-    return ProcessingMode.DATAFLOW, f"dataflow (auto: about {about} rows >= {threshold})"
 
 
 def _drift(
