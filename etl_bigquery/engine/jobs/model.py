@@ -520,6 +520,16 @@ class JobSpec(_Strict):
         "otherwise every loaded column. Merge and history: the key rows are merged by "
         "(default: the primary key; document stores: document_id).",
     )
+    parallelism: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        title="Parallelism",
+        description="Standard mode: how many units of the read (ranges of the cursor or of an "
+        "integer primary key) are read at once, each on a connection of its own, into the one "
+        "load job. Default: the machine's cores, at most 4. 1 reads one stream. Reads under "
+        "100,000 estimated rows, and sources that cannot split into ranges, read one stream.",
+    )
     processing_mode: ProcessingMode = Field(
         default=ProcessingMode.AUTO,
         title="Processing mode",
