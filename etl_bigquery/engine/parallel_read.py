@@ -11,6 +11,9 @@ the queue (`depth` batches) plus one batch in flight per thread.
 
 Hash buckets are never read in parallel here: each bucket scans the whole table, so on one
 machine they cost more than they give; such a read stays one stream.
+
+Where the source can export a snapshot (PostgreSQL's `pg_export_snapshot()`), every unit reads
+that one snapshot (`in_one_snapshot`).
 """
 
 from __future__ import annotations
@@ -20,13 +23,13 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
 
 from etl_bigquery.engine.beam.units import split_read
 from etl_bigquery.engine.conform import RejectedRow
-from etl_bigquery.engine.sources.abilities import CanSplit, RejectsRecords
+from etl_bigquery.engine.sources.abilities import CanSplit, RejectsRecords, SharesSnapshot
 from etl_bigquery.engine.sources.base import CursorRange, ReadPlan, SourceReader
 
 MAX_DEFAULT_PARALLELISM = 4
@@ -65,6 +68,18 @@ class _Failed:
     error: BaseException
 
 
+def in_one_snapshot(reader: SourceReader, parallel: ParallelRead) -> Iterator[pa.RecordBatch]:
+    """The units' batches, all read from one snapshot of the source where the reader can export
+    one (`SharesSnapshot`): a catalog read split in units is then one consistent image, as one
+    stream would be. The exporting transaction stays open until the last unit is read."""
+    if not isinstance(reader, SharesSnapshot):
+        yield from parallel
+        return
+    with reader.exported_snapshot() as snapshot:
+        parallel.snapshot = snapshot
+        yield from parallel
+
+
 class ParallelRead:
     """Batches of every unit, read by `workers` threads; `take_rejected` as a file reader's
     (records the units' readers could not read). Iterate once."""
@@ -86,6 +101,8 @@ class ParallelRead:
         self._stop = threading.Event()
         self._rejected: list[RejectedRow] = []
         self._lock = threading.Lock()
+        self.snapshot: str | None = None
+        """Set before iterating: every unit reads this exported snapshot (`SharesSnapshot`)."""
 
     def take_rejected(self) -> list[RejectedRow]:
         with self._lock:
@@ -118,6 +135,8 @@ class ParallelRead:
                     unit = self._todo.get_nowait()
                 except queue.Empty:
                     break
+                if self.snapshot is not None:
+                    unit = replace(unit, snapshot=self.snapshot)
                 batches = reader.read(unit)
                 try:
                     for batch in batches:

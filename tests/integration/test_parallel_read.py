@@ -2,7 +2,8 @@
 PostgreSQL and the BigQuery emulator: a catalog load read in key ranges at once equals the one
 stream's load row for row (compared by BigQuery itself); a transactional job read in cursor
 ranges loads each row exactly once across a re-run with a lookback; a failure while units are
-being read fails the run in extraction with nothing loaded, and the re-run loads everything once.
+being read fails the run in extraction with nothing loaded, and the re-run loads everything once;
+units read the one snapshot the run's reader exported (PostgreSQL), not rows committed after it.
 
 Tables of 200,000 rows: enough for several units (a unit is at least 50,000 estimated rows), small
 enough for the shared 2-core machine. No test looks at durations.
@@ -10,8 +11,15 @@ enough for the shared 2-core machine. No test looks at durations.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from etl_bigquery.blocks.registry import load_connection
 from etl_bigquery.engine import checkpoints
 from etl_bigquery.engine.errors import ExtractionError
+from etl_bigquery.engine.jobs.model import TableSource
+from etl_bigquery.engine.schema.bqtypes import BqType
+from etl_bigquery.engine.sources.abilities import SharesSnapshot
+from etl_bigquery.engine.sources.base import ReadColumn, ReadPlan
 from tests.integration.helpers import apply, job_spec, run
 from tests.integration.test_dataflow_subflow import _create, _insert, counts, differences
 
@@ -106,3 +114,30 @@ def test_a_failure_while_units_are_read_loads_nothing_and_the_rerun_loads_everyt
     assert again["status"] == "completed", again
     assert again["read_units"] == 3 and again["rows_loaded"] == ROWS
     assert counts(bq, dataset, "bq_events") == {"n": ROWS, "ids": ROWS}
+
+
+def test_units_read_the_snapshot_the_run_exported_not_rows_committed_after_it(
+    pg_admin, pg_schema, pg_connection
+):
+    # What makes a catalog read in units one consistent image: the run's reader exports a
+    # snapshot, and a unit read on another connection sees exactly that snapshot.
+    _create(pg_admin, pg_schema, "events", 1000)
+    connection = load_connection(pg_connection)
+    exporter, unit_reader = connection.open_reader(), connection.open_reader()
+    assert isinstance(exporter, SharesSnapshot)
+    plan = ReadPlan(
+        TableSource.model_validate({"schema": pg_schema, "table": "events"}),
+        [ReadColumn("id", "bigint", BqType.INT64)],
+    )
+
+    def rows(read: ReadPlan) -> int:
+        return sum(batch.num_rows for batch in unit_reader.read(read))
+
+    try:
+        with exporter.exported_snapshot() as snapshot:
+            _insert(pg_admin, pg_schema, "events", 1001, 1500)  # committed after the export
+            assert rows(replace(plan, snapshot=snapshot)) == 1000
+            assert rows(plan) == 1500  # a read of its own sees the new rows
+    finally:
+        exporter.close()
+        unit_reader.close()

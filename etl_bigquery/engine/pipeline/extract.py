@@ -17,7 +17,12 @@ from etl_bigquery.engine import checkpoints
 from etl_bigquery.engine.already_loaded import ROW_HASH_FIELD, IncrementClaim
 from etl_bigquery.engine.conform import Conformer, RunStamp
 from etl_bigquery.engine.merge.extraction import keyed_extraction
-from etl_bigquery.engine.parallel_read import ParallelRead, default_parallelism, parallel_units
+from etl_bigquery.engine.parallel_read import (
+    ParallelRead,
+    default_parallelism,
+    in_one_snapshot,
+    parallel_units,
+)
 from etl_bigquery.engine.pipeline.context import Extracted, LoadTarget, ProgressCallback, RunContext
 from etl_bigquery.engine.prefetch import read_ahead
 from etl_bigquery.engine.rejected import RejectStager
@@ -50,7 +55,7 @@ def _reading(
         )
         if units:
             parallel = ParallelRead(ctx.reader_factory, units, parallelism)
-            return iter(parallel), parallel
+            return in_one_snapshot(ctx.reader, parallel), parallel
     return read_ahead(ctx.reader.read(target.read_plan)), ctx.reader
 
 
@@ -121,6 +126,9 @@ def extract_to_staging(
         result.staged = stager.finish()
         result.rejected = rejects.finish()
     except BaseException:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()  # stops the reading threads and ends their transactions first
         stager.abort()
         rejects.abort()
         raise
