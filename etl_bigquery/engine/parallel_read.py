@@ -1,13 +1,14 @@
 """Parallel reads in standard mode: the read's units, read at once in one process.
 
 The units are the ones the Beam path reads (`engine.beam.units.split_read`: ranges of the
-cursor, or of an integer primary key for a read without a cursor bound), each read on a reader
-of its own (a connection per unit) by a thread. Drivers decode in C and release the GIL
-(ADBC, pyarrow), so the reads overlap each other and the conforming and Parquet writing of the
-one consumer, which is the extraction loop as before: one conformer, one increment claim, one
-stager under the run's prefix, one load job. Exactly-once is therefore the standard path's own:
-a unit adds nothing that one stream would not have read, in another order. Memory is bounded by
-the queue (`depth` batches) plus one batch in flight per thread.
+cursor, or of an integer primary key for a read without a cursor bound), or one unit per file of
+a file source, each read on a reader of its own (a connection per unit) by a thread. Drivers
+decode in C and release the GIL (ADBC, ConnectorX, pyarrow), so the reads overlap each other and
+the conforming and Parquet writing of the one consumer, which is the extraction loop as before:
+one conformer, one increment claim, one stager under the run's prefix, one load job.
+Exactly-once is therefore the standard path's own: a unit adds nothing that one stream would not
+have read, in another order. Memory is bounded by the queue (`depth` batches) plus one batch in
+flight per thread.
 
 Hash buckets are never read in parallel here: each bucket scans the whole table, so on one
 machine they cost more than they give; such a read stays one stream.
@@ -29,7 +30,13 @@ import pyarrow as pa
 
 from etl_bigquery.engine.beam.units import split_read
 from etl_bigquery.engine.conform import RejectedRow
-from etl_bigquery.engine.sources.abilities import CanSplit, RejectsRecords, SharesSnapshot
+from etl_bigquery.engine.jobs.model import FilesSource
+from etl_bigquery.engine.sources.abilities import (
+    CanSplit,
+    ListsFiles,
+    RejectsRecords,
+    SharesSnapshot,
+)
 from etl_bigquery.engine.sources.base import CursorRange, ReadPlan, SourceReader
 
 MAX_DEFAULT_PARALLELISM = 4
@@ -50,7 +57,13 @@ def parallel_units(
     key_columns: list[str] | None,
 ) -> list[ReadPlan]:
     """The units to read at once, or [] when the read stays one stream (parallelism 1, a small
-    or unknown estimate, a source that cannot split, or a split into hash buckets)."""
+    or unknown estimate, a source that cannot split, or a split into hash buckets). Files: one
+    unit per file, whatever the estimate (a file source has none), when there are several."""
+    if parallelism <= 1:
+        return []
+    if isinstance(reader, ListsFiles) and isinstance(plan.source, FilesSource):
+        files = plan.files if plan.files is not None else tuple(reader.files(plan.source))
+        return [replace(plan, files=(file,)) for file in files] if len(files) > 1 else []
     wanted = min(parallelism, math.ceil((estimated_rows or 0) / MIN_ROWS_PER_UNIT))
     if wanted <= 1 or not isinstance(reader, CanSplit):
         return []

@@ -3,7 +3,8 @@ PostgreSQL and the BigQuery emulator: a catalog load read in key ranges at once 
 stream's load row for row (compared by BigQuery itself); a transactional job read in cursor
 ranges loads each row exactly once across a re-run with a lookback; a failure while units are
 being read fails the run in extraction with nothing loaded, and the re-run loads everything once;
-units read the one snapshot the run's reader exported (PostgreSQL), not rows committed after it.
+units read the one snapshot the run's reader exported (PostgreSQL), not rows committed after it;
+a file source is read one unit per file at once, its unreadable records still kept.
 
 Tables of 200,000 rows: enough for several units (a unit is at least 50,000 estimated rows), small
 enough for the shared 2-core machine. No test looks at durations.
@@ -11,7 +12,11 @@ enough for the shared 2-core machine. No test looks at durations.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
+from pathlib import Path
+
+import pytest
 
 from etl_bigquery.blocks.registry import load_connection
 from etl_bigquery.engine import checkpoints
@@ -24,6 +29,22 @@ from tests.integration.helpers import apply, job_spec, run
 from tests.integration.test_dataflow_subflow import _create, _insert, counts, differences
 
 ROWS = 200_000
+
+
+@pytest.fixture()
+def folder(tmp_path: Path) -> Path:
+    path = tmp_path / "drop"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture()
+def local_connection(services, folder: Path) -> str:
+    from etl_bigquery.blocks.files import FileConnection
+
+    name = f"files-{uuid.uuid4().hex[:8]}"
+    FileConnection(type="local", bucket=str(folder)).save(name, overwrite=True)
+    return name
 
 
 def test_a_catalog_load_read_in_parallel_key_ranges_equals_the_one_stream_load(
@@ -141,3 +162,29 @@ def test_units_read_the_snapshot_the_run_exported_not_rows_committed_after_it(
     finally:
         exporter.close()
         unit_reader.close()
+
+
+def test_files_are_read_one_unit_per_file_at_once_with_unreadable_records_kept(
+    bq, dataset, destination, local_connection, folder
+):
+    # Five CSV files, one with a ragged record: read in parallel, each file is a unit on a reader
+    # of its own, and the record that reader could not read is still kept with its reason.
+    for f in range(5):
+        lines = [f"{f * 1000 + i},{i * 1.5},n{i}" for i in range(1, 1001)]
+        if f == 2:
+            lines.insert(10, "2999,1.0")  # one field short
+        (folder / f"part-{f}.csv").write_text("id,amount,note\n" + "\n".join(lines) + "\n")
+    job = job_spec(
+        local_connection, destination, dataset, table="parts",
+        source={"kind": "files", "glob": "*.csv", "format": "csv"},
+        load_type="transactional", parallelism=3,
+    )  # fmt: skip
+    apply(job)
+    first = run(job)
+    assert first["status"] == "partial", first
+    assert first["read_units"] == 5
+    assert (first["rows_loaded"], first["rows_rejected"]) == (5000, 1)
+    sql = f"SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS ids FROM `local.{dataset}.parts`"
+    assert dict(next(iter(bq.query_and_wait(sql))).items()) == {"n": 5000, "ids": 5000}
+    again = run(job)  # no file changed: nothing read, nothing loaded twice
+    assert again["rows_loaded"] == 0, again
