@@ -104,6 +104,7 @@ def test_a_transactional_job_read_in_parallel_cursor_ranges_loads_each_row_once(
     assert counts(bq, dataset, "bq_events") == {"n": ROWS + 120_000, "ids": ROWS + 120_000}
     third = run(job)
     assert third["rows_loaded"] == 0, third
+    assert third["read_units"] == 1  # a small read (the lookback window) stays one stream
 
 
 def test_a_failure_while_units_are_read_loads_nothing_and_the_rerun_loads_everything_once(
