@@ -26,7 +26,13 @@ from etl_bigquery.engine.schema.bqtypes import BqType
 from etl_bigquery.engine.sources.abilities import SharesSnapshot
 from etl_bigquery.engine.sources.base import ReadColumn, ReadPlan
 from tests.integration.helpers import apply, job_spec, run
-from tests.integration.test_dataflow_subflow import _create, _insert, counts, differences
+from tests.integration.test_dataflow_subflow import (
+    _create,
+    _insert,
+    counts,
+    differences,
+    units_artifact,
+)
 
 ROWS = 200_000
 
@@ -165,16 +171,21 @@ def test_units_read_the_snapshot_the_run_exported_not_rows_committed_after_it(
         unit_reader.close()
 
 
-def test_files_are_read_one_unit_per_file_at_once_with_unreadable_records_kept(
-    bq, dataset, destination, local_connection, folder
-):
-    # Five CSV files, one with a ragged record: read in parallel, each file is a unit on a reader
-    # of its own, and the record that reader could not read is still kept with its reason.
+def _five_files(folder: Path) -> None:
+    """Five CSV files of 1,000 rows, the third with one ragged record (a field short)."""
     for f in range(5):
         lines = [f"{f * 1000 + i},{i * 1.5},n{i}" for i in range(1, 1001)]
         if f == 2:
-            lines.insert(10, "2999,1.0")  # one field short
+            lines.insert(10, "2999,1.0")
         (folder / f"part-{f}.csv").write_text("id,amount,note\n" + "\n".join(lines) + "\n")
+
+
+def test_files_are_read_one_unit_per_file_at_once_with_unreadable_records_kept(
+    bq, dataset, destination, local_connection, folder
+):
+    # Read in parallel, each file is a unit on a reader of its own, and the record that reader
+    # could not read is still kept with its reason.
+    _five_files(folder)
     job = job_spec(
         local_connection, destination, dataset, table="parts",
         source={"kind": "files", "glob": "*.csv", "format": "csv"},
@@ -187,5 +198,29 @@ def test_files_are_read_one_unit_per_file_at_once_with_unreadable_records_kept(
     assert (first["rows_loaded"], first["rows_rejected"]) == (5000, 1)
     sql = f"SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS ids FROM `local.{dataset}.parts`"
     assert dict(next(iter(bq.query_and_wait(sql))).items()) == {"n": 5000, "ids": 5000}
+    again = run(job)  # no file changed: nothing read, nothing loaded twice
+    assert again["rows_loaded"] == 0, again
+
+
+def test_the_beam_path_reads_files_one_unit_per_file_and_keeps_unreadable_records(
+    bq, dataset, destination, local_connection, folder
+):
+    _five_files(folder)
+    job = job_spec(
+        local_connection, destination, dataset, table="parts",
+        source={"kind": "files", "glob": "*.csv", "format": "csv"},
+        load_type="transactional", processing_mode="dataflow", dataflow={"direct_workers": 1},
+    )  # fmt: skip
+    apply(job)
+    first = run(job)
+    assert first["status"] == "partial", first
+    assert first["processing_mode"] == "dataflow", first["processing_reason"]
+    assert (first["rows_read"], first["rows_loaded"], first["rows_rejected"]) == (5001, 5000, 1)
+    sql = f"SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS ids FROM `local.{dataset}.parts`"
+    assert dict(next(iter(bq.query_and_wait(sql))).items()) == {"n": 5000, "ids": 5000}
+    kept = f"SELECT reason FROM `local.{dataset}.parts__rejected`"
+    assert len(list(bq.query_and_wait(kept))) == 1
+    units = units_artifact(job.name)
+    assert sorted(str(u["range"]) for u in units) == [f"file part-{f}.csv" for f in range(5)]
     again = run(job)  # no file changed: nothing read, nothing loaded twice
     assert again["rows_loaded"] == 0, again

@@ -28,7 +28,12 @@ from etl_bigquery.engine.rejected import rejected_table
 from etl_bigquery.engine.schema.bqtypes import BqType
 from etl_bigquery.engine.schema.detect import detect_for_job
 from etl_bigquery.engine.schema.names import AmbiguousColumn, TableNames, match_table_columns
-from etl_bigquery.engine.sources.abilities import CanSplit, EstimatesRead, SampledSchema
+from etl_bigquery.engine.sources.abilities import (
+    CanSplit,
+    EstimatesRead,
+    ListsFiles,
+    SampledSchema,
+)
 from etl_bigquery.engine.sources.base import CursorBound, ReadPlan, SourceColumn
 from etl_bigquery.engine.sources.registry import by_dialect
 from etl_bigquery.engine.staging import missing_staging_bucket
@@ -262,7 +267,9 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
     )
     try:
         source = by_dialect(ctx.reader.dialect)
-        source_key, splittable = source.key, isinstance(ctx.reader, CanSplit)
+        # Files split one unit per file (engine.beam.units.split_read).
+        splittable = isinstance(ctx.reader, (CanSplit, ListsFiles))
+        source_key = source.key
     except ConfigurationError:  # a reader the registry does not know by dialect
         source_key, splittable = ctx.reader.dialect, False
     mode, reason = choose_processing_mode(job, estimated, source_key, splittable)
