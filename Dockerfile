@@ -13,7 +13,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PREFECT_SERVER_ANALYTICS_ENABLE
 COPY requirements/constraints.txt /tmp/constraints.txt
 COPY dist/*.whl /tmp/wheels/
 
-RUN pip install --no-cache-dir -c /tmp/constraints.txt /tmp/wheels/*.whl \
+# With the `dataflow` extra (Apache Beam): a job on the Cloud Run pool may launch a Dataflow job.
+RUN pip install --no-cache-dir -c /tmp/constraints.txt "$(ls /tmp/wheels/*.whl)[dataflow]" \
     && rm -rf /tmp/wheels /tmp/constraints.txt \
     && useradd --create-home --uid 10001 etl
 USER etl

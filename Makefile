@@ -27,7 +27,7 @@ help:
 	@echo "make demo            run the demo jobs on local services (sets everything up first)"
 	@echo "make test            run the whole test suite (sets everything up first)"
 	@echo "make wheel           build the wheel the Cloud Run image installs (dist/)"
-	@echo "make bench           PostgreSQL and MariaDB -> BigQuery benchmarks (N=2,000,000 and 1,000,000; BENCH_ROWS / BENCH_MARIADB_ROWS)"
+	@echo "make bench           the 20-row job's fixed cost, then PostgreSQL (one stream and parallel) and MariaDB -> BigQuery (N=2,000,000 and 1,000,000; BENCH_ROWS / BENCH_MARIADB_ROWS)"
 	@echo "make bench-mariadb   MariaDB -> BigQuery benchmark (N=1,000,000; BENCH_ROWS=... to change)"
 	@echo "make bench-files     peak memory reading a 2 GB CSV through the file reader (BENCH_GB=... to change)"
 	@echo "make bench-dataflow  standard vs the Beam subflow (DirectRunner, 1 and 2 workers; N=1,000,000)"
@@ -47,7 +47,7 @@ $(NAMESPACE_LINKS):
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	@test -n "$(PYTHON311)" || { echo "Python 3.11 is needed; set PYTHON311=/path/to/python3.11."; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON311) -m venv $(VENV)
-	$(BIN)/pip install $(PIP_FLAGS) -c requirements/constraints.txt -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
+	$(BIN)/pip install $(PIP_FLAGS) -c requirements/constraints.txt -e '.[dev,dataflow]' 2>&1 | grep -v '^WARNING: Location' || true
 	@$(BIN)/python -c "import prefect, etl_bigquery.blocks, etl_bigquery.flows" || { echo "The install into $(VENV) failed; see the pip output above."; exit 1; }
 	@touch $@
 
@@ -116,7 +116,8 @@ lint: setup
 
 # Both relational benchmarks, each beside its own ceiling (the fastest raw read of its table).
 bench: setup
-	$(BIN)/python -m bench.postgres_to_bigquery --rows $${BENCH_ROWS:-2000000}
+	$(BIN)/python -m bench.postgres_to_bigquery --rows 20 --parallelism 0
+	$(BIN)/python -m bench.postgres_to_bigquery --rows $${BENCH_ROWS:-2000000} --parallelism 1 --parallelism 0
 	$(BIN)/python -m bench.mariadb_to_bigquery --rows $${BENCH_MARIADB_ROWS:-1000000}
 	$(BIN)/python -m bench.merge --rows $${BENCH_MERGE_ROWS:-2000000}
 

@@ -6,7 +6,12 @@ ratio of extract+stage to the ceiling, and the peak RSS of the process that ran 
 size is measured in `--repeat` rounds (COPY, then the flow) and the medians are reported, with the
 lowest and highest ratio of a single round.
 
-    python -m bench.postgres_to_bigquery --rows 2000000 [--rows 4000000 ...]
+    python -m bench.postgres_to_bigquery --rows 2000000 [--rows 4000000 ...] [--parallelism 1 ...]
+
+Each size is run with each `--parallelism` (default: 1, then the job's default, the machine's
+cores at most 4), so one table shows one stream beside the parallel read of the same table.
+`--rows 20` measures the fixed cost of a run: the whole `etl run` process ("process s") and its
+peak RSS, for a job whose own work is nothing.
     python -m bench.postgres_to_bigquery --rows 1000000 --load-type transactional [--key all]
 
 `--load-type transactional` measures the first (full) run of an incremental job into a fresh
@@ -27,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -101,18 +107,25 @@ COLUMNS = ["id", "created_at", "updated_at", "amount", "price", "quantity", "nam
            "active", "payload"]  # fmt: skip
 
 
-def _job_yaml(load_type: str, key: str) -> str:
+def _job_yaml(load_type: str, key: str, parallelism: int = 0) -> str:
+    # parallelism 0: the job's default (the machine's cores, at most 4); the line is left out.
+    threads = f"parallelism: {parallelism}\n" if parallelism else ""
     if load_type == "catalog":
-        return "load_type: catalog\nprocessing_mode: standard\n"
+        return f"load_type: catalog\nprocessing_mode: standard\n{threads}"
     keys = f"key_columns: [{', '.join(COLUMNS)}]\n" if key == "all" else ""
     return (
         "load_type: transactional\ncursor_column: updated_at\nbackfill_start: all\n"
-        f"processing_mode: standard\n{keys}"
+        f"processing_mode: standard\n{keys}{threads}"
     )
 
 
 def write_files(
-    folder: Path, table: str, services: Services, load_type: str = "catalog", key: str = "default"
+    folder: Path,
+    table: str,
+    services: Services,
+    load_type: str = "catalog",
+    key: str = "default",
+    parallelism: int = 0,
 ) -> tuple[Path, Path]:
     connections = folder / "connections.yaml"
     connections.write_text(
@@ -124,11 +137,12 @@ def write_files(
     )
     job = folder / "job.yaml"
     job.write_text(
-        f"name: bench-{table.replace('_', '-')}-{load_type[:5]}-{key}\n"
+        f"name: bench-{table.replace('_', '-')}-{load_type[:5]}-{key}-p{parallelism}\n"
         "connection: bench-postgres\n"
         f"source:\n  schema: {SCHEMA}\n  table: {table}\n"
         "destination:\n  block: bench-bigquery\n  dataset: bench\n"
-        f"  table: bq_{table}_{load_type[:5]}_{key}\n" + _job_yaml(load_type, key)
+        f"  table: bq_{table}_{load_type[:5]}_{key}_p{parallelism}\n"
+        + _job_yaml(load_type, key, parallelism)
     )
     return connections, job
 
@@ -164,6 +178,7 @@ def _one_run(rows: int, job: Path) -> dict[str, float]:
         "process": wall,
         "peak_rss_mb": peak_mb,
         "staged_mb": report["bytes_processed"] / 1e6,
+        "read_units": report.get("read_units", 1),
     }
 
 
@@ -183,14 +198,19 @@ def _fresh_table(services: Services, job: Path) -> None:
 
 
 def measure(
-    rows: int, services: Services, repeat: int, load_type: str = "catalog", key: str = "default"
-) -> dict[str, float]:
+    rows: int,
+    services: Services,
+    repeat: int,
+    load_type: str = "catalog",
+    key: str = "default",
+    parallelism: int = 0,
+) -> dict[str, Any]:
     """Medians over `repeat` rounds, each a COPY read then a flow run, so both see the same
     moment of a shared, noisy machine."""
     with tempfile.TemporaryDirectory() as folder:
         with psycopg.connect(DSN, autocommit=True) as conn:
             table = create_table(conn, rows)
-        connections, job = write_files(Path(folder), table, services, load_type, key)
+        connections, job = write_files(Path(folder), table, services, load_type, key, parallelism)
         etl("connection", "apply", str(connections))
         etl("job", "apply", str(job))
         copies, runs = [], []
@@ -205,6 +225,8 @@ def measure(
     return {
         "rows": rows,
         "load_type": load_type if key == "default" else f"{load_type} (key: {key})",
+        "parallelism": str(parallelism) if parallelism else "default",
+        "read_units": runs[0]["read_units"],
         "repeat": repeat,
         "copy_rows_per_s": rows / copy,
         "extract_stage_rows_per_s": rows / extract,
@@ -214,6 +236,7 @@ def measure(
         "load_rows_per_s": rows / statistics.median(r["load"] for r in runs),
         "end_to_end_rows_per_s": rows / statistics.median(r["flow"] for r in runs),
         "flow_seconds": statistics.median(r["flow"] for r in runs),
+        "process_seconds": statistics.median(r["process"] for r in runs),
         "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
         "staged_mb": runs[0]["staged_mb"],
     }
@@ -227,8 +250,13 @@ def main() -> None:
     parser.add_argument(
         "--key", choices=["default", "all"], default="default", help="transactional identity"
     )
+    parser.add_argument(
+        "--parallelism", type=int, action="append",
+        help="the job's parallelism (repeatable; 0: the default); default: 1 and 0",
+    )  # fmt: skip
     args = parser.parse_args()
     sizes = args.rows or [2_000_000]
+    threads = args.parallelism or [1, 0]
     services = Services()
     services.up(echo=lambda line: print(f"  {line}"))
     os.environ.update(services.environment())
@@ -238,19 +266,26 @@ def main() -> None:
          "-m", "etl_bigquery.blocks"],
         check=True, capture_output=True, cwd=project_root(),
     )  # fmt: skip
-    results = [measure(rows, services, args.repeat, args.load_type, args.key) for rows in sizes]
+    results = [
+        measure(rows, services, args.repeat, args.load_type, args.key, parallelism)
+        for rows in sizes
+        for parallelism in threads
+    ]
     header = (
-        f"{'rows':>10} {'COPY rows/s':>12} {'extract+stage':>14} {'ratio (min-max)':>16} "
-        f"{'load rows/s':>12} {'end-to-end':>11} {'peak RSS':>9}"
+        f"{'rows':>10} {'parallel':>8} {'units':>5} {'COPY rows/s':>12} {'extract+stage':>14} "
+        f"{'ratio (min-max)':>16} {'load rows/s':>12} {'end-to-end':>11} {'process s':>9} "
+        f"{'peak RSS':>9}"
     )
     print("\n" + header)
     for r in results:
         print(
-            f"{r['rows']:>10,} {r['copy_rows_per_s']:>12,.0f} "
+            f"{r['rows']:>10,} {r['parallelism']:>8} {r['read_units']:>5} "
+            f"{r['copy_rows_per_s']:>12,.0f} "
             f"{r['extract_stage_rows_per_s']:>14,.0f} "
             f"{r['ratio_to_copy']:>5.0%} ({r['ratio_min']:.0%}-{r['ratio_max']:.0%}) "
             f"{r['load_rows_per_s']:>12,.0f} "
-            f"{r['end_to_end_rows_per_s']:>11,.0f} {r['peak_rss_mb']:>7,.0f}MB"
+            f"{r['end_to_end_rows_per_s']:>11,.0f} {r['process_seconds']:>9.1f} "
+            f"{r['peak_rss_mb']:>7,.0f}MB"
         )
     print("\n" + json.dumps(results, indent=2))
 

@@ -6,9 +6,9 @@ from typing import ClassVar
 
 from google.auth.credentials import AnonymousCredentials
 from prefect.blocks.core import Block
-from prefect_gcp import GcpCredentials
 from pydantic import Field, field_validator
 
+from etl_bigquery.blocks.gcp_credentials import GcpCredentials
 from etl_bigquery.blocks.logos import BIGQUERY_DESTINATION
 from etl_bigquery.engine.bigquery.clients import BigQueryClients, BigQuerySettings
 from etl_bigquery.engine.jobs.model import DEFAULT_DATASET

@@ -20,9 +20,9 @@ from typing import ClassVar
 
 from google.auth.credentials import AnonymousCredentials
 from prefect.blocks.core import Block
-from prefect_gcp import GcpCredentials
 from pydantic import Field
 
+from etl_bigquery.blocks.gcp_credentials import GcpCredentials
 from etl_bigquery.blocks.logos import BIGQUERY_DESTINATION
 from etl_bigquery.engine.sources.base import SourceReader
 from etl_bigquery.engine.sources.bigquery_sql import DEFAULT_MAX_QUERY_BYTES

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from prefect.blocks.core import Block
-from prefect_gcp import GcpCredentials
 from pydantic import Field, SecretStr, model_validator
 
+from etl_bigquery.blocks.gcp_credentials import GcpCredentials
 from etl_bigquery.blocks.logos import LogoUrl
 from etl_bigquery.blocks.secrets import resolve_secret
 from etl_bigquery.engine.errors import ConfigurationError

@@ -173,8 +173,7 @@ class NoSqlConnection(Block):
     def _google_credentials(self) -> Any:
         if not self.gcp_credentials_block:
             return None
-        from prefect_gcp import GcpCredentials
-
+        from etl_bigquery.blocks.gcp_credentials import GcpCredentials
         from etl_bigquery.blocks.registry import load_block
 
         block = load_block(GcpCredentials, self.gcp_credentials_block)

@@ -19,6 +19,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
+from etl_bigquery.blocks.files import FileConnection
 from etl_bigquery.blocks.registry import load_connection
 from etl_bigquery.blocks.sql import SqlConnection
 from etl_bigquery.engine.beam.options import pipeline_args, pipeline_options
@@ -63,11 +64,22 @@ def worker_source(ctx: RunContext) -> WorkerSource:
     """The source as workers open it: resolved in memory for the DirectRunner; for Dataflow, a
     Secret Manager reference only (the pipeline is staged in Cloud Storage)."""
     connection = load_connection(ctx.job.connection)
+    if isinstance(connection, FileConnection):
+        # One unit per file. The store's keys would have to travel inside the staged pipeline
+        # to reach Dataflow workers, so file sources run on the DirectRunner only so far.
+        if ctx.job.dataflow.runner is not DataflowRunner.DIRECT:
+            raise ConfigurationError(
+                f"Connection '{ctx.job.connection}' is a file connection, and file sources run "
+                "on the Beam path with dataflow.runner 'direct' only so far; use runner direct "
+                "or processing_mode standard."
+            )
+        return WorkerSource(connection.type.value, connection.settings())
     if not isinstance(connection, SqlConnection):
-        # Only SQL connections carry reader settings; a family joins when its reader can split.
+        # Only SQL and file connections carry reader settings; a family joins when it can split.
         raise ConfigurationError(
-            f"Connection '{ctx.job.connection}' is not a SQL connection, and the Dataflow subflow "
-            "reads SQL sources only so far; use processing_mode standard."
+            f"Connection '{ctx.job.connection}' is not a SQL or file connection, and the "
+            "Dataflow subflow reads SQL and file sources only so far; use processing_mode "
+            "standard."
         )
     key = connection.type.value
     if ctx.job.dataflow.runner is DataflowRunner.DIRECT:

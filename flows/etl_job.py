@@ -151,6 +151,7 @@ def extract(ctx: RunContext, target: LoadTarget) -> Extracted:
             "rows already loaded (lookback)": extracted.already_loaded,
             "NUMERIC NaN written as NULL": extracted.numeric_nan_nulled,
             "files staged": len(extracted.staged.uris),
+            "units read at once": extracted.read_units,
             "bytes staged": extracted.staged.bytes,
             # File sources: how many source files this run read (new or changed ones).
             **(
@@ -284,6 +285,7 @@ def _run_stages(job: JobSpec, run_id: str, report: RunReport, slot: Slot) -> Sta
         report.numeric_nan_nulled = extracted.numeric_nan_nulled
         report.bytes_processed = extracted.staged.bytes
         report.files_staged = len(extracted.staged.uris)
+        report.read_units = extracted.read_units
         report.watermark_after = extracted.watermark_after
         report.dataflow_job_id = extracted.dataflow_job_id
         report.warnings += extracted.warnings

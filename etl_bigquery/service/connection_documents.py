@@ -21,11 +21,11 @@ from typing import Any
 
 import pydantic
 from prefect.blocks.core import Block
-from prefect_gcp import GcpCredentials
 
 from etl_bigquery.blocks.bigquery import BigQueryDestination
 from etl_bigquery.blocks.bigquery_source import BigQuerySource
 from etl_bigquery.blocks.files import FileConnection
+from etl_bigquery.blocks.gcp_credentials import GcpCredentials
 from etl_bigquery.blocks.nosql import NoSqlConnection
 from etl_bigquery.blocks.registry import CONNECTION_TYPES, load_block
 from etl_bigquery.blocks.sql import SqlConnection

@@ -41,6 +41,7 @@ from etl_bigquery.engine.sources.abilities import (
     SamplesColumns,
     SerialWriters,
     SettlesCursor,
+    SharesSnapshot,
     TableCatalog,
     TypedArrowOutput,
     WarnsOfWriteAccess,
@@ -65,11 +66,11 @@ _TYPED_SQL = {PushesDownCursor, TypedArrowOutput, TableCatalog, WarnsOfWriteAcce
 _DOCUMENTS = {PushesDownCursor, SampledSchema, TableCatalog}
 _FILES = {ListsFiles, RejectsRecords}
 ABILITIES: dict[str, set[type]] = {
-    "postgresql": _TYPED_SQL | {CanSplit, EstimatesRead, SettlesCursor},
+    "postgresql": _TYPED_SQL | {CanSplit, SharesSnapshot, EstimatesRead, SettlesCursor},
     # No hashtextextended: no split; no virtualxid locks: a numeric cursor needs a lookback.
     "redshift": _TYPED_SQL | {EstimatesRead},
-    "mysql": _TYPED_SQL | {SettlesCursor},  # with the PROCESS privilege
-    "mariadb": _TYPED_SQL | {SettlesCursor},
+    "mysql": _TYPED_SQL | {CanSplit, SettlesCursor},  # settles with the PROCESS privilege
+    "mariadb": _TYPED_SQL | {CanSplit, SettlesCursor},
     "sqlite": _SQL | {SerialWriters},
     **{key: _SQL for key in NO_SERVER},  # SQLAlchemy: values put into Arrow by their type
     "bigquery": {PushesDownCursor, TypedArrowOutput, SamplesColumns, TableCatalog},

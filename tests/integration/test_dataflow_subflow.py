@@ -1,12 +1,13 @@
 """The Dataflow subflow on Beam's DirectRunner, against the machine's PostgreSQL and the BigQuery
-emulator: `auto` sends a large table to the Beam path and the result equals the standard path's,
+emulator: a large table through the Beam path (`processing_mode: dataflow`; `auto` never picks the
+DirectRunner) equals the standard path's result,
 row for row (compared by BigQuery itself); an incremental run after new rows loads only those,
 exactly once across units; a read without a cursor bound uses ranges of an integer primary key,
 else hash units; a unit that fails fails the run in `extraction` and loads nothing, and the
 re-run loads everything once.
 
 The large table (1,500,000 rows, DATAFLOW_TEST_ROWS to change) is generated once per session with
-generate_series and goes through `auto` with the default threshold (1,000,000).
+generate_series.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 
 from etl_bigquery.engine import checkpoints
 from etl_bigquery.engine.errors import ExtractionError, TransientExtractionError
-from etl_bigquery.engine.jobs.model import DEFAULT_ROW_THRESHOLD, ProcessingMode
+from etl_bigquery.engine.jobs.model import ProcessingMode
 from tests.integration.helpers import apply, job_spec, run
 
 ROWS = int(os.environ.get("DATAFLOW_TEST_ROWS", "1500000"))
@@ -107,13 +108,14 @@ def units_artifact(job_name: str) -> list[dict[str, object]]:
     return json.loads(data) if isinstance(data, str) else data
 
 
-def _auto_equals_standard(pg_connection, destination, dataset, bq, schema, table, rows, threshold):
+def _beam_equals_standard(pg_connection, destination, dataset, bq, schema, table, rows):
     source = {"schema": schema, "table": table}
     standard = job_spec(pg_connection, destination, dataset, source=source,
                         table="by_standard", processing_mode="standard")  # fmt: skip
+    # `auto` never picks the DirectRunner (engine.pipeline.mode): the Beam path is asked for.
     beam = job_spec(
         pg_connection, destination, dataset, source=source, table="by_beam",
-        row_threshold=threshold,
+        processing_mode="dataflow",
         dataflow={"direct_workers": 2, "rows_per_unit": max(rows // 6, 1000)},
     )  # fmt: skip
     apply(standard)
@@ -124,7 +126,7 @@ def _auto_equals_standard(pg_connection, destination, dataset, bq, schema, table
     assert by_beam["status"] == "completed", by_beam
     assert by_standard["processing_mode"] == "standard"
     assert by_beam["processing_mode"] == "dataflow", by_beam["processing_reason"]
-    assert "auto" in by_beam["processing_reason"]
+    assert "set by the job" in by_beam["processing_reason"]
     assert by_beam["rows_read"] == by_beam["rows_loaded"] == rows
     assert by_beam["files_staged"] >= 2
     assert counts(bq, dataset, "by_standard") == {"n": rows, "ids": rows}
@@ -137,14 +139,10 @@ def _auto_equals_standard(pg_connection, destination, dataset, bq, schema, table
     assert sum(int(u["rows_read"]) for u in units) == rows
 
 
-def test_auto_sends_a_large_table_to_beam_and_it_equals_the_standard_result(
+def test_a_large_table_through_beam_equals_the_standard_result(
     pg_connection, destination, dataset, bq, big_schema, big_table
 ):
-    # The default threshold (1,000,000): at or above it, auto chooses the Beam path.
-    _auto_equals_standard(
-        pg_connection, destination, dataset, bq, big_schema, big_table, ROWS,
-        threshold=min(ROWS, DEFAULT_ROW_THRESHOLD),
-    )  # fmt: skip
+    _beam_equals_standard(pg_connection, destination, dataset, bq, big_schema, big_table, ROWS)
 
 
 def test_incremental_run_through_beam_loads_only_new_rows_once_across_units(

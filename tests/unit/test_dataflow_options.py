@@ -37,13 +37,21 @@ def _job(**fields: object) -> JobSpec:
     )
 
 
+ON_DATAFLOW = {"dataflow": {"runner": "dataflow", "region": "europe-west1"}}
+
+
 @pytest.mark.parametrize(
     ("fields", "estimated", "mode", "words"),
     [
-        ({}, 1_000_000, ProcessingMode.DATAFLOW, "auto: about 1,000,000 rows >= 1,000,000"),
-        ({}, 999_999, ProcessingMode.STANDARD, "auto: about 999,999 rows < 1,000,000"),
-        ({}, None, ProcessingMode.STANDARD, "about unknown rows"),
-        ({"row_threshold": 10}, 10, ProcessingMode.DATAFLOW, ">= 10"),
+        (
+            ON_DATAFLOW,
+            1_000_000,
+            ProcessingMode.DATAFLOW,
+            "auto: about 1,000,000 rows >= 1,000,000",
+        ),
+        (ON_DATAFLOW, 999_999, ProcessingMode.STANDARD, "auto: about 999,999 rows < 1,000,000"),
+        (ON_DATAFLOW, None, ProcessingMode.STANDARD, "about unknown rows"),
+        ({**ON_DATAFLOW, "row_threshold": 10}, 10, ProcessingMode.DATAFLOW, ">= 10"),
         ({"processing_mode": "standard"}, 10**9, ProcessingMode.STANDARD, "set by the job"),
         ({"processing_mode": "dataflow"}, 5, ProcessingMode.DATAFLOW, "set by the job"),
     ],
@@ -54,8 +62,17 @@ def test_the_mode_follows_the_estimate_and_the_threshold(fields, estimated, mode
     assert words in reason
 
 
+@pytest.mark.parametrize("estimated", [None, 10, 1_000_000, 10**10])
+def test_auto_never_chooses_the_direct_runner_over_standard_mode(estimated):
+    # The default runner is the DirectRunner: on one machine it is slower than standard mode.
+    chosen, reason = choose_processing_mode(_job(row_threshold=1), estimated, "postgresql", True)
+    assert chosen is ProcessingMode.STANDARD
+    assert reason.startswith("standard (auto: about ")
+    assert "only with dataflow.runner 'dataflow'" in reason
+
+
 def test_auto_stays_standard_on_a_source_that_cannot_be_split():
-    chosen, reason = choose_processing_mode(_job(), 5_000_000, "mysql", False)
+    chosen, reason = choose_processing_mode(_job(**ON_DATAFLOW), 5_000_000, "mysql", False)
     assert chosen is ProcessingMode.STANDARD
     assert "mysql sources cannot be split" in reason
 
@@ -176,3 +193,37 @@ def test_the_worker_package_holds_every_module_workers_import_and_no_prefect(tmp
     for requirement in pinned_requirements():
         assert requirement in setup_text
     assert any(r.startswith("adbc-driver-postgresql==") for r in pinned_requirements())
+
+
+def test_a_beam_job_without_apache_beam_installed_is_one_sentence(monkeypatch):
+    # The `dataflow` extra is optional: None in sys.modules is how Python says "not installed".
+    monkeypatch.setitem(sys.modules, "apache_beam", None)
+    with pytest.raises(ConfigurationError) as error:
+        choose_processing_mode(_job(processing_mode="dataflow"), 5, "postgresql", True)
+    assert str(error.value) == (
+        "This job's extraction runs as an Apache Beam pipeline (dataflow (set by the job; about 5 "
+        "rows)), and Apache Beam is not installed here; install the dataflow extra (pip install "
+        "'etl-bigquery[dataflow]') or set processing_mode: standard."
+    )
+    # Standard mode, and `auto` on the DirectRunner, never need it.
+    assert choose_processing_mode(_job(), 10**9, "postgresql", True)[0] is ProcessingMode.STANDARD
+
+
+def test_flow_imports_leave_out_vertex_ai_and_beam():
+    # prefect-gcp imports Google's Vertex AI client when it is installed (seconds and ~100 MB per
+    # run, never used); Beam is imported only by a run that takes the Beam path.
+    code = (
+        "import sys, etl_bigquery.flows.etl_job, etl_bigquery.service.connection_documents\n"
+        "print([m for m in sys.modules if m.startswith(('apache_beam', 'google.cloud.aiplat'))])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    # GcpCredentials is still prefect-gcp's own class, and Vertex AI stays importable afterwards.
+    code = (
+        "from etl_bigquery.blocks.gcp_credentials import GcpCredentials\n"
+        "import prefect_gcp, importlib.util\n"
+        "assert GcpCredentials is prefect_gcp.GcpCredentials\n"
+        "print(importlib.util.find_spec('google.cloud.aiplatform') is not None)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"

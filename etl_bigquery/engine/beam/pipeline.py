@@ -45,7 +45,7 @@ from etl_bigquery.engine.jobs.model import JobSpec
 from etl_bigquery.engine.merge.extraction import keyed_extraction
 from etl_bigquery.engine.pipeline.context import Extracted, LoadTarget
 from etl_bigquery.engine.rejected import StagedRejects
-from etl_bigquery.engine.sources.base import SqlReader
+from etl_bigquery.engine.sources.base import SourceReader
 from etl_bigquery.engine.staging import StagedFiles
 
 MANIFEST = "manifest.json"
@@ -153,7 +153,7 @@ def _runner_error(error: BaseException) -> EtlError:
 
 
 def run_extract(
-    run: BeamRun, target: LoadTarget, reader: SqlReader, job: JobSpec, storage: Any = None
+    run: BeamRun, target: LoadTarget, reader: SourceReader, job: JobSpec, storage: Any = None
 ) -> BeamOutcome:
     """Split with the driver's reader, run the pipeline, and read back its figures (with the
     driver's own storage client when given: the destination's credentials)."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from etl_bigquery.engine.jobs.model import FilesSource
 from etl_bigquery.engine.schema.bqtypes import BqType
-from etl_bigquery.engine.sources.abilities import CanSplit
+from etl_bigquery.engine.sources.abilities import CanSplit, ListsFiles
 from etl_bigquery.engine.sources.base import (
     CursorBound,
     CursorRange,
@@ -38,7 +39,12 @@ def split_read(
     read without one (a catalog job) whose primary key is one integer column, ranges of that key
     (each unit reads its range through the key's index, where a hash bucket makes the source scan
     the whole table once per unit); else hash buckets of the key (or of the whole row). A reader
-    that cannot split (validation sends no such source to Dataflow) reads the plan as one unit."""
+    that cannot split (validation sends no such source to Dataflow) reads the plan as one unit.
+    A file source: one unit per file."""
+    if isinstance(reader, ListsFiles) and isinstance(plan.source, FilesSource):
+        # Files: one unit per file (a file is read whole by one reader; no row estimate).
+        files = plan.files if plan.files is not None else tuple(reader.files(plan.source))
+        return [replace(plan, files=(file,)) for file in files] or [plan]
     if not isinstance(reader, CanSplit):
         return [plan]
     if plan.lower_bound is None and units > 1 and key_columns and len(key_columns) == 1:
@@ -59,4 +65,6 @@ def describe_unit(plan: ReadPlan) -> str:
         return f"{unit.column.name} in [{low}, {high})"
     if isinstance(unit, HashBucket):
         return f"hash({', '.join(unit.columns)}) bucket {unit.bucket}/{unit.buckets}"
+    if plan.files is not None and len(plan.files) == 1:
+        return f"file {plan.files[0].name}"
     return "whole read"

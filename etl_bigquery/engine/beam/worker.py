@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
 import pyarrow as pa
@@ -39,8 +39,12 @@ from etl_bigquery.engine.errors import EtlError, ExtractionError
 from etl_bigquery.engine.fingerprint import KnownRows
 from etl_bigquery.engine.merge.keyed_filter import KeyedFilter
 from etl_bigquery.engine.prefetch import read_ahead
+from etl_bigquery.engine.sources.abilities import RejectsRecords
 from etl_bigquery.engine.sources.base import ReadPlan, SourceReader
 from etl_bigquery.engine.sources.registry import ConnectionSettings, source_type
+
+if TYPE_CHECKING:
+    from etl_bigquery.engine.sources.files.store import StoreSettings
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +71,20 @@ class WorkerSource:
     value must never travel inside it)."""
 
     source_key: str
-    settings: ConnectionSettings
+    settings: ConnectionSettings | StoreSettings
+    """A SQL connection's settings, or a file store's (DirectRunner only, `flows.dataflow`)."""
     password_secret: str | None = None
 
     def without_password(self) -> WorkerSource:
+        if not isinstance(self.settings, ConnectionSettings):
+            return self
         return replace(self, settings=replace(self.settings, password=None))
 
     def open(self) -> SourceReader:
         settings = self.settings
-        if settings.password is None and self.password_secret:
-            settings = replace(settings, password=_read_secret(self.password_secret))
+        secret = self.password_secret
+        if secret and isinstance(settings, ConnectionSettings) and settings.password is None:
+            settings = replace(settings, password=_read_secret(secret))
         return source_type(self.source_key).open(settings)
 
 
@@ -288,8 +296,13 @@ class ReadUnit(beam.DoFn):
         candidates: list[tuple[str, tuple[int, int, bytes]]] = []
         rejected: list[RejectedRow] = []
         reader = self.source.open()
+        # Records a file reader could not read at all are rejected rows, as on the standard path.
+        unreadable = reader.take_rejected if isinstance(reader, RejectsRecords) else None
         try:
             for batch in read_ahead(reader.read(plan)):
+                if unreadable is not None and (bad_records := unreadable()):
+                    rows_read += len(bad_records)
+                    rejected.extend(bad_records)
                 rows_read += batch.num_rows
                 good, bad = conformer.conform(batch)
                 rejected.extend(bad)
@@ -308,6 +321,9 @@ class ReadUnit(beam.DoFn):
                     watermark = _max(watermark, good.column(increment.cursor))
                 stager.write(good)
                 checkpoints.reached(checkpoints.EXTRACT_BATCH_STAGED)
+            if unreadable is not None and (bad_records := unreadable()):
+                rows_read += len(bad_records)
+                rejected.extend(bad_records)
             staged = stager.finish()
         except BaseException:
             stager.abort()

@@ -520,17 +520,30 @@ class JobSpec(_Strict):
         "otherwise every loaded column. Merge and history: the key rows are merged by "
         "(default: the primary key; document stores: document_id).",
     )
+    parallelism: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        title="Parallelism",
+        description="Standard mode: how many units of the read (ranges of the cursor or of an "
+        "integer primary key) are read at once, each on a connection of its own, into the one "
+        "load job. Default: the machine's cores, at most 4. 1 reads one stream. Reads under "
+        "100,000 estimated rows, and sources that cannot split into ranges, read one stream.",
+    )
     processing_mode: ProcessingMode = Field(
         default=ProcessingMode.AUTO,
         title="Processing mode",
-        description="standard: the flow's worker reads and loads; dataflow: the extraction runs "
-        "as an Apache Beam pipeline (the Dataflow subflow); auto: dataflow when the estimated "
-        "rows reach row_threshold and the source can be split, standard otherwise.",
+        description="standard: the flow's worker reads and loads (in `parallelism` units at "
+        "once); dataflow: the extraction runs as an Apache Beam pipeline (the Dataflow subflow); "
+        "auto: dataflow when dataflow.runner is 'dataflow', the estimated rows reach "
+        "row_threshold and the source can be split, standard otherwise (the local DirectRunner "
+        "is never chosen by auto: it is slower than standard mode on one machine).",
     )
     row_threshold: int = Field(
         default=DEFAULT_ROW_THRESHOLD,
         ge=1,
-        description="In auto mode, estimated rows at or above this use the Dataflow subflow.",
+        description="In auto mode with dataflow.runner 'dataflow', estimated rows at or above "
+        "this use the Dataflow subflow.",
     )
     dataflow: DataflowSpec = Field(
         default_factory=DataflowSpec,

@@ -96,6 +96,8 @@ class Extracted:
     rejected: StagedRejects = field(default_factory=StagedRejects)
     numeric_nan_nulled: int = 0
     watermark_after: object | None = None
+    read_units: int = 1
+    """Standard mode: units of the read read at once (1: one stream; engine.parallel_read)."""
     dataflow_job_id: str | None = None
     """Set when the Dataflow subflow ran on Google Cloud Dataflow."""
     units: list[dict[str, object]] = field(default_factory=list)

@@ -8,6 +8,7 @@ staged beside the data (`engine.rejected`).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -16,10 +17,17 @@ from etl_bigquery.engine import checkpoints
 from etl_bigquery.engine.already_loaded import ROW_HASH_FIELD, IncrementClaim
 from etl_bigquery.engine.conform import Conformer, RunStamp
 from etl_bigquery.engine.merge.extraction import keyed_extraction
+from etl_bigquery.engine.parallel_read import (
+    ParallelRead,
+    default_parallelism,
+    in_one_snapshot,
+    parallel_units,
+)
 from etl_bigquery.engine.pipeline.context import Extracted, LoadTarget, ProgressCallback, RunContext
 from etl_bigquery.engine.prefetch import read_ahead
 from etl_bigquery.engine.rejected import RejectStager
 from etl_bigquery.engine.sources.abilities import RejectsRecords
+from etl_bigquery.engine.sources.base import SourceReader
 from etl_bigquery.engine.staging import ParquetStager
 
 PROGRESS_EVERY_SECONDS = 5.0
@@ -32,6 +40,23 @@ def _max(values: pa.Array, current: object | None) -> object | None:
     if batch_max is None:
         return current
     return batch_max if current is None or batch_max > current else current
+
+
+def _reading(
+    ctx: RunContext, target: LoadTarget
+) -> tuple[Iterator[pa.RecordBatch], SourceReader | ParallelRead]:
+    """The read's batches and what they come from: the job's units read at once on readers of
+    their own (`engine.parallel_read`), or one stream of the run's reader, read ahead."""
+    parallelism = ctx.job.parallelism or default_parallelism()
+    if ctx.reader_factory is not None and parallelism > 1:
+        keys = [p.source.name for p in target.plans if p.source.primary_key]
+        units = parallel_units(
+            ctx.reader, target.read_plan, target.estimated_rows, parallelism, keys
+        )
+        if units:
+            parallel = ParallelRead(ctx.reader_factory, units, parallelism)
+            return in_one_snapshot(ctx.reader, parallel), parallel
+    return read_ahead(ctx.reader.read(target.read_plan)), ctx.reader
 
 
 def extract_to_staging(
@@ -61,9 +86,11 @@ def extract_to_staging(
     )
     result = Extracted(staged=stager.result, watermark_after=target.watermark_before)
     last_report = time.monotonic()
+    batches, source = _reading(ctx, target)
+    result.read_units = len(source.units) if isinstance(source, ParallelRead) else 1
     # Records a reader could not read at all (a ragged CSV row, bytes that are not text) are
     # rejected rows too, kept with the file, record number and reason (file sources).
-    unreadable = ctx.reader.take_rejected if isinstance(ctx.reader, RejectsRecords) else None
+    unreadable = source.take_rejected if isinstance(source, RejectsRecords) else None
     limit = ctx.job.rejected_limit
 
     def keep_unreadable() -> None:
@@ -75,7 +102,7 @@ def extract_to_staging(
         return rejects.result.rows + rejects.result.already_kept
 
     try:
-        for batch in read_ahead(ctx.reader.read(target.read_plan)):
+        for batch in batches:
             result.rows_read += batch.num_rows
             good, rejected = conformer.conform(batch)
             rejects.write(rejected)
@@ -99,6 +126,9 @@ def extract_to_staging(
         result.staged = stager.finish()
         result.rejected = rejects.finish()
     except BaseException:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()  # stops the reading threads and ends their transactions first
         stager.abort()
         rejects.abort()
         raise

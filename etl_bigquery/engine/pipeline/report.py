@@ -50,6 +50,7 @@ class RunReport:
     """NUMERIC NaN/Infinity values written as NULL (BigQuery's NUMERIC cannot hold them)."""
     bytes_processed: int = 0
     files_staged: int = 0
+    read_units: int = 1
     estimated_rows: int | None = None
     watermark_before: object | None = None
     watermark_after: object | None = None

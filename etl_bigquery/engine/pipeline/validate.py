@@ -19,15 +19,21 @@ from etl_bigquery.engine.cursor_reading import check_cursor_comparable, settle_r
 from etl_bigquery.engine.errors import ConfigurationError, ValidationError
 from etl_bigquery.engine.fingerprint import ROW_HASH
 from etl_bigquery.engine.incremental import read_known_rejected
-from etl_bigquery.engine.jobs.model import JobSpec, ProcessingMode
+from etl_bigquery.engine.jobs.model import JobSpec
 from etl_bigquery.engine.merge.layout import RESERVED
 from etl_bigquery.engine.pipeline.context import LoadTarget, RunContext
+from etl_bigquery.engine.pipeline.mode import choose_processing_mode
 from etl_bigquery.engine.plan import ALWAYS_LOADED, ColumnPlan, plan_columns
 from etl_bigquery.engine.rejected import rejected_table
 from etl_bigquery.engine.schema.bqtypes import BqType
 from etl_bigquery.engine.schema.detect import detect_for_job
 from etl_bigquery.engine.schema.names import AmbiguousColumn, TableNames, match_table_columns
-from etl_bigquery.engine.sources.abilities import CanSplit, EstimatesRead, SampledSchema
+from etl_bigquery.engine.sources.abilities import (
+    CanSplit,
+    EstimatesRead,
+    ListsFiles,
+    SampledSchema,
+)
 from etl_bigquery.engine.sources.base import CursorBound, ReadPlan, SourceColumn
 from etl_bigquery.engine.sources.registry import by_dialect
 from etl_bigquery.engine.staging import missing_staging_bucket
@@ -166,31 +172,6 @@ def _adopt_table_types(plans: list[ColumnPlan], table: bigquery.Table) -> list[C
     return adopted
 
 
-def choose_processing_mode(
-    job: JobSpec, estimated: int | None, source_key: str, splittable: bool
-) -> tuple[ProcessingMode, str]:
-    """The mode this run uses and why (shown in the validate artifact and the run report)."""
-    about = "unknown" if estimated is None else f"{estimated:,}"
-    if job.processing_mode is ProcessingMode.STANDARD:
-        return ProcessingMode.STANDARD, "standard (set by the job)"
-    if job.processing_mode is ProcessingMode.DATAFLOW:
-        if not splittable:
-            raise ConfigurationError(
-                f"processing_mode 'dataflow' needs a source that can be split into units, and "
-                f"{source_key} sources cannot be split yet; use processing_mode auto or standard."
-            )
-        return ProcessingMode.DATAFLOW, f"dataflow (set by the job; about {about} rows)"
-    threshold = f"{job.row_threshold:,}"
-    if estimated is None or estimated < job.row_threshold:
-        return ProcessingMode.STANDARD, f"standard (auto: about {about} rows < {threshold})"
-    if not splittable:
-        return ProcessingMode.STANDARD, (
-            f"standard (auto: about {about} rows >= {threshold}, but {source_key} sources "
-            "cannot be split into units)"
-        )
-    return ProcessingMode.DATAFLOW, f"dataflow (auto: about {about} rows >= {threshold})"
-
-
 def _drift(
     job: JobSpec, source: list[SourceColumn], table: TableNames
 ) -> tuple[JobSpec, list[str]]:
@@ -288,7 +269,9 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
     )
     try:
         source = by_dialect(ctx.reader.dialect)
-        source_key, splittable = source.key, isinstance(ctx.reader, CanSplit)
+        # Files split one unit per file (engine.beam.units.split_read).
+        splittable = isinstance(ctx.reader, (CanSplit, ListsFiles))
+        source_key = source.key
     except ConfigurationError:  # a reader the registry does not know by dialect
         source_key, splittable = ctx.reader.dialect, False
     mode, reason = choose_processing_mode(job, estimated, source_key, splittable)

@@ -12,6 +12,7 @@ Which readers implement which protocol is pinned by the contract suite
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -53,6 +54,17 @@ class CanSplit(Protocol):
         """Units whose union is exactly `plan`, no row in two: ranges of the cursor sized by
         its distribution, else hash buckets of `key_columns` (the primary key), else of the
         whole row."""
+        ...
+
+
+@runtime_checkable
+class SharesSnapshot(Protocol):
+    """Readers of one source can read the same snapshot: a read split into units read at once
+    (`engine.parallel_read`) is one consistent image of the source, as one stream would be."""
+
+    def exported_snapshot(self) -> AbstractContextManager[str]:
+        """A snapshot of the source held open while the context lasts; a `ReadPlan` whose
+        `snapshot` is its token reads that snapshot (on any reader of the same source)."""
         ...
 
 
@@ -171,6 +183,7 @@ class SerialWriters(Protocol):
 ABILITIES: tuple[type[Any], ...] = (
     PushesDownCursor,
     CanSplit,
+    SharesSnapshot,
     TypedArrowOutput,
     SamplesColumns,
     SampledSchema,

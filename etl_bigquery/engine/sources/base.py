@@ -105,6 +105,9 @@ class ReadPlan:
     the load strategy; None reads every matching file."""
     upper_bound: UpperBound | None = None
     """The settled bound of a numeric cursor (None: no upper limit)."""
+    snapshot: str | None = None
+    """A snapshot exported by another reader of the same source (`SharesSnapshot`): the units
+    of one parallel read all read it. None: the read's own snapshot."""
 
 
 class SourceReader(abc.ABC):

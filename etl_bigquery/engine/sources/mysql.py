@@ -34,13 +34,16 @@ when it is not.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import itertools
 import logging
 import re
 import time
 import urllib.parse
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -63,6 +66,8 @@ from etl_bigquery.engine.sources.base import (
     DEFAULT_BATCH_BYTES,
     DEFAULT_BATCH_ROWS,
     CursorBound,
+    CursorRange,
+    HashBucket,
     ReadColumn,
     ReadPlan,
     SourceColumn,
@@ -155,7 +160,8 @@ def _preview_column(values: list[object]) -> pa.Array:
 
 class MySqlReader(SourceReader):
     """MySQL and MariaDB. Abilities: PushesDownCursor, TypedArrowOutput, TableCatalog,
-    WarnsOfWriteAccess, SettlesCursor (with the PROCESS privilege)."""
+    WarnsOfWriteAccess, SettlesCursor (with the PROCESS privilege), CanSplit (ranges of a typed
+    cursor by NTILE, else CRC32 buckets of the key)."""
 
     dialect = "mysql"
 
@@ -638,6 +644,39 @@ class MySqlReader(SourceReader):
             "read-only login (SELECT privileges only) for ETL, since a read-only session does "
             "not stop every function with side effects."
         )
+
+    def split(
+        self, plan: ReadPlan, units: int, key_columns: list[str] | None = None
+    ) -> list[ReadPlan]:
+        if units <= 1:
+            return [plan]
+        bound = plan.lower_bound
+        if bound is not None and cursor_pushdown(bound.column, self.dialect) is Pushdown.TYPED:
+            cuts = self._cursor_cuts(plan, bound.column, units)
+            if cuts:
+                edges: list[Any] = [None, *cuts, None]
+                return [
+                    replace(plan, unit=CursorRange(bound.column, low, high))
+                    for low, high in itertools.pairwise(edges)
+                ]
+        names = tuple(key_columns or [column.name for column in plan.columns])
+        return [replace(plan, unit=HashBucket(names, units, k)) for k in range(units)]
+
+    def _cursor_cuts(self, plan: ReadPlan, column: ReadColumn, units: int) -> list[Any]:
+        """Distinct cursor values splitting the plan's rows into about equal parts: the first
+        value of each NTILE (window functions: MySQL 8, MariaDB 10.2)."""
+        quoted = quote_name(column.name)
+        inner = build_select(replace(plan, columns=[column], unit=None), self.settings.database)
+        sql = (
+            f"SELECT MIN(_etl_v) FROM (SELECT {quoted} AS _etl_v, NTILE({units}) OVER "
+            f"(ORDER BY {quoted}) AS _etl_t FROM ({inner}) AS _etl_s WHERE {quoted} IS NOT NULL) "
+            "AS _etl_tiles GROUP BY _etl_t"
+        )
+        values = [row[0] for row in self._query(sql)]
+        cuts = sorted({v for v in values if v is not None})[1:]  # the first tile starts at -inf
+        if not all(isinstance(v, dt.datetime | dt.date | int | float | Decimal) for v in cuts):
+            return []  # a type read back as text: hash buckets instead
+        return cuts
 
     def close(self) -> None:
         conn = getattr(self, "_conn", None)

@@ -16,7 +16,14 @@ from pymysql.constants import FIELD_TYPE
 
 from etl_bigquery.engine.jobs.model import QuerySource, TableSource
 from etl_bigquery.engine.schema.bqtypes import BqType
-from etl_bigquery.engine.sources.base import CursorBound, ReadColumn, ReadPlan, UpperBound
+from etl_bigquery.engine.sources.base import (
+    CursorBound,
+    CursorRange,
+    HashBucket,
+    ReadColumn,
+    ReadPlan,
+    UpperBound,
+)
 from etl_bigquery.engine.sources.cursor_pushdown import (
     Pushdown,
     cursor_pushdown,
@@ -146,10 +153,28 @@ def build_select(plan: ReadPlan, database: str, *, count_zero_dates: bool = Fals
         bound_predicate(plan.lower_bound) if plan.lower_bound is not None else None,
         upper_predicate(plan.upper_bound) if plan.upper_bound is not None else None,
     ]
-    predicates = [p for p in found if p is not None]
+    predicates = [p for p in found if p is not None] + unit_predicates(plan.unit)
     if predicates:
         sql += " WHERE " + " AND ".join(predicates)
     return sql
+
+
+def unit_predicates(unit: CursorRange | HashBucket | None) -> list[str]:
+    """A unit of a split read (`MySqlReader.split`): a range of a typed cursor, or a bucket of a
+    CRC32 of the key's values. CONCAT_WS is never NULL (it skips NULL values), so every row is in
+    exactly one bucket."""
+    if isinstance(unit, CursorRange):
+        column = quote_name(unit.column.name)
+        found = []
+        if unit.lower is not None:
+            found.append(f"{column} >= {cursor_literal(CursorBound(unit.column, unit.lower))}")
+        if unit.upper is not None:
+            found.append(f"{column} < {cursor_literal(CursorBound(unit.column, unit.upper))}")
+        return found
+    if isinstance(unit, HashBucket):
+        key = ", ".join(f"CAST({quote_name(name)} AS CHAR)" for name in unit.columns)
+        return [f"MOD(CRC32(CONCAT_WS(CHAR(31), {key})), {unit.buckets}) = {unit.bucket}"]
+    return []
 
 
 def bound_predicate(bound: CursorBound) -> str | None:

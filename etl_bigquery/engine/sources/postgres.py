@@ -77,6 +77,8 @@ from etl_bigquery.engine.sources.settle import (
 from etl_bigquery.engine.sources.sql_text import quote_identifier, quote_string, render_cursor_value
 
 DEFAULT_PORT = 5432
+# pg_export_snapshot() ids: hexadecimal groups joined by '-' (e.g. 00000003-0000001B-1).
+_SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f]+(-[0-9A-Fa-f]+)+")
 DEFAULT_SCHEMA = "public"
 # A custom query's extraction runs at most this long by default. Its cost is unknown (a join can
 # explode), and a runaway query holds a snapshot, locks against DDL and a server process until it
@@ -311,10 +313,25 @@ class PostgresWireReader(SourceReader):
             cursor.execute(sql)
 
     @contextlib.contextmanager
-    def _read_only_transaction(self) -> Iterator[None]:
+    def _read_only_transaction(self, snapshot: str | None = None) -> Iterator[None]:
         """The statements inside run in a read-only transaction, whatever the session's default
-        has become, and everything they changed in the session is undone at the end."""
-        self._set("BEGIN TRANSACTION READ ONLY")
+        has become, and everything they changed in the session is undone at the end. With a
+        snapshot (exported by `exported_snapshot`), they see exactly that snapshot."""
+        if snapshot is None:
+            self._set("BEGIN TRANSACTION READ ONLY")
+        else:
+            if not _SNAPSHOT_ID.fullmatch(snapshot):
+                raise ValueError(f"not a PostgreSQL snapshot id: {snapshot!r}")
+            self._set("BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                self._set(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            except adbc_driver_manager.Error as error:
+                with contextlib.suppress(adbc_driver_manager.Error):
+                    self._set("ROLLBACK")
+                raise TransientExtractionError(
+                    "A unit of the parallel read could not join the read's snapshot "
+                    f"({_first_line(error)}); the read starts again."
+                ) from None
         try:
             yield
         finally:
@@ -547,7 +564,7 @@ class PostgresWireReader(SourceReader):
         timeout = self.settings.query_timeout_seconds
         with (
             self._query_timeout(plan.source, timeout, Stage.EXTRACTION),
-            self._read_only_transaction(),
+            self._read_only_transaction(plan.snapshot),
         ):
             cursor = self._conn.cursor()
             try:
@@ -639,8 +656,9 @@ class PostgresWireReader(SourceReader):
 
 class PostgresReader(PostgresWireReader):
     """PostgreSQL: everything of the protocol, reads split into units (`hashtextextended`,
-    `percentile_disc`: CanSplit), and numeric cursors read up to a settled bound (`pg_locks`:
-    SettlesCursor; Redshift has neither)."""
+    `percentile_disc`: CanSplit) that read one exported snapshot (SharesSnapshot), and numeric
+    cursors read up to a settled bound (`pg_locks`: SettlesCursor; Redshift has none of
+    these)."""
 
     def settle_refusal(self, source: TableSource | QuerySource) -> SettleRefusal | None:
         return None  # pg_locks and the columns used of pg_stat_activity are readable by any role
@@ -678,6 +696,20 @@ class PostgresReader(PostgresWireReader):
             return ()  # no serial or identity column; a read error shows in the read itself
         caveat = postgres_settle.cache_caveat(rows, cursor.name)
         return (caveat,) if caveat else ()
+
+    @contextlib.contextmanager
+    def exported_snapshot(self) -> Iterator[str]:
+        """`pg_export_snapshot()` in a repeatable-read transaction of this connection, held
+        until the context ends (other sessions can import a snapshot only while it is open)."""
+        self._set("BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            with self._conn.cursor() as cursor:
+                cursor.execute("SELECT pg_export_snapshot()")
+                row = cursor.fetchone()
+            yield str(row[0])
+        finally:
+            with contextlib.suppress(adbc_driver_manager.Error):
+                self._set("ROLLBACK")
 
     def split(
         self, plan: ReadPlan, units: int, key_columns: list[str] | None = None
