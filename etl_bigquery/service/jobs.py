@@ -474,7 +474,8 @@ class Edited:
     applied: Applied | None = None
 
 
-def _deployed_definition(name: str, prefect_yaml: str | Path | None) -> tuple[JobDefinition, bool]:
+def deployed_definition(name: str, prefect_yaml: str | Path | None) -> tuple[JobDefinition, bool]:
+    """A job's definition and whether it is paused: from prefect.yaml, else from the server."""
     deployed = PrefectYaml(project_file(prefect_yaml)).job(name)
     if deployed is not None:
         return deployed.definition, deployed.paused
@@ -494,7 +495,7 @@ def edit_job(
     """Change what may change on a job (schedule, timezone, description, columns and the other
     settings); refuse what may not (source, connection, load type, destination, cursor, keys)
     with the reason and the way instead. Added columns are added to the table as NULLABLE."""
-    current, paused = _deployed_definition(name, prefect_yaml)
+    current, paused = deployed_definition(name, prefect_yaml)
     before = current.to_file()
     if "name" in changes and changes["name"] != name:
         raise ConfigurationError(
@@ -548,7 +549,7 @@ def delete_job(
 ) -> Deleted:
     """Remove the job's deployment (with its schedule and scheduled runs), its entry in
     prefect.yaml and its concurrency slot; its BigQuery table stays unless `drop_table`."""
-    definition, _paused = _deployed_definition(name, prefect_yaml)
+    definition, _paused = deployed_definition(name, prefect_yaml)
     table = None
     if drop_table:
         table = _drop_table(definition)
@@ -594,5 +595,5 @@ def _drop_table(definition: JobDefinition) -> str:
 
 def job_file_text(name: str, prefect_yaml: str | Path | None = None) -> dict[str, Any]:
     """The job file that gives this job back (for `etl job edit` and the console)."""
-    definition, _ = _deployed_definition(name, prefect_yaml)
+    definition, _ = deployed_definition(name, prefect_yaml)
     return {**job_fields(definition.job), **definition.deployment.to_file()}
