@@ -45,6 +45,4 @@ def tamper(bq: Any, table: str, key: str, deleted: list[Any], duplicated: list[A
     listed = ", ".join(repr(v) for v in deleted)
     bq.query_and_wait(f"DELETE FROM `{table}` WHERE `{key}` IN ({listed})")
     listed = ", ".join(repr(v) for v in duplicated)
-    bq.query_and_wait(
-        f"INSERT INTO `{table}` SELECT * FROM `{table}` WHERE `{key}` IN ({listed})"
-    )
+    bq.query_and_wait(f"INSERT INTO `{table}` SELECT * FROM `{table}` WHERE `{key}` IN ({listed})")

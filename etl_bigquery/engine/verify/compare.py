@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from etl_bigquery.engine.pipeline.context import RunContext
 from etl_bigquery.engine.rowhash import row_digests
+from etl_bigquery.engine.sources.base import CursorValue
 from etl_bigquery.engine.verify.ranges import (
     FIRST_BITS,
     MAX_BITS,
@@ -147,7 +148,7 @@ def verify_job(
     ctx: RunContext,
     mode: VerifyMode = VerifyMode.FULL,
     *,
-    since: object | None = None,
+    since: CursorValue | None = None,
     collect_limit: int = COLLECT_LIMIT,
     first_bits: int = FIRST_BITS,
 ) -> VerifyResult:

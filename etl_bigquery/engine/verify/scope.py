@@ -37,7 +37,13 @@ from etl_bigquery.engine.pipeline.validate import (
 )
 from etl_bigquery.engine.plan import ALWAYS_LOADED
 from etl_bigquery.engine.schema.bqtypes import BqType
-from etl_bigquery.engine.sources.base import CursorBound, ReadColumn, ReadPlan, UpperBound
+from etl_bigquery.engine.sources.base import (
+    CursorBound,
+    CursorValue,
+    ReadColumn,
+    ReadPlan,
+    UpperBound,
+)
 from etl_bigquery.engine.strategies import first_run_bound, strategy_for
 
 FILE_KEY = ("_etl_source_file", "_etl_source_row")
@@ -63,8 +69,8 @@ class Scope:
     """The columns whose row digest is compared (empty in counts mode)."""
     read_plan: ReadPlan
     cursor: str | None = None
-    lower: object | None = None
-    watermark: object | None = None
+    lower: CursorValue | None = None
+    watermark: CursorValue | None = None
     pending_above_watermark: bool = False
     """Merge/history: a key whose source row is above W is not loaded yet: left out both sides."""
     bigquery_filter: str = ""
@@ -91,7 +97,7 @@ class Scope:
 
 def _watermark(
     client: bigquery.Client, ref: TableRef, column: str, where: str, location: str | None
-) -> object | None:
+) -> CursorValue | None:
     sql = f"SELECT MAX(`{column}`) AS w FROM {ref.sql}" + (f" WHERE {where}" if where else "")
     rows = list(client.query_and_wait(sql, location=location))
     return rows[0]["w"] if rows else None
@@ -115,7 +121,7 @@ def _keys(
     return content, "every compared column (the source has no key)"
 
 
-def plan_scope(ctx: RunContext, mode: VerifyMode, *, since: object | None = None) -> Scope:
+def plan_scope(ctx: RunContext, mode: VerifyMode, *, since: CursorValue | None = None) -> Scope:
     """The rows and columns to compare; reads the source's and the table's schema and, for
     cursor jobs, the table's watermark. Changes nothing."""
     job = ctx.job
@@ -160,7 +166,8 @@ def plan_scope(ctx: RunContext, mode: VerifyMode, *, since: object | None = None
     if cursor is None:
         return Scope(
             ref, job.load_type, chosen, keys, content,
-            ReadPlan(job.source, read_columns), location=location, key_source=key_source,
+            ReadPlan(job.source, read_columns),  # type: ignore[arg-type]
+            location=location, key_source=key_source,
         )  # fmt: skip
     return _cursor_scope(
         ctx, ref, location, chosen, keys, content, read_columns, cursor, key_source, since
@@ -170,7 +177,7 @@ def plan_scope(ctx: RunContext, mode: VerifyMode, *, since: object | None = None
 def _cursor_scope(
     ctx: RunContext, ref: TableRef, location: str | None, chosen: list[TargetColumn],
     keys: tuple[str, ...], content: tuple[str, ...], read_columns: list[ReadColumn],
-    cursor: TargetColumn, key_source: str, since: object | None,
+    cursor: TargetColumn, key_source: str, since: CursorValue | None,
 ) -> Scope:  # fmt: skip
     job = ctx.job
     client = ctx.bigquery.bigquery
@@ -192,7 +199,7 @@ def _cursor_scope(
     if isinstance(lower, dt.datetime) and lower.tzinfo is None and timestamp:
         lower = lower.replace(tzinfo=dt.UTC)
     read_cursor = next(rc for rc in read_columns if rc.name == cursor.source_name)
-    bound = CursorBound(read_cursor, lower) if lower is not None else None  # type: ignore[arg-type]
+    bound = CursorBound(read_cursor, lower) if lower is not None else None
     upper = None
     if not keyed and watermark is not None:
         upper = UpperBound(read_cursor, watermark)
@@ -213,7 +220,7 @@ def _cursor_scope(
         )
     return Scope(
         ref, job.load_type, chosen, keys, content,
-        ReadPlan(job.source, read_columns, bound, upper_bound=upper),
+        ReadPlan(job.source, read_columns, bound, upper_bound=upper),  # type: ignore[arg-type]
         cursor=cursor.name, lower=lower, watermark=watermark, pending_above_watermark=keyed,
         bigquery_filter=" AND ".join(where), parameters=tuple(parameters), location=location,
         key_source=key_source, notes=tuple(notes),

@@ -11,7 +11,7 @@ JSON values are compared by their meaning: both sides' text is re-serialised wit
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +29,7 @@ from etl_bigquery.engine.verify.ranges import key_prefix
 from etl_bigquery.engine.verify.scope import Scope
 
 PAGE_ROWS = 50_000
+Digest = Callable[[pa.RecordBatch], np.ndarray]
 
 
 def _canonical_json(array: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -36,7 +37,7 @@ def _canonical_json(array: pa.Array | pa.ChunkedArray) -> pa.Array:
         array = array.combine_chunks()
     if isinstance(array.type, pa.BaseExtensionType):
         array = array.storage
-    values = []
+    values: list[str | None] = []
     for text in array.to_pylist():
         if text is None:
             values.append(None)
@@ -93,7 +94,7 @@ class SourceSide:
         self.figures = SourceFigures()
         self.pending = np.empty(0, np.uint64)
 
-    def batches(self, key_digest: callable) -> Iterator[pa.RecordBatch]:  # type: ignore[valid-type]
+    def batches(self, key_digest: Digest) -> Iterator[pa.RecordBatch]:
         scope = self.scope
         self.figures = SourceFigures()
         pending: list[np.ndarray] = []
@@ -136,8 +137,8 @@ class BigQuerySide:
 
     def batches(
         self,
-        key_digest: callable,
-        pending: np.ndarray,  # type: ignore[valid-type]
+        key_digest: Digest,
+        pending: np.ndarray,
     ) -> Iterator[pa.RecordBatch]:
         scope = self.scope
         self.rows = self.left_out = 0
