@@ -81,3 +81,38 @@ def test_verify_finds_each_difference_by_key(
     assert code == 1
     assert "DIFFERENT" in text and "id=7: missing in BigQuery" in text, text
     assert "id=5: differs in amount" in text, text
+
+
+def test_a_job_with_verify_runs_the_verify_task_after_load_and_publishes_it(
+    tmp_path: Path, pg_admin, pg_schema, pg_connection, destination, dataset, bq
+):
+    import json
+
+    from etl_bigquery.flows.artifacts import artifact_key
+    from tests.integration.test_flow_behaviour import _artifacts
+
+    _orders(pg_admin, pg_schema, 120)
+    name = f"v-task-{dataset[-6:]}"
+    path = job_file(
+        tmp_path, name, connection=pg_connection, load_type="transactional",
+        cursor_column="updated_at", backfill_start="all", verify="full",
+        source={"schema": pg_schema, "table": "orders"},
+        destination={"block": destination, "dataset": dataset, "table": "orders"},
+    )  # fmt: skip
+    first = apply_and_run(path)
+    assert first["verification"]["equal"] is True, first
+    assert first["verification"]["bigquery_rows"] == 120
+    assert first["stages"]["verify"]["seconds"] is not None
+    artifact = _artifacts(first["flow_run_id"])[artifact_key(name, "verify")]
+    assert "equal" in (artifact.description or "")
+
+    # A row lost behind the job's back: the next run (nothing new to load) says so, by key.
+    bq.query_and_wait(f"DELETE FROM `local.{dataset}.orders` WHERE id = 77")
+    second = apply_and_run(path)
+    assert second["status"] == "completed" and second["rows_loaded"] == 0
+    assert second["verification"]["equal"] is False
+    assert second["verification"]["missing"] == 1
+    assert any("verify (full) found differences: 1 missing" in w for w in second["warnings"])
+    table = _artifacts(second["flow_run_id"])[artifact_key(name, "verify")]
+    data = table.data if isinstance(table.data, list) else json.loads(table.data)
+    assert {"kind": "missing", "key": '{"id": 77}', "detail": "id=77: missing in BigQuery"} in data
