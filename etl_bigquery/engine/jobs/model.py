@@ -641,7 +641,10 @@ class JobSpec(_Strict):
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise ValueError("freshness is a duration like '90m', '2h' or '1d'")
         text = f"{value}s" if isinstance(value, int) else value
-        parsed = parse_lookback_text(text)
+        try:
+            parsed = parse_lookback_text(text)
+        except ValueError:
+            parsed = None
         if not isinstance(parsed, timedelta) or parsed <= timedelta(0):
             raise ValueError("freshness is a duration like '90m', '2h' or '1d'")
         return text
