@@ -36,7 +36,7 @@ from etl_bigquery.engine.pipeline.validate import prepare_target
 from etl_bigquery.engine.plan import low_confidence_warnings
 from etl_bigquery.engine.redaction import install_log_redaction
 from etl_bigquery.engine.verify import VerifyMode, VerifyResult, verify_job
-from etl_bigquery.flows import artifacts
+from etl_bigquery.flows import artifacts, verified
 from etl_bigquery.flows.locking import JobAlreadyRunning, Slot, SlotLost, exclusive_run
 from etl_bigquery.flows.redaction import redacted
 
@@ -212,6 +212,7 @@ def verify(ctx: RunContext) -> VerifyResult:
         ctx.reopen_reader()
     result = verify_job(ctx, VerifyMode(ctx.job.verify))
     artifacts.publish_verify(ctx.job.name, result)
+    verified.record(ctx.job.name, result.summary())
     return result
 
 

@@ -229,6 +229,10 @@ class JobStatus:
     last_run_at: str | None = None
     deployment_id: str = ""
     work_pool: str | None = None
+    freshness: dict[str, Any] | None = None
+    """Jobs with `freshness`: the last check (status fresh|stale|unknown, reason, when)."""
+    verified: dict[str, Any] | None = None
+    """The last `etl verify` or verify task: equal, mode, when, differences by kind."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -308,6 +312,7 @@ def list_jobs() -> list[JobStatus]:
                 work_pool=deployment.work_pool_name,
             )
             status.next_run = _next_scheduled(client, deployment, definition)
+            _checks(status, job)
             last = client.read_flow_runs(
                 deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
                 flow_run_filter=FlowRunFilter(
@@ -343,6 +348,16 @@ def list_jobs() -> list[JobStatus]:
                 status.last_rows = _run_rows(client, run.id)
             statuses.append(status)
     return statuses
+
+
+def _checks(status: JobStatus, job: Any) -> None:
+    """Freshness and the last verification (flows.freshness, flows.verified)."""
+    from etl_bigquery.flows.freshness import last_freshness
+    from etl_bigquery.flows.verified import last_verification
+
+    if job.freshness:
+        status.freshness = {**last_freshness(job.name), "limit": job.freshness}
+    status.verified = last_verification(job.name)
 
 
 def _next_scheduled(client: Any, deployment: Any, definition: JobDefinition) -> str | None:

@@ -17,8 +17,11 @@ def test_a_stale_job_fires_its_alert_once(project, receiver, shop, dataset):
     url, received = receiver
     stale = f"stale-{uuid.uuid4().hex[:6]}"
     fresh = f"fresh-{uuid.uuid4().hex[:6]}"
+    paths = {}
     for name, limit in ((stale, "1s"), (fresh, "1d")):
-        path = write_job(project, name, shop, f"{dataset}_{name[:5]}", f"freshness: {limit}\n")
+        path = paths[name] = write_job(
+            project, name, shop, f"{dataset}_{name[:5]}", f"freshness: {limit}\n"
+        )
         cli("job", "apply", str(path), cwd=project)
         cli("run", str(path), cwd=project)  # a successful load, tagged etl-job:<name>
     cli("automations", "apply", "--webhook", url, "--folder", str(default_folder()),
@@ -40,3 +43,17 @@ def test_a_stale_job_fires_its_alert_once(project, receiver, shop, dataset):
     again = {r["job"]: r for r in check_freshness([stale, fresh])}
     assert again[stale]["status"] == "stale" and not again[stale]["alerted"]
     assert again[fresh]["status"] == "fresh" and not again[fresh]["alerted"]
+
+    # The console's jobs page: freshness per job, and the mark of the last `etl verify`.
+    assert "EQUAL" in cli("verify", str(paths[fresh]), cwd=project)
+    from fastapi.testclient import TestClient
+
+    from etl_bigquery.ui_extension.app import create_app
+
+    with TestClient(create_app(project / "prefect.yaml"), base_url="http://127.0.0.1") as web:
+        page = web.get("/jobs")
+    assert page.status_code == 200, page.text[:500]
+    rows = {name: page.text.split(f'data-job="{name}"')[1].split("</tr>")[0] for name in paths}
+    assert ">stale</span>" in rows[stale] and "freshness 1s" in rows[stale]
+    assert ">fresh</span>" in rows[fresh] and "✓ verified" in rows[fresh], rows[fresh]
+    assert "verified" not in rows[stale]
