@@ -45,7 +45,7 @@ def test_a_stale_job_fires_its_alert_once(project, receiver, shop, dataset):
     assert again[fresh]["status"] == "fresh" and not again[fresh]["alerted"]
 
     # The console's jobs page: freshness per job, and the mark of the last `etl verify`.
-    assert "EQUAL" in cli("verify", str(paths[fresh]), cwd=project)
+    assert "EQUAL" in cli("verify", fresh, cwd=project)  # by name: the deployed job
     from fastapi.testclient import TestClient
 
     from etl_bigquery.ui_extension.app import create_app

@@ -42,6 +42,7 @@ from etl_bigquery.engine.verify.result import (
     DIFFERING,
     DUPLICATE,
     EXTRA,
+    KINDS,
     MISSING,
     RowDifference,
     VerifyResult,
@@ -141,7 +142,7 @@ def _classify(
 
 
 def _sort_key(diff: RowDifference) -> tuple[Any, ...]:
-    return (diff.kind, [(v is None, str(type(v)), v) for v in diff.key.values()])
+    return (KINDS.index(diff.kind), [(v is None, str(type(v)), v) for v in diff.key.values()])
 
 
 def verify_job(

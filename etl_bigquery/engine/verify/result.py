@@ -15,6 +15,7 @@ DUPLICATE = "duplicate"
 DIFFERING = "differing"
 """Same key on both sides, different content."""
 KINDS = (MISSING, EXTRA, DUPLICATE, DIFFERING)
+_WORDS = {MISSING: "missing", EXTRA: "extra", DUPLICATE: "duplicated", DIFFERING: "differing"}
 SHOWN = 20
 
 
@@ -122,13 +123,13 @@ class VerifyResult:
             + (f"; {self.source_rejected:,} malformed in the source" * bool(self.source_rejected))
             + (f"; {self.not_loaded_yet:,} newer than the watermark" * bool(self.not_loaded_yet)),
             f"  key ranges: {self.ranges:,}, {self.ranges_equal:,} equal, "
-            f"{self.ranges_differing:,} differing ({self.passes} passes)",
+            f"{self.ranges_differing:,} differing ({self.passes} pass{'es' * (self.passes != 1)})",
         ]
         counts = self.counts()
         if self.differences or self.truncated:
             lines.append(
                 "  differences: "
-                + ", ".join(f"{n:,} {kind}" for kind, n in counts.items())
+                + ", ".join(f"{n:,} {_WORDS[kind]}" for kind, n in counts.items())
                 + (" (more not listed)" if self.truncated else "")
             )
         for diff in self.differences[:shown]:

@@ -28,7 +28,9 @@ from etl_bigquery.engine.sources.abilities import RejectsRecords
 from etl_bigquery.engine.verify.ranges import key_prefix
 from etl_bigquery.engine.verify.scope import Scope
 
-PAGE_ROWS = 50_000
+PAGE_ROWS = 10_000
+"""Rows per BigQuery result page: the REST pages arrive as JSON, several times the size of the
+same rows in Arrow, so smaller pages keep the peak memory down."""
 Digest = Callable[[pa.RecordBatch], np.ndarray]
 
 
