@@ -36,7 +36,7 @@ def _orders(pg_admin, schema: str, rows: int) -> None:
     )
 
 
-@pytest.mark.parametrize("load_type", ["catalog", "transactional", "merge"])
+@pytest.mark.parametrize("load_type", ["catalog", "transactional", "merge", "history"])
 def test_verify_finds_each_difference_by_key(
     tmp_path: Path, load_type, pg_admin, pg_schema, pg_connection, destination, dataset, bq
 ):
