@@ -1,7 +1,7 @@
 """`etl verify JOB [--mode counts|full] [--json]`: does BigQuery hold exactly the source's rows?
 
-JOB is a job file or a deployed job's name. Exit code 0: equal; 1: different; 2: could not
-verify (the sentence says why)."""
+JOB is a job file or a deployed job's name; `--since` narrows a cursor job's window. Exit code
+0: equal; 1: different; 2: could not verify (the sentence says why)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,12 @@ def verify_command(
         help="counts: rows per key range (missing, extra, duplicated rows); full: row digests "
         "too (rows whose content differs). Default: the job's verify setting, else full.",
     ),
+    since: str | None = typer.Option(
+        None,
+        "--since",
+        help="Transactional, merge and history jobs: compare rows from this cursor value, or "
+        "this duration back from now ('7d'), instead of the job's backfill start.",
+    ),
     as_json: bool = typer.Option(
         False, "--json", help="Print one JSON object with every difference."
     ),
@@ -42,7 +48,11 @@ def verify_command(
     try:
         spec = job_for(job, prefect_yaml)
         chosen = mode_for(spec, mode)
-        result = quiet_call(lambda: verify(spec, chosen)) if as_json else verify(spec, chosen)
+        result = (
+            quiet_call(lambda: verify(spec, chosen, since=since))
+            if as_json
+            else verify(spec, chosen, since=since)
+        )
     except EtlError as error:
         fail(error.message, EXIT_BAD_INPUT)
     typer.echo(json.dumps(result.to_dict(), default=str) if as_json else result.text())

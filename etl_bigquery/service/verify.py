@@ -31,7 +31,11 @@ def mode_for(job: JobSpec, mode: str | None) -> VerifyMode:
     return VerifyMode.FULL if chosen is VerifyMode.OFF else chosen
 
 
-def verify(job: JobSpec, mode: VerifyMode, *, collect_limit: int | None = None) -> VerifyResult:
+def verify(
+    job: JobSpec, mode: VerifyMode, *, since: str | None = None, collect_limit: int | None = None
+) -> VerifyResult:
+    """`since`: transactional, merge and history jobs: compare from this cursor value, or this
+    duration back from now ('7d'), instead of the job's backfill start."""
     from etl_bigquery.blocks.registry import load_connection, load_destination
     from etl_bigquery.engine.pipeline.context import RunContext
 
@@ -44,9 +48,9 @@ def verify(job: JobSpec, mode: VerifyMode, *, collect_limit: int | None = None) 
     )  # fmt: skip
     try:
         if collect_limit is None:
-            result = verify_job(ctx, mode)
+            result = verify_job(ctx, mode, since=since)
         else:
-            result = verify_job(ctx, mode, collect_limit=collect_limit)
+            result = verify_job(ctx, mode, since=since, collect_limit=collect_limit)
     finally:
         ctx.close()
     _remember(job.name, result)

@@ -56,6 +56,10 @@ def test_verify_finds_each_difference_by_key(
     assert equal["source_rows"] == equal["bigquery_rows"] == 500
     assert equal["ranges_differing"] == 0 and equal["ranges"] > 100
     assert verify(path, "counts")[0] == 0
+    if load_type == "transactional":  # a narrower window: ids 300.. (three per minute)
+        code, recent = verify(path, "counts", "--since", "2026-11-01T01:40:00+00:00")
+        assert code == 0 and recent["source_rows"] == recent["bigquery_rows"] == 201, recent
+        assert "updated_at >= 2026-11-01 01:40:00+00:00" in recent["scope"]
 
     tamper(bq, f"local.{dataset}.orders", "id", deleted=[7, 300], duplicated=[42])
     # Changed in the source, the cursor left as it was: no run would ever load it again.

@@ -21,9 +21,9 @@ def apply_and_run(path: Path) -> dict[str, Any]:
     return report
 
 
-def verify(path: Path, mode: str = "full") -> tuple[int, dict[str, Any]]:
+def verify(path: Path, mode: str = "full", *options: str) -> tuple[int, dict[str, Any]]:
     """`etl verify FILE --mode MODE --json`: (exit code, the JSON result)."""
-    code, out, err = etl_here("verify", str(path), "--mode", mode, "--json")
+    code, out, err = etl_here("verify", str(path), "--mode", mode, "--json", *options)
     for line in reversed(out.strip().splitlines()):
         if line.startswith("{"):
             return code, json.loads(line)

@@ -62,3 +62,25 @@ def test_the_job_fields_take_durations_and_modes():
             _job(freshness=bad)
     with pytest.raises(ValidationError):
         _job(verify="sometimes")
+
+
+def test_verify_since_takes_a_cursor_value_or_a_duration_back():
+    from decimal import Decimal
+
+    from etl_bigquery.engine.conform import TargetColumn
+    from etl_bigquery.engine.errors import ValidationError as Invalid
+    from etl_bigquery.engine.schema.bqtypes import BqType
+    from etl_bigquery.engine.verify.scope import since_value
+
+    def column(kind: BqType) -> TargetColumn:
+        return TargetColumn("c", "x", "c", kind)
+
+    assert since_value("2h", column(BqType.TIMESTAMP), NOW) == NOW - TWO_HOURS
+    assert since_value("1d", column(BqType.DATE), NOW) == dt.date(2026, 12, 5)
+    assert since_value("2026-12-01T00:00:00", column(BqType.TIMESTAMP), NOW) == dt.datetime(
+        2026, 12, 1, tzinfo=dt.UTC
+    )
+    assert since_value("1500", column(BqType.INT64), NOW) == 1500
+    assert since_value("1.5", column(BqType.NUMERIC), NOW) == Decimal("1.5")
+    with pytest.raises(Invalid, match=r"is neither a value of cursor 'c' \(INT64\)"):
+        since_value("yesterday", column(BqType.INT64), NOW)

@@ -149,7 +149,7 @@ def verify_job(
     ctx: RunContext,
     mode: VerifyMode = VerifyMode.FULL,
     *,
-    since: CursorValue | None = None,
+    since: CursorValue | str | None = None,
     collect_limit: int = COLLECT_LIMIT,
     first_bits: int = FIRST_BITS,
 ) -> VerifyResult:

@@ -95,6 +95,42 @@ class Scope:
         return f"{what} with " + " and ".join(p for p in (low, high) if p)
 
 
+def since_value(text: str, cursor: TargetColumn, now: dt.datetime) -> CursorValue:
+    """`--since`: a duration back from now ('7d', time cursors) or a cursor value."""
+    from decimal import Decimal, InvalidOperation
+
+    from etl_bigquery.engine.jobs.model import parse_lookback_text
+
+    kind = cursor.bq_type
+    try:
+        back = parse_lookback_text(text)
+    except ValueError:
+        back = None
+    if isinstance(back, dt.timedelta):
+        start = now - back
+        if kind is BqType.DATE:
+            return start.date()
+        return start.replace(tzinfo=None) if kind is BqType.DATETIME else start
+    try:
+        if kind is BqType.DATE:
+            return dt.date.fromisoformat(text)
+        if kind in (BqType.TIMESTAMP, BqType.DATETIME):
+            value = dt.datetime.fromisoformat(text)
+            if kind is BqType.DATETIME:
+                return value.replace(tzinfo=None)
+            return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        if kind is BqType.INT64:
+            return int(text)
+        if kind is BqType.FLOAT64:
+            return float(text)
+        return Decimal(text)
+    except (ValueError, InvalidOperation):
+        raise ValidationError(
+            f"--since {text!r} is neither a value of cursor {cursor.source_name!r} "
+            f"({kind.value}) nor a duration such as '7d'."
+        ) from None
+
+
 def _watermark(
     client: bigquery.Client, ref: TableRef, column: str, where: str, location: str | None
 ) -> CursorValue | None:
@@ -121,7 +157,9 @@ def _keys(
     return content, "every compared column (the source has no key)"
 
 
-def plan_scope(ctx: RunContext, mode: VerifyMode, *, since: CursorValue | None = None) -> Scope:
+def plan_scope(
+    ctx: RunContext, mode: VerifyMode, *, since: CursorValue | str | None = None
+) -> Scope:
     """The rows and columns to compare; reads the source's and the table's schema and, for
     cursor jobs, the table's watermark. Changes nothing."""
     job = ctx.job
@@ -164,6 +202,12 @@ def plan_scope(ctx: RunContext, mode: VerifyMode, *, since: CursorValue | None =
         if c.source_name is not None
     ]
     if cursor is None:
+        if since is not None:
+            raise ValidationError(
+                f"--since narrows the cursor window of transactional, merge and history jobs; "
+                f"job '{job.name}' is {job.load_type.value} without a cursor, so every row is "
+                "compared."
+            )
         return Scope(
             ref, job.load_type, chosen, keys, content,
             ReadPlan(job.source, read_columns),  # type: ignore[arg-type]
@@ -177,7 +221,7 @@ def plan_scope(ctx: RunContext, mode: VerifyMode, *, since: CursorValue | None =
 def _cursor_scope(
     ctx: RunContext, ref: TableRef, location: str | None, chosen: list[TargetColumn],
     keys: tuple[str, ...], content: tuple[str, ...], read_columns: list[ReadColumn],
-    cursor: TargetColumn, key_source: str, since: CursorValue | None,
+    cursor: TargetColumn, key_source: str, since: CursorValue | str | None,
 ) -> Scope:  # fmt: skip
     job = ctx.job
     client = ctx.bigquery.bigquery
@@ -190,7 +234,7 @@ def _cursor_scope(
     watermark = _watermark(client, ref, cursor.name, " AND ".join(live), location)
     now = ctx.started_at
     if since is not None:
-        lower = since
+        lower = since_value(since, cursor, now) if isinstance(since, str) else since
     elif keyed and not job.backfill_start:
         lower = None  # a current-state table mirrors every key
     else:
