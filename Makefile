@@ -21,7 +21,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 # its default 20 s start-up limit was seen to expire (a unit test failed only under -n 2).
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
 
-.PHONY: help setup namespace-links wheel typecheck browser azurite bench-files demo test lint bench bench-small bench-dataflow faults services-up services-down services-status clean
+.PHONY: help setup namespace-links wheel typecheck browser azurite bench-files demo test lint bench bench-small bench-dataflow bench-verify faults services-up services-down services-status clean
 
 help:
 	@echo "make demo            run the demo jobs on local services (sets everything up first)"
@@ -31,6 +31,7 @@ help:
 	@echo "make bench-mariadb   MariaDB -> BigQuery benchmark (N=1,000,000; BENCH_ROWS=... to change)"
 	@echo "make bench-files     peak memory reading a 2 GB CSV through the file reader (BENCH_GB=... to change)"
 	@echo "make bench-dataflow  standard vs the Beam subflow (DirectRunner, 1 and 2 workers; N=1,000,000)"
+	@echo "make bench-verify    etl verify (counts and full) of a PostgreSQL table: seconds, peak RSS (N=2,000,000; BENCH_ROWS=...)"
 	@echo "make faults          the fault suite, long cases included (kill -9, outages, full disk...), then its table"
 	@echo "make services-down   stop the local services started by make demo"
 
@@ -129,6 +130,11 @@ bench-mariadb: setup
 
 bench-dataflow: setup
 	$(BIN)/python -m bench.dataflow --rows $${BENCH_ROWS:-1000000}
+
+# `etl verify` of the PostgreSQL bench table against its catalog copy (BENCH_VERIFY_FLAGS=--isolated
+# for services of its own on free ports).
+bench-verify: setup
+	$(BIN)/python -m bench.verify --rows $${BENCH_ROWS:-2000000} $${BENCH_VERIFY_FLAGS:-}
 
 faults: setup azurite
 	$(BIN)/python -m pytest -m "faults or not faults" tests/faults; status=$$?; \

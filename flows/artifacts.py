@@ -17,6 +17,9 @@ from prefect.artifacts import (
 )
 
 from etl_bigquery.engine.pipeline.report import RunReport
+from etl_bigquery.engine.verify import VerifyResult
+
+VERIFY_ROWS = 1000
 
 
 def artifact_key(job_name: str, stage: str) -> str:
@@ -120,6 +123,15 @@ def summary_markdown(report: RunReport) -> str:
             lines.append(f"- **Deletes**: {deletes}")
     if report.rejected_table:
         lines.append(f"- **Rejected rows kept in**: `{report.rejected_table}`")
+    if report.verification:
+        checked = report.verification
+        mark = "equal ✓" if checked.get("equal") else "DIFFERENT ✗"
+        lines.append(
+            f"- **Verified** ({checked.get('mode')}, {checked.get('checked_at')}): {mark}; "
+            f"{checked.get('missing', 0):,} missing, {checked.get('extra', 0):,} extra, "
+            f"{checked.get('duplicate', 0):,} duplicated, {checked.get('differing', 0):,} "
+            "differing"
+        )
     lines += [f"- **Warning**: {warning}" for warning in report.warnings]
     if report.error:
         lines += ["", f"**Failed in {report.error_type}**: {report.error}"]
@@ -141,4 +153,25 @@ def publish_summary(report: RunReport) -> None:
         + json.dumps(report.to_dict(), default=str)
         + "\n```\n</details>\n",
         description=f"Run summary: {report.state_name}",
+    )
+
+
+def publish_verify(job_name: str, result: VerifyResult) -> None:
+    """The verify step's outcome: its figures, then the differing rows by key (the first
+    `VERIFY_ROWS`; `etl verify --json` lists them all)."""
+    rows: list[dict[str, object]] = [
+        {"kind": "figure", "key": key, "detail": _cell(value)}
+        for key, value in result.summary().items()
+    ]
+    rows += [
+        {"kind": d.kind, "key": json.dumps(d.key, default=str), "detail": d.describe()}
+        for d in result.differences[:VERIFY_ROWS]
+    ]
+    shown = "" if len(result.differences) <= VERIFY_ROWS else f", first {VERIFY_ROWS:,} shown"
+    create_table_artifact(
+        key=artifact_key(job_name, "verify"),
+        table=rows,
+        description=f"Verify ({result.mode}) of {result.table}: "
+        + ("equal" if result.equal else f"{len(result.differences):,} difference(s){shown}")
+        + f"; {result.scope}",
     )

@@ -1,7 +1,9 @@
 """The `connection-health` flow: test every connection the way `etl connection test` does, record
 the outcome (blocks.health), and raise the event `etl.connection.failed` when a connection that
 last worked now fails; the automation automations/etl-connection-failed.yaml turns that event
-into the same kind of alert as a failed run. Deployed hourly (prefect.yaml)."""
+into the same kind of alert as a failed run. Then the freshness of every job that sets
+`freshness:` (flows.freshness: etl.job.stale, automation etl-job-stale.yaml). Deployed hourly
+(prefect.yaml)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from prefect.events import emit_event
 from etl_bigquery.blocks import health
 from etl_bigquery.blocks.bigquery import BigQueryDestination
 from etl_bigquery.blocks.registry import ALL_BLOCK_TYPES, load_block
+from etl_bigquery.flows.freshness import check_freshness
 
 FAILED_EVENT = "etl.connection.failed"
 
@@ -62,4 +65,9 @@ def connection_health() -> list[dict[str, Any]]:
             result = check_one(name, block)
             logger.info("%s: %s: %s", name, result["status"], result["message"])
             results.append(result)
+    try:
+        for fresh in check_freshness():
+            logger.info("job %s: %s: %s", fresh["job"], fresh["status"], fresh["reason"])
+    except Exception as error:  # connection results stand on their own
+        logger.warning("Freshness could not be checked: %s", type(error).__name__)
     return results

@@ -1,10 +1,15 @@
-"""The `etl-job` flow: init → validate → extract → load, for any job.
+"""The `etl-job` flow: init → validate → extract → load (→ verify), for any job.
 
 Orchestration only: each task calls one stage of `engine.pipeline`, publishes its figures as an
 artifact, and lets Prefect retry it when the error is transient (three retries, after 5, 10 and
 20 s). A failure is classified by the stage it happened in and shows on the flow run (state
 message and a tag `etl-error:<stage>`); a run that set rows aside ends Completed with the state
 name `Partial`.
+
+A job with `verify: counts|full` runs a fifth task, `verify`, after a load that completed: it
+compares the source and the table (`engine.verify`) and publishes the `verify` artifact. What
+it finds is reported (summary, a warning, a tag `etl-verify:different`), never turned into a
+failed load: the rows are loaded either way, and a verify that cannot run is a warning too.
 """
 
 from __future__ import annotations
@@ -26,11 +31,12 @@ from etl_bigquery.engine.jobs.model import JobSpec, ProcessingMode
 from etl_bigquery.engine.pipeline.context import Extracted, LoadTarget, RunContext
 from etl_bigquery.engine.pipeline.extract import extract_to_staging
 from etl_bigquery.engine.pipeline.load import Loaded, load_extracted
-from etl_bigquery.engine.pipeline.report import RunReport
+from etl_bigquery.engine.pipeline.report import RunReport, StageTiming
 from etl_bigquery.engine.pipeline.validate import prepare_target
 from etl_bigquery.engine.plan import low_confidence_warnings
 from etl_bigquery.engine.redaction import install_log_redaction
-from etl_bigquery.flows import artifacts
+from etl_bigquery.engine.verify import VerifyMode, VerifyResult, verify_job
+from etl_bigquery.flows import artifacts, verified
 from etl_bigquery.flows.locking import JobAlreadyRunning, Slot, SlotLost, exclusive_run
 from etl_bigquery.flows.redaction import redacted
 
@@ -199,6 +205,44 @@ def load(ctx: RunContext, target: LoadTarget, extracted: Extracted, slot: Slot) 
     return loaded
 
 
+@task(name="verify", **_TASK_OPTIONS)
+@redacted(Stage.VALIDATION)
+def verify(ctx: RunContext) -> VerifyResult:
+    """Compare the source and the table after the load; read-only."""
+    if _attempt() > 1:
+        ctx.reopen_reader()
+    result = verify_job(ctx, VerifyMode(ctx.job.verify))
+    artifacts.publish_verify(ctx.job.name, result)
+    verified.record(ctx.job.name, result.summary())
+    return result
+
+
+def _verify_step(ctx: RunContext, report: RunReport) -> None:
+    """The job's verify, when it has one; its outcome lands in the report, never fails it."""
+    if VerifyMode(ctx.job.verify) is VerifyMode.OFF:
+        return
+    timing = report.stages.setdefault("verify", StageTiming())
+    timing.start = _now()
+    try:
+        result = verify(ctx)
+    except Exception as error:  # the load is done; a verify that cannot run is reported
+        message = error.message if isinstance(error, EtlError) else type(error).__name__
+        report.warnings.append(f"verify could not run: {message}")
+        return
+    finally:
+        timing.end = _now()
+    report.verification = result.summary()
+    if not result.equal:
+        counts = result.counts()
+        report.warnings.append(
+            f"verify ({result.mode}) found differences: {counts['missing']:,} missing, "
+            f"{counts['extra']:,} extra, {counts['duplicate']:,} duplicated, "
+            f"{counts['differing']:,} differing rows (artifact "
+            f"{artifacts.artifact_key(ctx.job.name, 'verify')})"
+        )
+    _tag_flow_run(report.flow_run_id, [f"etl-verify:{'equal' if result.equal else 'different'}"])
+
+
 def _tag_flow_run(run_id: str, tags: list[str]) -> None:
     try:
         with get_client(sync_client=True) as client:
@@ -299,6 +343,7 @@ def _run_stages(job: JobSpec, run_id: str, report: RunReport, slot: Slot) -> Sta
         report.rejected_table = loaded.rejected_table
         report.merge = loaded.merge
         partial = loaded.partial
+        _verify_step(ctx, report)
     except Exception as error:  # every failure ends as a classified Failed state
         report.stages[current].end = _now()
         return _failed(report, stage, error)

@@ -7,7 +7,7 @@ import logging
 
 import typer
 
-from etl_bigquery.cli import automations, connection, console, job, pool, run, services
+from etl_bigquery.cli import automations, connection, console, job, pool, run, services, verify
 from etl_bigquery.cli.environment import load_services_env
 from etl_bigquery.cli.output import EXIT_FAILED
 
@@ -44,6 +44,7 @@ app.add_typer(pool.app, name="pool")
 app.add_typer(automations.app, name="automations")
 app.command(name="run")(run.run_command)
 app.command(name="console")(console.console)
+app.command(name="verify")(verify.verify_command)
 
 
 def _mount_infra() -> None:

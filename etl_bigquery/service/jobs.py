@@ -229,6 +229,10 @@ class JobStatus:
     last_run_at: str | None = None
     deployment_id: str = ""
     work_pool: str | None = None
+    freshness: dict[str, Any] | None = None
+    """Jobs with `freshness`: the last check (status fresh|stale|unknown, reason, when)."""
+    verified: dict[str, Any] | None = None
+    """The last `etl verify` or verify task: equal, mode, when, differences by kind."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -308,6 +312,7 @@ def list_jobs() -> list[JobStatus]:
                 work_pool=deployment.work_pool_name,
             )
             status.next_run = _next_scheduled(client, deployment, definition)
+            _checks(status, job)
             last = client.read_flow_runs(
                 deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
                 flow_run_filter=FlowRunFilter(
@@ -343,6 +348,16 @@ def list_jobs() -> list[JobStatus]:
                 status.last_rows = _run_rows(client, run.id)
             statuses.append(status)
     return statuses
+
+
+def _checks(status: JobStatus, job: Any) -> None:
+    """Freshness and the last verification (flows.freshness, flows.verified)."""
+    from etl_bigquery.flows.freshness import last_freshness
+    from etl_bigquery.flows.verified import last_verification
+
+    if job.freshness:
+        status.freshness = {**last_freshness(job.name), "limit": job.freshness}
+    status.verified = last_verification(job.name)
 
 
 def _next_scheduled(client: Any, deployment: Any, definition: JobDefinition) -> str | None:
@@ -474,7 +489,8 @@ class Edited:
     applied: Applied | None = None
 
 
-def _deployed_definition(name: str, prefect_yaml: str | Path | None) -> tuple[JobDefinition, bool]:
+def deployed_definition(name: str, prefect_yaml: str | Path | None) -> tuple[JobDefinition, bool]:
+    """A job's definition and whether it is paused: from prefect.yaml, else from the server."""
     deployed = PrefectYaml(project_file(prefect_yaml)).job(name)
     if deployed is not None:
         return deployed.definition, deployed.paused
@@ -494,7 +510,7 @@ def edit_job(
     """Change what may change on a job (schedule, timezone, description, columns and the other
     settings); refuse what may not (source, connection, load type, destination, cursor, keys)
     with the reason and the way instead. Added columns are added to the table as NULLABLE."""
-    current, paused = _deployed_definition(name, prefect_yaml)
+    current, paused = deployed_definition(name, prefect_yaml)
     before = current.to_file()
     if "name" in changes and changes["name"] != name:
         raise ConfigurationError(
@@ -548,7 +564,7 @@ def delete_job(
 ) -> Deleted:
     """Remove the job's deployment (with its schedule and scheduled runs), its entry in
     prefect.yaml and its concurrency slot; its BigQuery table stays unless `drop_table`."""
-    definition, _paused = _deployed_definition(name, prefect_yaml)
+    definition, _paused = deployed_definition(name, prefect_yaml)
     table = None
     if drop_table:
         table = _drop_table(definition)
@@ -594,5 +610,5 @@ def _drop_table(definition: JobDefinition) -> str:
 
 def job_file_text(name: str, prefect_yaml: str | Path | None = None) -> dict[str, Any]:
     """The job file that gives this job back (for `etl job edit` and the console)."""
-    definition, _ = _deployed_definition(name, prefect_yaml)
+    definition, _ = deployed_definition(name, prefect_yaml)
     return {**job_fields(definition.job), **definition.deployment.to_file()}

@@ -587,6 +587,21 @@ class JobSpec(_Strict):
         "emptied by accident would wipe BigQuery); set true when empty is expected.",
     )
 
+    verify: Literal["off", "counts", "full"] = Field(
+        default="off",
+        title="Verify after load",
+        description="After each load, compare the source and the table over the rows this job "
+        "is responsible for (`etl verify`): counts (rows per key range: missing, extra and "
+        "duplicated rows) or full (also rows whose content differs), published as an artifact; "
+        "off: only when asked.",
+    )
+    freshness: str | None = Field(
+        default=None,
+        description="How old the table may get before it counts as stale, e.g. '2h' or '1d': "
+        "the connection-health deployment checks the last successful load and the newest "
+        "cursor value in BigQuery, and the etl-job-stale automation alerts.",
+    )
+
     @field_validator("name")
     @classmethod
     def _job_name(cls, value: str) -> str:
@@ -630,6 +645,30 @@ class JobSpec(_Strict):
         elif isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
             raise ValueError("lookback cannot be negative")
         return value
+
+    @field_validator("freshness", mode="before")
+    @classmethod
+    def _freshness_text(cls, value: object) -> object:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ValueError("freshness is a duration like '90m', '2h' or '1d'")
+        text = f"{value}s" if isinstance(value, int) else value
+        try:
+            parsed = parse_lookback_text(text)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, timedelta) or parsed <= timedelta(0):
+            raise ValueError("freshness is a duration like '90m', '2h' or '1d'")
+        return text
+
+    @property
+    def freshness_limit(self) -> timedelta | None:
+        if self.freshness is None:
+            return None
+        parsed = parse_lookback_text(self.freshness)
+        assert isinstance(parsed, timedelta)
+        return parsed
 
     @field_validator("settle_timeout", mode="before")
     @classmethod

@@ -71,6 +71,9 @@ class RunReport:
     processed, and the delete check (engine.merge)."""
     dataflow_job_id: str | None = None
     rejected_table: str | None = None
+    verification: dict[str, object] | None = None
+    """The job's `verify` step after the load (`engine.verify`): equal or not, rows on each
+    side, differences by kind, when it was checked; None when the job does not verify."""
     stages: dict[str, StageTiming] = field(
         default_factory=lambda: {s: StageTiming() for s in ("init", "validate", "extract", "load")}
     )
