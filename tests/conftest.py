@@ -27,6 +27,9 @@ from etl_bigquery.devservices.clients import bigquery_client, ensure_bucket
 from etl_bigquery.devservices.layout import Layout, Ports
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Tests without the session's services start a temporary Prefect server; on a loaded 2-core
+# machine its default 20 s start-up limit expires (the Makefile sets the same for `make test`).
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 PG_DSN = os.environ.get("ETL_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
 
