@@ -297,6 +297,11 @@ def _run_stages(job: JobSpec, run_id: str, report: RunReport, slot: Slot) -> Sta
         report.rejected_table = loaded.rejected_table
         report.merge = loaded.merge
         partial = loaded.partial
+        if loaded.emptied:
+            report.warnings.append(
+                f"The source returned no rows (allow_empty_snapshot: true), so the snapshot "
+                f"is empty: {loaded.emptied:,} rows were removed from {report.destination}."
+            )
     except Exception as error:  # every failure ends as a classified Failed state
         report.stages[current].end = _now()
         return _failed(report, stage, error)

@@ -92,6 +92,11 @@ class LoadStrategy(abc.ABC):
         """What an extraction's outcome means before anything is loaded."""
         return None
 
+    def empty_replaces(self, job: JobSpec) -> bool:
+        """An extraction of 0 rows is the table's new content (an allowed empty snapshot),
+        rather than nothing new to add."""
+        return False
+
     def check_rejected(self, job: JobSpec, ref: TableRef, read: int, rejected: int) -> None:
         """The job's `max_rejected`, for every source: past it the run fails before anything
         is loaded (a wrong delimiter, encoding or type override rejects nearly every row)."""
@@ -122,6 +127,9 @@ class Catalog(LoadStrategy):
         return Planned(
             plan_snapshot(client, ref, job.name, location=location, has_run_id=has_run_id)
         )
+
+    def empty_replaces(self, job: JobSpec) -> bool:
+        return job.allow_empty_snapshot
 
     def check_extracted(self, job: JobSpec, ref: TableRef, rows: int, rejected: int) -> None:
         if rows == 0 and not rejected and not job.allow_empty_snapshot:
