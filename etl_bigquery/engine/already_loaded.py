@@ -24,6 +24,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from etl_bigquery.engine.clock_rule import take_future
+from etl_bigquery.engine.conform import RejectedRow
 from etl_bigquery.engine.conform.batch import keep_rows_at_or_after, keep_rows_at_or_before
 from etl_bigquery.engine.fingerprint import ROW_HASH, Identity, KnownRows, digests, to_hex
 
@@ -47,6 +49,9 @@ class IncrementFilter:
     upper: UpperBound | None = None
     """The read's settled upper bound: rows above it are not read this run (a reader applies
     it in the source; this drops any it returned anyway)."""
+    not_after: object | None = None
+    """The clock rule's bound (`engine.clock_rule`): rows with a later cursor are rejected as
+    'cursor is in the future' and load in a later run."""
 
     @classmethod
     def from_known(
@@ -57,8 +62,12 @@ class IncrementFilter:
         watermark: object | None,
         known: KnownRows,
         upper: UpperBound | None = None,
+        not_after: object | None = None,
     ) -> IncrementFilter:
-        return cls(cursor, identity, lower, watermark, known.keys, known.remaining.copy(), upper)
+        return cls(
+            cursor, identity, lower, watermark, known.keys, known.remaining.copy(), upper,
+            not_after,
+        )  # fmt: skip
 
     def known(self) -> KnownRows:
         """A fresh multiset to claim from (every extraction attempt starts from the full set)."""
@@ -66,16 +75,19 @@ class IncrementFilter:
         known.keys, known.remaining = self.known_keys, self.known_counts.copy()
         return known
 
-    def in_window(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, np.ndarray]:
-        """The rows this run may load at all (inside the read's bound, with a cursor value),
-        and their fingerprints."""
+    def in_window(
+        self, batch: pa.RecordBatch
+    ) -> tuple[pa.RecordBatch, np.ndarray, list[RejectedRow]]:
+        """The rows this run may load at all (inside the read's bound, with a cursor value,
+        not in the future), their fingerprints, and the rows whose cursor is in the future."""
         if self.lower is not None:
             batch = keep_rows_at_or_after(batch, self.cursor, self.lower)
         else:
             batch = batch.filter(pc.is_valid(batch.column(self.cursor)))
         if self.upper is not None:
             batch = keep_rows_at_or_before(batch, self.cursor, self.upper.value)
-        return batch, digests(batch, self.identity)
+        batch, future = take_future(batch, self.cursor, self.not_after)
+        return batch, digests(batch, self.identity), future
 
     def maybe_held(self, batch: pa.RecordBatch, prints: np.ndarray) -> np.ndarray:
         """Rows BigQuery may hold already: cursor <= W and a fingerprint among the window's."""
@@ -88,15 +100,18 @@ class IncrementFilter:
         position[position == len(self.known_keys)] = 0
         return below_mask & (self.known_keys[position] == prints)
 
-    def split(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.RecordBatch]:
-        """(rows that cannot be held, rows that may be), both carrying their fingerprint
-        column: what a Beam unit stages, and what it sends to the global claim."""
-        batch, prints = self.in_window(batch)
+    def split(
+        self, batch: pa.RecordBatch
+    ) -> tuple[pa.RecordBatch, pa.RecordBatch, list[RejectedRow]]:
+        """(rows that cannot be held, rows that may be, rows in the future), the first two
+        carrying their fingerprint column: what a Beam unit stages, what it sends to the global
+        claim, and what it rejects."""
+        batch, prints, future = self.in_window(batch)
         held = self.maybe_held(batch, prints)
         hashed = batch.append_column(ROW_HASH_FIELD, to_hex(prints))
         if not held.any():
-            return hashed, hashed.slice(0, 0)
-        return hashed.filter(pa.array(~held)), hashed.filter(pa.array(held))
+            return hashed, hashed.slice(0, 0), future
+        return hashed.filter(pa.array(~held)), hashed.filter(pa.array(held)), future
 
 
 class IncrementClaim:
@@ -106,13 +121,22 @@ class IncrementClaim:
         self.spec = spec
         self.cursor = spec.cursor
         self._known = spec.known()
+        self.future = 0
+        self._rejected: list[RejectedRow] = []
 
     @property
     def claimed(self) -> int:
         return self._known.claimed
 
+    def take_rejected(self) -> list[RejectedRow]:
+        """Rows this filter refused since the last call (cursor in the future)."""
+        rejected, self._rejected = self._rejected, []
+        return rejected
+
     def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        batch, prints = self.spec.in_window(batch)
+        batch, prints, future = self.spec.in_window(batch)
+        self.future += len(future)
+        self._rejected.extend(future)
         keep = self._known.claim(prints, self.spec.maybe_held(batch, prints))
         if not keep.all():
             batch = batch.filter(pa.array(keep))

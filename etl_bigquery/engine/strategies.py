@@ -20,6 +20,7 @@ from google.cloud import bigquery
 from etl_bigquery.engine.already_loaded import IncrementFilter
 from etl_bigquery.engine.bigquery import tables
 from etl_bigquery.engine.bigquery.tables import TableRef
+from etl_bigquery.engine.clock_rule import future_watermark_refusal, not_after
 from etl_bigquery.engine.conform import RUN_ID, TargetColumn
 from etl_bigquery.engine.cursor_reading import sequence_rule
 from etl_bigquery.engine.errors import ExtractionError, ValidationError
@@ -45,6 +46,9 @@ class Planned:
     upper_bound: UpperBound | None = None
     """The read's settled upper bound (`engine.cursor_reading.settle_read`, set in validation):
     rows above it are not read this run, so they neither load nor move the watermark."""
+    not_after: CursorValue | None = None
+    """The clock rule's bound (`engine.clock_rule`): rows with a later cursor are not loaded
+    this run (they are rejected as 'cursor is in the future')."""
     replaced_files: tuple[str, ...] = ()
     """File sources: addresses of changed files whose earlier rows this run's load replaces
     (`engine.bigquery.replace`); empty: the load appends or truncates as the strategy says."""
@@ -266,7 +270,11 @@ class Transactional(LoadStrategy):
             lower: CursorValue | None = increment.window_start  # type: ignore[assignment]
         else:
             lower = first_run_bound(job, cursor, now)
-        return Planned(increment, cursor, lookback, lower, identity)
+        bound = not_after(cursor.bq_type, now, job.clock_tolerance_delta)
+        refusal = future_watermark_refusal(ref.id, cursor.name, increment.state.watermark, bound)
+        if refusal:
+            raise ValidationError(refusal)
+        return Planned(increment, cursor, lookback, lower, identity, not_after=bound)
 
     def increment_filter(self, planned: Planned) -> IncrementFilter | None:
         assert planned.cursor is not None and planned.identity is not None
@@ -277,6 +285,7 @@ class Transactional(LoadStrategy):
             planned.increment.state.watermark,
             planned.increment.known,
             upper=planned.upper_bound,
+            not_after=planned.not_after,
         )
 
 

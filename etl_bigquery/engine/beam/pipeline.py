@@ -213,7 +213,7 @@ def run_extract(
         job,
         target.ref,
         extracted.rows_read,
-        extracted.rows_rejected + extracted.rejected.already_kept,
+        extracted.rows_rejected + extracted.rejected.already_kept - extracted.rows_future,
     )
     strategy.check_extracted(job, target.ref, extracted.rows_extracted, extracted.rows_rejected)
     return outcome
@@ -239,6 +239,7 @@ def _outcome(parts: list[dict[str, Any]], target: LoadTarget) -> BeamOutcome:
             extracted.watermark_after = value
     extracted.rows_read = sum(p["rows_read"] for p in units)
     extracted.numeric_nan_nulled = sum(p["numeric_nan_nulled"] for p in units)
+    extracted.rows_future = sum(p.get("future", 0) for p in units)
     extracted.already_loaded = sum(p["rows"] for p in parts if p["kind"] == "claimed") + sum(
         p.get("already_loaded", 0) for p in units
     )

@@ -283,7 +283,7 @@ class ReadUnit(beam.DoFn):
             storage_client=self.staging.storage_client(),
         )
         increment = work.increment
-        rows_read = ordinal = already = 0
+        rows_read = ordinal = already = future = 0
         watermark: object | None = None
         candidates: list[tuple[str, tuple[int, int, bytes]]] = []
         rejected: list[RejectedRow] = []
@@ -297,9 +297,12 @@ class ReadUnit(beam.DoFn):
                     decision = work.keyed.decide(good)
                     good, already = decision.staged, already + decision.held
                     rejected.extend(decision.rejected)
+                    future += decision.future
                     watermark = _max(watermark, good.column(work.keyed.cursor))
                 elif increment is not None:
-                    good, held = increment.split(good)
+                    good, held, later = increment.split(good)
+                    rejected.extend(later)  # cursor in the future (engine.clock_rule)
+                    future += len(later)
                     for i in range(held.num_rows):
                         row = held.slice(i, 1)
                         key = row.column(held.num_columns - 1)[0].as_py()
@@ -325,6 +328,7 @@ class ReadUnit(beam.DoFn):
             "candidates": len(candidates),
             "already_loaded": already,
             "rejected": len(rejected),
+            "future": future,
             "uris": staged.uris,
             "bytes": staged.bytes,
             "watermark": encode_value(watermark),

@@ -72,7 +72,9 @@ def extract_to_staging(
             rejects.write(bad)
 
     def rejected_so_far() -> int:
-        return rejects.result.rows + rejects.result.already_kept
+        # Rows in the future are not malformed: they do not count against max_rejected.
+        future = rows_filter.future if rows_filter is not None else 0
+        return rejects.result.rows + rejects.result.already_kept - future
 
     try:
         for batch in read_ahead(ctx.reader.read(target.read_plan)):
@@ -84,8 +86,7 @@ def extract_to_staging(
                 strategy.check_rejected(ctx.job, target.ref, result.rows_read, rejected_so_far())
             if rows_filter is not None:
                 good = rows_filter.apply(good)
-                if keyed is not None:
-                    rejects.write(keyed.claim.take_rejected())
+                rejects.write(rows_filter.take_rejected())  # NULL keys, cursors in the future
                 cursor = good.column(rows_filter.cursor)
                 result.watermark_after = _max(cursor, result.watermark_after)
             stager.write(good)
@@ -103,6 +104,7 @@ def extract_to_staging(
         rejects.abort()
         raise
     result.already_loaded = rows_filter.claimed if rows_filter is not None else 0
+    result.rows_future = rows_filter.future if rows_filter is not None else 0
     result.numeric_nan_nulled = conformer.numeric_nan_nulled
     strategy.check_extracted(ctx.job, target.ref, result.rows_extracted, result.rows_rejected)
     if keyed is not None:  # after the increment: the key read for a due delete check
