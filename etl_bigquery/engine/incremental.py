@@ -76,6 +76,7 @@ from etl_bigquery.engine.bigquery.tables import TableRef, get_table
 from etl_bigquery.engine.conform import TargetColumn
 from etl_bigquery.engine.errors import EtlError, Stage, StateUnavailable, ValidationError
 from etl_bigquery.engine.fingerprint import ROW_HASH, KnownRows, from_hex
+from etl_bigquery.engine.row_version import NO_VERSION, ROW_VERSION, pair_keys
 from etl_bigquery.engine.schema.bqtypes import BqType
 
 MAX_ATTEMPTS = 50
@@ -290,9 +291,14 @@ def read_window(
     lookback: Lookback,
     *,
     location: str | None = None,
+    versioned: bool = True,
 ) -> tuple[StateKey, KnownRows, object | None]:
-    """`(W, rows)`, the window's fingerprints and the window start, from ONE query."""
+    """`(W, rows)`, the window's (identity, version) pairs and the window start, from ONE
+    query. `versioned=False`: the table has no `_etl_row_version` column yet (it gets one
+    before this run loads); its rows are held by identity alone (`engine.row_version`)."""
     column = f"`{cursor.name}`"
+    version_sql = f"t.`{ROW_VERSION}`" if versioned else "CAST(NULL AS STRING)"
+    version_group = f", t.`{ROW_VERSION}`" if versioned else ""
     start_sql, parameters = lookback.sql("state.w")
     sql = f"""
         WITH state AS (
@@ -300,13 +306,13 @@ def read_window(
           FROM {ref.sql}
         )
         SELECT 'state' AS kind, CAST(NULL AS STRING) AS h, state.total AS n,
-               state.no_cursor AS no_cursor, state.w AS w
+               state.no_cursor AS no_cursor, state.w AS w, CAST(NULL AS STRING) AS v
         FROM state
         UNION ALL
-        SELECT 'row', t.`{ROW_HASH}`, COUNT(*), NULL, NULL
+        SELECT 'row', t.`{ROW_HASH}`, COUNT(*), NULL, NULL, {version_sql}
         FROM {ref.sql} AS t CROSS JOIN state
         WHERE t.{column} >= {start_sql}
-        GROUP BY t.`{ROW_HASH}`
+        GROUP BY t.`{ROW_HASH}`{version_group}
     """
     try:
         result = client.query_and_wait(
@@ -340,7 +346,11 @@ def read_window(
             f"({ROW_HASH}, loaded by an earlier version or by hand), so this run cannot tell "
             "which rows it already holds and loads nothing; load into a new table."
         )
-    known = KnownRows(from_hex(hashes), np.asarray(counts.to_pylist(), dtype=np.int64))
+    versions = [v if v is not None else NO_VERSION.hex() for v in rows.column("v").to_pylist()]
+    known = KnownRows(
+        pair_keys(from_hex(hashes), from_hex(versions)),
+        np.asarray(counts.to_pylist(), dtype=np.int64),
+    )
     state = StateKey(watermark, total)
     start = lookback.window_start(watermark) if watermark is not None else None
     return state, known, start
@@ -456,6 +466,7 @@ def plan_increment(
     location: str | None = None,
     wait_timeout: float = 3600.0,
     fingerprinted: bool = True,
+    versioned: bool = True,
 ) -> IncrementPlan:
     """Step 1 for a transactional run: read the state and window, settle earlier jobs.
     `fingerprinted=False`: the table has no fingerprint column yet (it gets one before this
@@ -464,7 +475,9 @@ def plan_increment(
     def read() -> IncrementPlan:
         if not fingerprinted:
             return IncrementPlan(_require_empty(client, ref, location), 1, "")
-        state, known, start = read_window(client, ref, cursor, lookback, location=location)
+        state, known, start = read_window(
+            client, ref, cursor, lookback, location=location, versioned=versioned
+        )
         return IncrementPlan(state, 1, "", known, start)
 
     return settle(client, ref, job_name, read, location=location, wait_timeout=wait_timeout)

@@ -28,6 +28,7 @@ from etl_bigquery.engine.fingerprint import ROW_HASH, Identity
 from etl_bigquery.engine.incremental import IncrementPlan, Lookback, plan_increment, plan_snapshot
 from etl_bigquery.engine.jobs.model import Backfill, JobSpec, LoadType
 from etl_bigquery.engine.plan import ColumnPlan, cursor_plan
+from etl_bigquery.engine.row_version import ROW_VERSION, VersionColumns
 from etl_bigquery.engine.schema.bqtypes import CURSOR_TYPES, TIME_TYPES, BqType
 from etl_bigquery.engine.sources.base import CursorValue, SqlReader, UpperBound
 
@@ -46,6 +47,8 @@ class Planned:
     upper_bound: UpperBound | None = None
     """The read's settled upper bound (`engine.cursor_reading.settle_read`, set in validation):
     rows above it are not read this run, so they neither load nor move the watermark."""
+    version: VersionColumns | None = None
+    """Transactional: the columns of a row's version (`engine.row_version`)."""
     not_after: CursorValue | None = None
     """The clock rule's bound (`engine.clock_rule`): rows with a later cursor are not loaded
     this run (they are rejected as 'cursor is in the future')."""
@@ -262,9 +265,18 @@ class Transactional(LoadStrategy):
         cursor = by_source[cursor_plan(plans, job).source.name]
         rule = sequence_rule(reader, job.source) if reader is not None else None
         lookback = Lookback.for_job(job.lookback, cursor, rule)
+        versioned, version = tables.table_version(table)
+        if versioned and version is None:
+            raise ValidationError(
+                f"The description of column {ROW_VERSION} in {ref} no longer names the row "
+                "version columns, so rows already loaded cannot be recognised; restore it or "
+                "load into a new table."
+            )
+        # A table without the column gets it in this validation, described with these columns.
+        version = version or tables.version_columns(columns)
         increment = plan_increment(
             client, ref, job.name, cursor, lookback,
-            location=location, fingerprinted=fingerprinted,
+            location=location, fingerprinted=fingerprinted, versioned=versioned,
         )  # fmt: skip
         if increment.window_start is not None:
             lower: CursorValue | None = increment.window_start  # type: ignore[assignment]
@@ -274,7 +286,9 @@ class Transactional(LoadStrategy):
         refusal = future_watermark_refusal(ref.id, cursor.name, increment.state.watermark, bound)
         if refusal:
             raise ValidationError(refusal)
-        return Planned(increment, cursor, lookback, lower, identity, not_after=bound)
+        return Planned(
+            increment, cursor, lookback, lower, identity, not_after=bound, version=version
+        )
 
     def increment_filter(self, planned: Planned) -> IncrementFilter | None:
         assert planned.cursor is not None and planned.identity is not None
@@ -286,6 +300,7 @@ class Transactional(LoadStrategy):
             planned.increment.known,
             upper=planned.upper_bound,
             not_after=planned.not_after,
+            version=planned.version,
         )
 
 

@@ -21,7 +21,7 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from etl_bigquery.engine.already_loaded import ROW_HASH_FIELD
+from etl_bigquery.engine.already_loaded import with_fingerprints
 from etl_bigquery.engine.beam.units import split_read, unit_count
 from etl_bigquery.engine.beam.worker import (
     CANDIDATES,
@@ -171,7 +171,7 @@ def run_extract(
     if keyed is not None:
         schema = keyed.schema(schema)
     elif increment is not None:
-        schema = schema.append(ROW_HASH_FIELD)
+        schema = with_fingerprints(schema)
     work = UnitWork(
         run.run_path,
         run.run_id,

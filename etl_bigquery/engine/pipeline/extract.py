@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl_bigquery.engine import checkpoints
-from etl_bigquery.engine.already_loaded import ROW_HASH_FIELD, IncrementClaim
+from etl_bigquery.engine.already_loaded import IncrementClaim, with_fingerprints
 from etl_bigquery.engine.conform import Conformer, RunStamp
 from etl_bigquery.engine.merge.extraction import keyed_extraction
 from etl_bigquery.engine.pipeline.context import Extracted, LoadTarget, ProgressCallback, RunContext
@@ -51,7 +51,7 @@ def extract_to_staging(
     if keyed is not None:
         schema = keyed.schema(schema)
     elif rows_filter is not None:
-        schema = schema.append(ROW_HASH_FIELD)
+        schema = with_fingerprints(schema)
     # Per attempt: a retried extraction never mixes its files with a failed attempt's.
     run_path = f"{ctx.job.name}/{ctx.run_id}/attempt-{attempt}"
     storage = ctx.bigquery.storage if ctx.settings.staging_uri.startswith("gs://") else None
