@@ -8,8 +8,9 @@ has at most one successor load** per attempt number, whichever run submits it.
 
 Transactional (append) runs:
 1. **Plan** (`plan_increment`). One query returns the watermark `W` (largest cursor value), the
-   table's row count, and the fingerprints (`engine.fingerprint`) of every row with cursor ≥
-   `W - lookback` (the *window*), counted as a multiset. The token is `(W, row count)`: every
+   table's row count, and the (identity, version) pairs (`engine.fingerprint`,
+   `engine.row_version`) of every row with cursor ≥ `W - lookback` (the *window*), counted as a
+   multiset. The token is `(W, row count)`: every
    non-empty load changes it. A table holding rows without a cursor value, or window rows without
    a fingerprint, cannot say what it holds: the run fails (fail closed), it never reloads
    everything. Jobs already submitted from the same token are settled: one still running (left
@@ -51,8 +52,11 @@ have submitted (the staging load and the MERGE).
 Out of reach, by design: rows committed later than the lookback behind the watermark (raise
 `lookback`); deletes and in-place updates in the source (an append load has no way to see them;
 use a merge job, or a catalog job); rows with a NULL cursor. A row updated in place without its
-cursor changing is loaded again as a new version when its identity is every column (no primary
-key), and not loaded again when its identity is the primary key plus cursor.
+cursor changing, inside the lookback, is loaded again as a new version: "already loaded?" is
+decided by (identity, content) (`engine.already_loaded`, `engine.row_version`). Rows whose cursor
+is in the future are not loaded until their time has come (`engine.clock_rule`), so the
+watermark never runs ahead of the clock. An allowed empty snapshot (catalog,
+`allow_empty_snapshot: true`) empties the table with one DELETE under the snapshot's job id.
 """
 
 from __future__ import annotations
