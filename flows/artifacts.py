@@ -93,7 +93,12 @@ def summary_markdown(report: RunReport) -> str:
         f"- **Source**: {report.source}",
         f"- **Destination**: `{report.destination}` ({report.load_type})",
         f"- **Rows**: {report.rows_extracted:,} extracted, {report.rows_loaded:,} loaded"
-        + (f", {report.rows_rejected:,} rejected" if report.rows_rejected else ""),
+        + (f", {report.rows_rejected:,} rejected" if report.rows_rejected else "")
+        + (
+            f", {report.rows_future:,} with a cursor in the future (not loaded yet)"
+            if report.rows_future
+            else ""
+        ),
         f"- **Bytes staged**: {report.bytes_processed:,} in {report.files_staged} file(s)",
         f"- **Processing mode**: {report.processing_mode}",
     ]

@@ -153,6 +153,7 @@ def extract(ctx: RunContext, target: LoadTarget) -> Extracted:
             "rows read": extracted.rows_read,
             "rows extracted": extracted.rows_extracted,
             "rows rejected": extracted.rows_rejected,
+            "rows with a cursor in the future (not loaded yet)": extracted.rows_future,
             "rejected rows kept already": extracted.rejected.already_kept,
             "rows already loaded (lookback)": extracted.already_loaded,
             "NUMERIC NaN written as NULL": extracted.numeric_nan_nulled,
@@ -326,6 +327,7 @@ def _run_stages(job: JobSpec, run_id: str, report: RunReport, slot: Slot) -> Sta
         report.rows_extracted = extracted.rows_extracted
         report.rows_rejected = extracted.rows_rejected
         report.rows_already_loaded = extracted.already_loaded
+        report.rows_future = extracted.rows_future
         report.numeric_nan_nulled = extracted.numeric_nan_nulled
         report.bytes_processed = extracted.staged.bytes
         report.files_staged = len(extracted.staged.uris)
@@ -343,6 +345,11 @@ def _run_stages(job: JobSpec, run_id: str, report: RunReport, slot: Slot) -> Sta
         report.rejected_table = loaded.rejected_table
         report.merge = loaded.merge
         partial = loaded.partial
+        if loaded.emptied:
+            report.warnings.append(
+                f"The source returned no rows (allow_empty_snapshot: true), so the snapshot "
+                f"is empty: {loaded.emptied:,} rows were removed from {report.destination}."
+            )
         _verify_step(ctx, report)
     except Exception as error:  # every failure ends as a classified Failed state
         report.stages[current].end = _now()
@@ -350,7 +357,16 @@ def _run_stages(job: JobSpec, run_id: str, report: RunReport, slot: Slot) -> Sta
     finally:
         if ctx is not None:
             ctx.close()
-    if report.rows_rejected:
+    if report.rows_future:
+        # Every run that reads them again says so (they are kept in __rejected only once).
+        report.status, report.state_name = "partial", "Partial"
+        future = (
+            f"{report.rows_future:,} row(s) have a cursor in the future and were not loaded "
+            f"(kept in {report.destination}__rejected); they load once their time has come"
+        )
+        report.warnings.append(future)
+        message = f"Loaded {report.rows_loaded:,} rows; {future}."
+    elif report.rows_rejected:
         report.status, report.state_name = "partial", "Partial"
         message = (
             f"Loaded {report.rows_loaded:,} rows; {report.rows_rejected:,} malformed row(s) "

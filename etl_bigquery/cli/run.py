@@ -47,6 +47,11 @@ def _human(report: dict[str, Any]) -> str:
         f"  rows: {report.get('rows_extracted', 0):,} extracted, "
         f"{report.get('rows_loaded', 0):,} loaded"
         + (f", {report['rows_rejected']:,} rejected" if report.get("rows_rejected") else "")
+        + (
+            f", {report['rows_future']:,} with a cursor in the future (not loaded yet)"
+            if report.get("rows_future")
+            else ""
+        )
     )
     if report.get("load_type") == "transactional":
         lines.append(

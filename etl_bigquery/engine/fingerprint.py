@@ -12,7 +12,9 @@ The identity columns are fixed when the table is created and written in the desc
 `_etl_row_hash` column, so a job whose column list changes later keeps comparing exactly what the
 earlier loads carried (a column added to a job is not part of the identity). They are the
 source's primary key plus the cursor when the source declares a primary key (or the job's
-`key_columns`), and every loaded column otherwise.
+`key_columns`), and every loaded column otherwise. The identity says which entity a row is; its
+content (which version) is `_etl_row_version` (`engine.row_version`): "already loaded?" compares
+the (identity, version) pair (`engine.already_loaded`).
 
 Encoding (version 1; changing it would make every stored fingerprint unrecognisable, so it never
 changes in place): each identity value in order becomes `N` when NULL, else `<byte length>:<bytes>`

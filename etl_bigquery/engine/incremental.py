@@ -8,8 +8,9 @@ has at most one successor load** per attempt number, whichever run submits it.
 
 Transactional (append) runs:
 1. **Plan** (`plan_increment`). One query returns the watermark `W` (largest cursor value), the
-   table's row count, and the fingerprints (`engine.fingerprint`) of every row with cursor ≥
-   `W - lookback` (the *window*), counted as a multiset. The token is `(W, row count)`: every
+   table's row count, and the (identity, version) pairs (`engine.fingerprint`,
+   `engine.row_version`) of every row with cursor ≥ `W - lookback` (the *window*), counted as a
+   multiset. The token is `(W, row count)`: every
    non-empty load changes it. A table holding rows without a cursor value, or window rows without
    a fingerprint, cannot say what it holds: the run fails (fail closed), it never reloads
    everything. Jobs already submitted from the same token are settled: one still running (left
@@ -51,8 +52,11 @@ have submitted (the staging load and the MERGE).
 Out of reach, by design: rows committed later than the lookback behind the watermark (raise
 `lookback`); deletes and in-place updates in the source (an append load has no way to see them;
 use a merge job, or a catalog job); rows with a NULL cursor. A row updated in place without its
-cursor changing is loaded again as a new version when its identity is every column (no primary
-key), and not loaded again when its identity is the primary key plus cursor.
+cursor changing, inside the lookback, is loaded again as a new version: "already loaded?" is
+decided by (identity, content) (`engine.already_loaded`, `engine.row_version`). Rows whose cursor
+is in the future are not loaded until their time has come (`engine.clock_rule`), so the
+watermark never runs ahead of the clock. An allowed empty snapshot (catalog,
+`allow_empty_snapshot: true`) empties the table with one DELETE under the snapshot's job id.
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ from etl_bigquery.engine.bigquery.tables import TableRef, get_table
 from etl_bigquery.engine.conform import TargetColumn
 from etl_bigquery.engine.errors import EtlError, Stage, StateUnavailable, ValidationError
 from etl_bigquery.engine.fingerprint import ROW_HASH, KnownRows, from_hex
+from etl_bigquery.engine.row_version import NO_VERSION, ROW_VERSION, pair_keys
 from etl_bigquery.engine.schema.bqtypes import BqType
 
 MAX_ATTEMPTS = 50
@@ -290,9 +295,14 @@ def read_window(
     lookback: Lookback,
     *,
     location: str | None = None,
+    versioned: bool = True,
 ) -> tuple[StateKey, KnownRows, object | None]:
-    """`(W, rows)`, the window's fingerprints and the window start, from ONE query."""
+    """`(W, rows)`, the window's (identity, version) pairs and the window start, from ONE
+    query. `versioned=False`: the table has no `_etl_row_version` column yet (it gets one
+    before this run loads); its rows are held by identity alone (`engine.row_version`)."""
     column = f"`{cursor.name}`"
+    version_sql = f"t.`{ROW_VERSION}`" if versioned else "CAST(NULL AS STRING)"
+    version_group = f", t.`{ROW_VERSION}`" if versioned else ""
     start_sql, parameters = lookback.sql("state.w")
     sql = f"""
         WITH state AS (
@@ -300,13 +310,13 @@ def read_window(
           FROM {ref.sql}
         )
         SELECT 'state' AS kind, CAST(NULL AS STRING) AS h, state.total AS n,
-               state.no_cursor AS no_cursor, state.w AS w
+               state.no_cursor AS no_cursor, state.w AS w, CAST(NULL AS STRING) AS v
         FROM state
         UNION ALL
-        SELECT 'row', t.`{ROW_HASH}`, COUNT(*), NULL, NULL
+        SELECT 'row', t.`{ROW_HASH}`, COUNT(*), NULL, NULL, {version_sql}
         FROM {ref.sql} AS t CROSS JOIN state
         WHERE t.{column} >= {start_sql}
-        GROUP BY t.`{ROW_HASH}`
+        GROUP BY t.`{ROW_HASH}`{version_group}
     """
     try:
         result = client.query_and_wait(
@@ -340,7 +350,11 @@ def read_window(
             f"({ROW_HASH}, loaded by an earlier version or by hand), so this run cannot tell "
             "which rows it already holds and loads nothing; load into a new table."
         )
-    known = KnownRows(from_hex(hashes), np.asarray(counts.to_pylist(), dtype=np.int64))
+    versions = [v if v is not None else NO_VERSION.hex() for v in rows.column("v").to_pylist()]
+    known = KnownRows(
+        pair_keys(from_hex(hashes), from_hex(versions)),
+        np.asarray(counts.to_pylist(), dtype=np.int64),
+    )
     state = StateKey(watermark, total)
     start = lookback.window_start(watermark) if watermark is not None else None
     return state, known, start
@@ -456,6 +470,7 @@ def plan_increment(
     location: str | None = None,
     wait_timeout: float = 3600.0,
     fingerprinted: bool = True,
+    versioned: bool = True,
 ) -> IncrementPlan:
     """Step 1 for a transactional run: read the state and window, settle earlier jobs.
     `fingerprinted=False`: the table has no fingerprint column yet (it gets one before this
@@ -464,7 +479,9 @@ def plan_increment(
     def read() -> IncrementPlan:
         if not fingerprinted:
             return IncrementPlan(_require_empty(client, ref, location), 1, "")
-        state, known, start = read_window(client, ref, cursor, lookback, location=location)
+        state, known, start = read_window(
+            client, ref, cursor, lookback, location=location, versioned=versioned
+        )
         return IncrementPlan(state, 1, "", known, start)
 
     return settle(client, ref, job_name, read, location=location, wait_timeout=wait_timeout)

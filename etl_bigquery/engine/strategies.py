@@ -20,6 +20,7 @@ from google.cloud import bigquery
 from etl_bigquery.engine.already_loaded import IncrementFilter
 from etl_bigquery.engine.bigquery import tables
 from etl_bigquery.engine.bigquery.tables import TableRef
+from etl_bigquery.engine.clock_rule import future_watermark_refusal, not_after
 from etl_bigquery.engine.conform import RUN_ID, TargetColumn
 from etl_bigquery.engine.cursor_reading import sequence_rule
 from etl_bigquery.engine.errors import ExtractionError, ValidationError
@@ -27,6 +28,7 @@ from etl_bigquery.engine.fingerprint import ROW_HASH, Identity
 from etl_bigquery.engine.incremental import IncrementPlan, Lookback, plan_increment, plan_snapshot
 from etl_bigquery.engine.jobs.model import Backfill, JobSpec, LoadType
 from etl_bigquery.engine.plan import ColumnPlan, cursor_plan
+from etl_bigquery.engine.row_version import ROW_VERSION, VersionColumns
 from etl_bigquery.engine.schema.bqtypes import CURSOR_TYPES, TIME_TYPES, BqType
 from etl_bigquery.engine.sources.base import CursorValue, SqlReader, UpperBound
 
@@ -45,6 +47,11 @@ class Planned:
     upper_bound: UpperBound | None = None
     """The read's settled upper bound (`engine.cursor_reading.settle_read`, set in validation):
     rows above it are not read this run, so they neither load nor move the watermark."""
+    version: VersionColumns | None = None
+    """Transactional: the columns of a row's version (`engine.row_version`)."""
+    not_after: CursorValue | None = None
+    """The clock rule's bound (`engine.clock_rule`): rows with a later cursor are not loaded
+    this run (they are rejected as 'cursor is in the future')."""
     replaced_files: tuple[str, ...] = ()
     """File sources: addresses of changed files whose earlier rows this run's load replaces
     (`engine.bigquery.replace`); empty: the load appends or truncates as the strategy says."""
@@ -92,6 +99,11 @@ class LoadStrategy(abc.ABC):
         """What an extraction's outcome means before anything is loaded."""
         return None
 
+    def empty_replaces(self, job: JobSpec) -> bool:
+        """An extraction of 0 rows is the table's new content (an allowed empty snapshot),
+        rather than nothing new to add."""
+        return False
+
     def check_rejected(self, job: JobSpec, ref: TableRef, read: int, rejected: int) -> None:
         """The job's `max_rejected`, for every source: past it the run fails before anything
         is loaded (a wrong delimiter, encoding or type override rejects nearly every row)."""
@@ -122,6 +134,9 @@ class Catalog(LoadStrategy):
         return Planned(
             plan_snapshot(client, ref, job.name, location=location, has_run_id=has_run_id)
         )
+
+    def empty_replaces(self, job: JobSpec) -> bool:
+        return job.allow_empty_snapshot
 
     def check_extracted(self, job: JobSpec, ref: TableRef, rows: int, rejected: int) -> None:
         if rows == 0 and not rejected and not job.allow_empty_snapshot:
@@ -250,15 +265,30 @@ class Transactional(LoadStrategy):
         cursor = by_source[cursor_plan(plans, job).source.name]
         rule = sequence_rule(reader, job.source) if reader is not None else None
         lookback = Lookback.for_job(job.lookback, cursor, rule)
+        versioned, version = tables.table_version(table)
+        if versioned and version is None:
+            raise ValidationError(
+                f"The description of column {ROW_VERSION} in {ref} no longer names the row "
+                "version columns, so rows already loaded cannot be recognised; restore it or "
+                "load into a new table."
+            )
+        # A table without the column gets it in this validation, described with these columns.
+        version = version or tables.version_columns(columns)
         increment = plan_increment(
             client, ref, job.name, cursor, lookback,
-            location=location, fingerprinted=fingerprinted,
+            location=location, fingerprinted=fingerprinted, versioned=versioned,
         )  # fmt: skip
         if increment.window_start is not None:
             lower: CursorValue | None = increment.window_start  # type: ignore[assignment]
         else:
             lower = first_run_bound(job, cursor, now)
-        return Planned(increment, cursor, lookback, lower, identity)
+        bound = not_after(cursor.bq_type, now, job.clock_tolerance_delta)
+        refusal = future_watermark_refusal(ref.id, cursor.name, increment.state.watermark, bound)
+        if refusal:
+            raise ValidationError(refusal)
+        return Planned(
+            increment, cursor, lookback, lower, identity, not_after=bound, version=version
+        )
 
     def increment_filter(self, planned: Planned) -> IncrementFilter | None:
         assert planned.cursor is not None and planned.identity is not None
@@ -269,6 +299,8 @@ class Transactional(LoadStrategy):
             planned.increment.state.watermark,
             planned.increment.known,
             upper=planned.upper_bound,
+            not_after=planned.not_after,
+            version=planned.version,
         )
 
 

@@ -61,8 +61,9 @@ def test_killed_at_each_checkpoint_then_rerun_loads_every_row_once(
         if crashed.returncode == KILLED:
             killed.append(name)
             free_slot(job.name)
-        else:  # a checkpoint this run does not pass (e.g. one reached only with rejected rows)
-            assert crashed.status == "completed", (name, crashed.user_saw(), crashed.stderr[-3000:])
+        else:  # a checkpoint this run does not pass (merge and delete steps): it ends Partial,
+            # since the rows it adds include malformed ones
+            assert crashed.completed, (name, crashed.user_saw(), crashed.stderr[-3000:])
             not_reached.append(name)
     source.add(new_values=3, at_last=4)
     final, reruns = run_until_complete(job)

@@ -142,8 +142,9 @@ def test_rows_above_the_upper_bound_are_not_read_this_run():
         "id", Identity(("id",)), 4, None, np.array([], dtype="S16"), np.array([], dtype=np.int64),
         UpperBound(ReadColumn("id", "bigint", S.INT64), 5),
     )  # fmt: skip
-    kept, prints = spec.in_window(batch)
-    assert kept.column("id").to_pylist() == [5] and len(prints) == 1
+    matched = spec.in_window(batch)
+    assert matched.batch.column("id").to_pylist() == [5] and len(matched.identities) == 1
+    assert not matched.future
 
 
 # -- the sequence rule --------------------------------------------------------------------------

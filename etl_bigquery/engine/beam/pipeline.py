@@ -21,7 +21,7 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from etl_bigquery.engine.already_loaded import ROW_HASH_FIELD
+from etl_bigquery.engine.already_loaded import with_fingerprints
 from etl_bigquery.engine.beam.units import split_read, unit_count
 from etl_bigquery.engine.beam.worker import (
     CANDIDATES,
@@ -171,7 +171,7 @@ def run_extract(
     if keyed is not None:
         schema = keyed.schema(schema)
     elif increment is not None:
-        schema = schema.append(ROW_HASH_FIELD)
+        schema = with_fingerprints(schema)
     work = UnitWork(
         run.run_path,
         run.run_id,
@@ -213,7 +213,7 @@ def run_extract(
         job,
         target.ref,
         extracted.rows_read,
-        extracted.rows_rejected + extracted.rejected.already_kept,
+        extracted.rows_rejected + extracted.rejected.already_kept - extracted.rows_future,
     )
     strategy.check_extracted(job, target.ref, extracted.rows_extracted, extracted.rows_rejected)
     return outcome
@@ -240,6 +240,7 @@ def _outcome(parts: list[dict[str, Any]], target: LoadTarget) -> BeamOutcome:
             extracted.watermark_after = value
     extracted.rows_read = sum(p["rows_read"] for p in units)
     extracted.numeric_nan_nulled = sum(p["numeric_nan_nulled"] for p in units)
+    extracted.rows_future = sum(p.get("future", 0) for p in units)
     extracted.already_loaded = sum(p["rows"] for p in parts if p["kind"] == "claimed") + sum(
         p.get("already_loaded", 0) for p in units
     )

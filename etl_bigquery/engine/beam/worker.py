@@ -5,10 +5,11 @@ Everything here is plain Python, Arrow and numpy (no pandas, no Prefect), pickla
 inside the worker: a DoFn carries connection *settings*, never a live connection.
 
 Exactly once across units, by construction: a row can only be held by BigQuery already when its
-cursor is at or below the watermark W and its fingerprint is among the window's fingerprints. Rows
+cursor is at or below the watermark W and its identity is among the window's identities. Rows
 that cannot be held are staged by the unit that read them. The others ("candidates") are keyed by
-fingerprint and grouped over ALL units; for a fingerprint BigQuery holds k times and the source
-returned n times, the first k (in unit, row order) are dropped and max(0, n - k) are kept, the
+identity and grouped over ALL units; for an (identity, version) pair BigQuery holds k times and
+the source returned n times, the first k (in unit, row order) are dropped and max(0, n - k) are
+kept (then rows held without a version, loaded before versions existed, claim by identity), the
 same multiset claim as the standard path's, but global. Which rows are candidates is decided by
 the one filter both paths use (`engine.already_loaded`).
 """
@@ -36,9 +37,10 @@ from etl_bigquery.engine import checkpoints
 from etl_bigquery.engine.already_loaded import IncrementFilter
 from etl_bigquery.engine.conform import Conformer, RejectedRow, RunStamp, TargetColumn
 from etl_bigquery.engine.errors import EtlError, ExtractionError
-from etl_bigquery.engine.fingerprint import KnownRows
+from etl_bigquery.engine.fingerprint import ROW_HASH, KnownRows
 from etl_bigquery.engine.merge.keyed_filter import KeyedFilter
 from etl_bigquery.engine.prefetch import read_ahead
+from etl_bigquery.engine.row_version import NO_VERSION, ROW_VERSION
 from etl_bigquery.engine.sources.abilities import RejectsRecords
 from etl_bigquery.engine.sources.base import ReadPlan, SourceReader
 from etl_bigquery.engine.sources.registry import ConnectionSettings, source_type
@@ -279,7 +281,7 @@ class ReadUnit(beam.DoFn):
 
     def _read(
         self, index: int, plan: ReadPlan
-    ) -> tuple[dict[str, Any], list[tuple[str, tuple[int, int, bytes]]], list[RejectedRow]]:
+    ) -> tuple[dict[str, Any], list[tuple[str, tuple[int, int, bytes, str]]], list[RejectedRow]]:
         from etl_bigquery.engine.staging import ParquetStager
 
         work = self.work
@@ -291,9 +293,9 @@ class ReadUnit(beam.DoFn):
             storage_client=self.staging.storage_client(),
         )
         increment = work.increment
-        rows_read = ordinal = already = 0
+        rows_read = ordinal = already = future = 0
         watermark: object | None = None
-        candidates: list[tuple[str, tuple[int, int, bytes]]] = []
+        candidates: list[tuple[str, tuple[int, int, bytes, str]]] = []
         rejected: list[RejectedRow] = []
         reader = self.source.open()
         # Records a file reader could not read at all are rejected rows, as on the standard path.
@@ -310,13 +312,19 @@ class ReadUnit(beam.DoFn):
                     decision = work.keyed.decide(good)
                     good, already = decision.staged, already + decision.held
                     rejected.extend(decision.rejected)
+                    future += decision.future
                     watermark = _max(watermark, good.column(work.keyed.cursor))
                 elif increment is not None:
-                    good, held = increment.split(good)
+                    good, held, later = increment.split(good)
+                    rejected.extend(later)  # cursor in the future (engine.clock_rule)
+                    future += len(later)
+                    identities = held.column(ROW_HASH).to_pylist()
+                    versions = held.column(ROW_VERSION).to_pylist()
                     for i in range(held.num_rows):
                         row = held.slice(i, 1)
-                        key = row.column(held.num_columns - 1)[0].as_py()
-                        candidates.append((key, (index, ordinal, _row_bytes(row))))
+                        # Grouped by identity; the version decides the claim (ClaimKnown).
+                        item = (index, ordinal, _row_bytes(row), versions[i])
+                        candidates.append((identities[i], item))
                         ordinal += 1
                     watermark = _max(watermark, good.column(increment.cursor))
                 stager.write(good)
@@ -341,6 +349,7 @@ class ReadUnit(beam.DoFn):
             "candidates": len(candidates),
             "already_loaded": already,
             "rejected": len(rejected),
+            "future": future,
             "uris": staged.uris,
             "bytes": staged.bytes,
             "watermark": encode_value(watermark),
@@ -350,7 +359,9 @@ class ReadUnit(beam.DoFn):
 
 
 class ClaimKnown(beam.DoFn):
-    """Per fingerprint, over all units: drop as many rows as BigQuery holds, keep the rest."""
+    """Per identity, over all units: drop as many rows as BigQuery holds of each (identity,
+    version) pair, then as many as it holds of the identity without a version (rows loaded
+    before versions existed), keep the rest: `engine.already_loaded.claim_pairs`, globally."""
 
     def __init__(self, increment: IncrementFilter) -> None:
         self.increment = increment
@@ -359,18 +370,29 @@ class ClaimKnown(beam.DoFn):
 
     def setup(self) -> None:
         keys, counts = self.increment.known_keys, self.increment.known_counts
-        # Slices of the raw buffer: `bytes()` of a numpy S16 item drops trailing NUL bytes.
+        # Slices of the raw buffer: `bytes()` of a numpy S32 item drops trailing NUL bytes.
         raw = keys.tobytes()
-        self._counts = {raw[16 * i : 16 * (i + 1)]: int(n) for i, n in enumerate(counts.tolist())}
+        self._counts = {raw[32 * i : 32 * (i + 1)]: int(n) for i, n in enumerate(counts.tolist())}
 
-    def process(self, element: tuple[str, Iterable[tuple[int, int, bytes]]]) -> Iterator[Any]:
+    def process(self, element: tuple[str, Iterable[tuple[int, int, bytes, str]]]) -> Iterator[Any]:
         key, found = element
+        identity = bytes.fromhex(key)
         rows = sorted(found, key=lambda item: (item[0], item[1]))
-        held = self._counts.get(bytes.fromhex(key), 0)
-        claimed = min(held, len(rows))
+        remaining: dict[bytes, int] = {}  # this group's counts (a retried bundle starts over)
+        kept = []
+        for row in rows:
+            pair = identity + bytes.fromhex(row[3])
+            left = remaining.setdefault(pair, self._counts.get(pair, 0))
+            if left:
+                remaining[pair] = left - 1
+            else:
+                kept.append(row)
+        legacy = identity + NO_VERSION
+        left = self._counts.get(legacy, 0)
+        claimed = len(rows) - len(kept) + min(left, len(kept))
         self.already_loaded.inc(claimed)
         yield TaggedOutput(CLAIMED, claimed)
-        yield from rows[claimed:]
+        yield from kept[left:]
 
 
 class StageKept(beam.DoFn):

@@ -15,6 +15,7 @@ from etl_bigquery.engine.conform import METADATA_COLUMNS, TargetColumn
 from etl_bigquery.engine.errors import Stage, ValidationError
 from etl_bigquery.engine.fingerprint import ROW_HASH, Identity
 from etl_bigquery.engine.jobs.model import LoadType
+from etl_bigquery.engine.row_version import ROW_VERSION, VersionColumns
 from etl_bigquery.engine.schema.bqtypes import BqType
 from etl_bigquery.engine.schema.compat import can_load
 from etl_bigquery.engine.schema.names import TableNames
@@ -75,6 +76,35 @@ def ensure_dataset(client: bigquery.Client, ref: TableRef, location: str | None)
 
 def row_hash_field(identity: Identity) -> bigquery.SchemaField:
     return bigquery.SchemaField(ROW_HASH, "STRING", description=identity.describe())
+
+
+def version_columns(columns: list[TargetColumn]) -> VersionColumns:
+    """A transactional row's version columns: every loaded column, in table order (the order
+    of `columns`, which every caller takes from the table's schema)."""
+    return VersionColumns(tuple(c.name for c in columns if c.source_name is not None))
+
+
+def table_version(table: bigquery.Table) -> tuple[bool, VersionColumns | None]:
+    """(the table has `_etl_row_version`, the version columns its description names)."""
+    for field in table.schema:
+        if field.name == ROW_VERSION:
+            return True, VersionColumns.from_description(field.description)
+    return False, None
+
+
+def version_field_missing(
+    table: bigquery.Table,
+    new_fields: list[bigquery.SchemaField],
+    identity: Identity | None,
+    columns: list[TargetColumn],
+) -> list[bigquery.SchemaField]:
+    """The `_etl_row_version` field a transactional table (it has an identity) lacks: a table
+    created before versions existed gets it here, with no reload (`engine.row_version`)."""
+    have = {f.name for f in [*table.schema, *new_fields]}
+    if identity is None or ROW_VERSION in have:
+        return []
+    described = version_columns(columns).describe()
+    return [bigquery.SchemaField(ROW_VERSION, "STRING", description=described)]
 
 
 def table_identity(table: bigquery.Table) -> Identity | None:
@@ -168,7 +198,11 @@ def create_table(
     layout: Callable[[bigquery.Table], None] | None = None,
 ) -> bigquery.Table:
     """`layout` sets the strategy's partitioning and clustering (`engine.strategies`)."""
-    table = bigquery.Table(ref.id, schema=_schema(columns, identity))
+    schema = _schema(columns, identity)
+    if identity is not None:  # the table's order is `columns`' order
+        version = version_columns(columns).describe()
+        schema.append(bigquery.SchemaField(ROW_VERSION, "STRING", description=version))
+    table = bigquery.Table(ref.id, schema=schema)
     table.labels = {JOB_LABEL: job_name, LOAD_TYPE_LABEL: load_type.value}
     if layout is not None:
         layout(table)

@@ -20,6 +20,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -439,6 +440,18 @@ def _choice_in_forms(schema: dict) -> None:
 BqTypeName = Annotated[BqType, Field(description="One of the 13 BigQuery types")]
 
 
+DEFAULT_CLOCK_TOLERANCE_SECONDS = 300.0
+
+
+def _seconds(value: str | int | float | None, default: float) -> float:
+    if value is None:
+        return default
+    if isinstance(value, str):
+        parsed = parse_lookback_text(value)
+        return parsed.total_seconds() if isinstance(parsed, timedelta) else float(parsed)
+    return float(value)
+
+
 class JobSpec(_Strict):
     """One job: a source table or query of one connection, into one BigQuery table."""
 
@@ -512,6 +525,14 @@ class JobSpec(_Strict):
         "PROCESS privilege): how long a run waits for the transactions open when it starts "
         "to end, so that no id they hold is skipped ('30s', '2m'; a number is seconds). "
         f"Default {DEFAULT_SETTLE_SECONDS:g}s.",
+    )
+    clock_tolerance: str | int | float | None = Field(
+        default=None,
+        description="Transactional, merge and history, date or time cursor: how far past the "
+        "run's start a cursor may lie and still load ('5m', '1h'; a number is seconds). Rows "
+        "beyond it are kept in the __rejected table as 'cursor is in the future' and load in "
+        "a later run, once their time has come (the watermark never runs ahead of the clock). "
+        "Default 5m.",
     )
     key_columns: list[str] = Field(
         default_factory=list,
@@ -670,27 +691,26 @@ class JobSpec(_Strict):
         assert isinstance(parsed, timedelta)
         return parsed
 
-    @field_validator("settle_timeout", mode="before")
+    @field_validator("settle_timeout", "clock_tolerance", mode="before")
     @classmethod
-    def _settle_text(cls, value: object) -> object:
+    def _duration_text(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, bool):
-            raise ValueError("settle_timeout is a duration like '30s' or a number of seconds")
+            raise ValueError(f"{info.field_name} is a duration like '30s' or a number of seconds")
         if isinstance(value, str) and not isinstance(parse_lookback_text(value), timedelta):
             value = float(value)  # a bare number: seconds
         if isinstance(value, int | float) and value < 0:
-            raise ValueError("settle_timeout cannot be negative")
+            raise ValueError(f"{info.field_name} cannot be negative")
         return value
 
     @property
     def settle_seconds(self) -> float:
         """`settle_timeout` in seconds (the default when unset)."""
-        value = self.settle_timeout
-        if value is None:
-            return DEFAULT_SETTLE_SECONDS
-        if isinstance(value, str):
-            parsed = parse_lookback_text(value)
-            return parsed.total_seconds() if isinstance(parsed, timedelta) else float(parsed)
-        return float(value)
+        return _seconds(self.settle_timeout, DEFAULT_SETTLE_SECONDS)
+
+    @property
+    def clock_tolerance_delta(self) -> timedelta:
+        """`clock_tolerance` (default 5 minutes): the clock rule's margin (engine.clock_rule)."""
+        return timedelta(seconds=_seconds(self.clock_tolerance, DEFAULT_CLOCK_TOLERANCE_SECONDS))
 
     @field_validator("max_rejected", mode="before")
     @classmethod

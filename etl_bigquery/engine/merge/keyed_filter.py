@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from etl_bigquery.engine.clock_rule import take_future
 from etl_bigquery.engine.conform import RejectedRow
 from etl_bigquery.engine.conform.batch import keep_rows_at_or_after
 from etl_bigquery.engine.merge.hashes import KEY_HASH, ROW_HASH, key_digests, row_digests, to_hex
@@ -50,6 +51,8 @@ def staged_schema(schema: pa.Schema) -> pa.Schema:
 class Decision:
     staged: pa.RecordBatch
     rejected: list[RejectedRow] = field(default_factory=list)
+    future: int = 0
+    """Rows rejected because their cursor is in the future (`engine.clock_rule`)."""
     held: int = 0
     went_back: int = 0
     went_back_example: dict[str, object] | None = None
@@ -74,6 +77,8 @@ class KeyedFilter:
     """The loaded columns, whose hash is the row's version."""
     lower: object | None
     window: KeyedWindow
+    not_after: object | None = None
+    """The clock rule's bound (`engine.clock_rule`): later rows are rejected, loaded later."""
 
     def _reject_nulls(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[RejectedRow]]:
         bad: dict[int, str] = {}
@@ -92,9 +97,10 @@ class KeyedFilter:
         batch, rejected = self._reject_nulls(batch)
         if self.lower is not None and batch.num_rows:
             batch = keep_rows_at_or_after(batch, self.cursor, self.lower)
+        batch, future = take_future(batch, self.cursor, self.not_after)
         keys = key_digests(batch, self.keys)
         rows = row_digests(batch, self.content)
-        decision = Decision(batch.slice(0, 0), rejected)
+        decision = Decision(batch.slice(0, 0), [*rejected, *future], future=len(future))
         keep = np.ones(batch.num_rows, dtype=bool)
         window = self.window
         if len(window) and batch.num_rows:
@@ -134,6 +140,7 @@ class KeyedClaim:
         self.spec = spec
         self.cursor = spec.cursor
         self.claimed = 0
+        self.future = 0
         self.went_back = 0
         self.went_back_example: dict[str, object] | None = None
         self._rejected: list[RejectedRow] = []
@@ -141,6 +148,7 @@ class KeyedClaim:
     def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         decision = self.spec.decide(batch)
         self.claimed += decision.held
+        self.future += decision.future
         self.went_back += decision.went_back
         if self.went_back_example is None:
             self.went_back_example = decision.went_back_example

@@ -21,6 +21,7 @@ from google.cloud import bigquery
 
 from etl_bigquery.engine.bigquery.merge_sql import MergeShape
 from etl_bigquery.engine.bigquery.tables import TableRef
+from etl_bigquery.engine.clock_rule import future_watermark_refusal, not_after
 from etl_bigquery.engine.conform import TargetColumn
 from etl_bigquery.engine.cursor_reading import sequence_rule
 from etl_bigquery.engine.errors import ValidationError
@@ -179,9 +180,14 @@ class KeyedStrategy(LoadStrategy):
             deletes = plan_deletes(
                 client, ref, job, state, now, location=location, wait_timeout=WAIT_TIMEOUT
             )
+        bound = not_after(cursor.bq_type, now, job.clock_tolerance_delta)
+        refusal = future_watermark_refusal(ref.id, cursor.name, state.watermark, bound)
+        if refusal:
+            raise ValidationError(refusal)
         return KeyedPlanned(
             increment, cursor, lookback, lower, Identity(tuple(k.name for k in shape.keys)),
-            shape=shape, state=state, window=window, stamp=stamp, deletes=deletes,
+            not_after=bound, shape=shape, state=state, window=window, stamp=stamp,
+            deletes=deletes,
         )  # fmt: skip
 
     def keyed_filter(self, planned: Planned) -> KeyedFilter:
@@ -197,6 +203,7 @@ class KeyedStrategy(LoadStrategy):
             content=content,
             lower=planned.lower_bound,
             window=planned.window,
+            not_after=planned.not_after,
         )
 
     # -- apply ---------------------------------------------------------------------------------

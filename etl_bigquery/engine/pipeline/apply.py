@@ -52,6 +52,7 @@ def apply_job(ctx: RunContext) -> Applied:
         if identity is not None:
             columns = table_columns([*table.schema, *new_fields], resolved)
             require_identity_loaded(identity, columns, ref)
+            new_fields += tables.version_field_missing(table, new_fields, identity, columns)
         tables.apply_table_changes(client, table, ref, new_fields, job.name, job.load_type)
         return Applied(ref, plans, False, False, estimated)
     identity = strategy.new_table_identity(job, plans, proposed)

@@ -94,6 +94,9 @@ class Extracted:
     already_loaded: int = 0
     """Rows re-read inside the lookback window that BigQuery already holds."""
     rejected: StagedRejects = field(default_factory=StagedRejects)
+    rows_future: int = 0
+    """Rows whose cursor is in the future (`engine.clock_rule`): rejected this run, in the
+    __rejected table (kept once), loaded by a later run once their time has come."""
     numeric_nan_nulled: int = 0
     watermark_after: object | None = None
     read_units: int = 1

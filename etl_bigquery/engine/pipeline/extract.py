@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl_bigquery.engine import checkpoints
-from etl_bigquery.engine.already_loaded import ROW_HASH_FIELD, IncrementClaim
+from etl_bigquery.engine.already_loaded import IncrementClaim, with_fingerprints
 from etl_bigquery.engine.conform import Conformer, RunStamp
 from etl_bigquery.engine.merge.extraction import keyed_extraction
 from etl_bigquery.engine.parallel_read import (
@@ -76,7 +76,7 @@ def extract_to_staging(
     if keyed is not None:
         schema = keyed.schema(schema)
     elif rows_filter is not None:
-        schema = schema.append(ROW_HASH_FIELD)
+        schema = with_fingerprints(schema)
     # Per attempt: a retried extraction never mixes its files with a failed attempt's.
     run_path = f"{ctx.job.name}/{ctx.run_id}/attempt-{attempt}"
     storage = ctx.bigquery.storage if ctx.settings.staging_uri.startswith("gs://") else None
@@ -99,7 +99,9 @@ def extract_to_staging(
             rejects.write(bad)
 
     def rejected_so_far() -> int:
-        return rejects.result.rows + rejects.result.already_kept
+        # Rows in the future are not malformed: they do not count against max_rejected.
+        future = rows_filter.future if rows_filter is not None else 0
+        return rejects.result.rows + rejects.result.already_kept - future
 
     try:
         for batch in batches:
@@ -111,8 +113,7 @@ def extract_to_staging(
                 strategy.check_rejected(ctx.job, target.ref, result.rows_read, rejected_so_far())
             if rows_filter is not None:
                 good = rows_filter.apply(good)
-                if keyed is not None:
-                    rejects.write(keyed.claim.take_rejected())
+                rejects.write(rows_filter.take_rejected())  # NULL keys, cursors in the future
                 cursor = good.column(rows_filter.cursor)
                 result.watermark_after = _max(cursor, result.watermark_after)
             stager.write(good)
@@ -133,6 +134,7 @@ def extract_to_staging(
         rejects.abort()
         raise
     result.already_loaded = rows_filter.claimed if rows_filter is not None else 0
+    result.rows_future = rows_filter.future if rows_filter is not None else 0
     result.numeric_nan_nulled = conformer.numeric_nan_nulled
     strategy.check_extracted(ctx.job, target.ref, result.rows_extracted, result.rows_rejected)
     if keyed is not None:  # after the increment: the key read for a due delete check

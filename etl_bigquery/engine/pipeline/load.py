@@ -10,6 +10,7 @@ from typing import Any
 from etl_bigquery.engine import checkpoints
 from etl_bigquery.engine.bigquery.loader import load_staged_files
 from etl_bigquery.engine.bigquery.replace import replace_rows
+from etl_bigquery.engine.bigquery.staged_dml import run_dml
 from etl_bigquery.engine.incremental import rejected_job_id
 from etl_bigquery.engine.merge.strategy import KeyedStrategy
 from etl_bigquery.engine.pipeline.context import Extracted, LoadTarget, RunContext
@@ -27,6 +28,8 @@ class Loaded:
     """Merge and history runs: rows inserted/updated/deleted, partitions, bytes (engine.merge)."""
     partial: str | None = None
     """Why the run ends Partial although it loaded (a delete check that could not complete)."""
+    emptied: int | None = None
+    """Catalog: rows removed because the source returned an allowed empty snapshot."""
 
 
 def load_extracted(
@@ -60,6 +63,9 @@ def load_extracted(
         )  # fmt: skip
     replaced = target.planned.replaced_files
     if extracted.rows_extracted == 0 and not replaced:
+        if target.strategy.empty_replaces(ctx.job) and target.planned.increment.state.rows:
+            # An allowed empty snapshot is the source's state too: the table is emptied.
+            return _empty_table(ctx, target, rejected_table, before_submit, on_submitted)
         # Nothing new: a successful run that loads 0 rows, with no job to submit.
         return Loaded(0, None, rejected_table)
     checkpoints.reached(checkpoints.LOAD_BEFORE_SUBMIT)
@@ -97,3 +103,38 @@ def load_extracted(
     storage = ctx.bigquery.storage if ctx.settings.staging_uri.startswith("gs://") else None
     delete_staged(extracted.staged.uris, storage)
     return Loaded(rows, job_id, rejected_table)
+
+
+def _empty_table(
+    ctx: RunContext,
+    target: LoadTarget,
+    rejected_table: str | None,
+    before_submit: Callable[[], None] | None,
+    on_submitted: Callable[[str], None] | None,
+) -> Loaded:
+    """An empty snapshot replaces the table: ONE DELETE under the snapshot's planned job id, so
+    it is atomic and follows the protocol of every snapshot (`engine.incremental`): it can only
+    replace the state it was planned from, a retry of the same run adopts it, and a kill after
+    it was submitted is settled by the next run like any load. (A load job cannot do it: there
+    is no file to load when nothing was extracted.)"""
+    checkpoints.reached(checkpoints.LOAD_BEFORE_SUBMIT)
+    if before_submit is not None:
+        before_submit()
+
+    def submitted(job_id: str) -> None:
+        checkpoints.reached(checkpoints.LOAD_SUBMITTED)
+        if on_submitted is not None:
+            on_submitted(job_id)
+
+    result = run_dml(
+        ctx.bigquery.bigquery,
+        f"DELETE FROM {target.ref.sql} WHERE TRUE",
+        job_id=target.job_id,
+        job_name=ctx.job.name,
+        run_id=ctx.run_id,
+        location=target.location,
+        what=f"emptying {target.ref} (the source returned an empty snapshot)",
+        on_submitted=submitted,
+    )
+    checkpoints.reached(checkpoints.LOAD_DONE)
+    return Loaded(0, result.job_id, rejected_table, emptied=result.deleted)

@@ -44,6 +44,9 @@ class RunReport:
     rows_extracted: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
+    rows_future: int = 0
+    """Rows whose cursor is in the future (engine.clock_rule): kept in __rejected, not loaded
+    yet; a later run loads them once their time has come."""
     rows_already_loaded: int = 0
     """Rows re-read inside the lookback window that BigQuery already held (not loaded again)."""
     numeric_nan_nulled: int = 0

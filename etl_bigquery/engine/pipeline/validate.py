@@ -25,6 +25,7 @@ from etl_bigquery.engine.pipeline.context import LoadTarget, RunContext
 from etl_bigquery.engine.pipeline.mode import choose_processing_mode
 from etl_bigquery.engine.plan import ALWAYS_LOADED, ColumnPlan, plan_columns
 from etl_bigquery.engine.rejected import rejected_table
+from etl_bigquery.engine.row_version import ROW_VERSION
 from etl_bigquery.engine.schema.bqtypes import BqType
 from etl_bigquery.engine.schema.detect import detect_for_job
 from etl_bigquery.engine.schema.names import AmbiguousColumn, TableNames, match_table_columns
@@ -84,7 +85,9 @@ def table_columns(
     by_name = {c.name.lower(): c for c in loaded}
     result = []
     for field in schema:
-        if field.name in METADATA_COLUMNS or field.name == ROW_HASH or field.name in RESERVED:
+        if field.name in METADATA_COLUMNS or field.name in (ROW_HASH, ROW_VERSION):
+            continue
+        if field.name in RESERVED:
             continue
         column = by_name.get(field.name.lower())
         if column is not None:
@@ -234,6 +237,7 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
     identity, new_identity = strategy.table_identity(job, plans, table, ref, resolved)
     new_fields = tables.missing_fields(table, resolved, identity if new_identity else None)
     columns = table_columns([*table.schema, *new_fields], resolved)
+    new_fields += tables.version_field_missing(table, new_fields, identity, columns)
     planned = strategy.plan(
         job, client, table, ref, columns, plans, identity,
         fingerprinted=not new_identity, location=location, now=ctx.started_at, reader=ctx.reader,
