@@ -306,11 +306,16 @@ def create_app(
 
     @app.post("/jobs/new")
     async def create_job(request: Request) -> Response:
-        from etl_bigquery.service.jobs import deploy_definition, validate_and_create_table
+        from etl_bigquery.service.jobs import (
+            deploy_definition,
+            refuse_taken_name,
+            validate_and_create_table,
+        )
 
         form = await _form(request)
         try:
             definition = definition_from_form(form, [str(c) for c in form.getlist("columns")])
+            await call(refuse_taken_name, definition.job.name, prefect_yaml)
             await call(validate_and_create_table, definition)
             applied = await call(deploy_definition, definition, prefect_yaml)
         except EtlError as error:
