@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,7 @@ def apply(
         for index, document in enumerate(documents, start=1):
             where = f"{file} (document {index})" if len(documents) > 1 else str(file)
             applied = quiet_call(
-                lambda d=document, w=where: apply_document(d, w, save_untested=save_untested)
+                partial(apply_document, document, where, save_untested=save_untested)
             )
             refused += _report_applied(applied)
     if refused:

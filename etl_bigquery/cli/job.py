@@ -211,7 +211,7 @@ def run(
 ) -> None:
     """Start a run through the job's deployment; a worker of its pool runs it. With --wait,
     print the same summary as `etl run` and exit like it (0 completed, 1 failed, 3 skipped)."""
-    from etl_bigquery.cli.run import EXIT_SKIPPED, _human
+    from etl_bigquery.cli.run import EXIT_SKIPPED, _human, progress_watcher
     from etl_bigquery.service.jobs import start_run, wait_for_run
 
     with user_errors():
@@ -221,7 +221,7 @@ def run(
             return
         if not as_json:
             typer.echo(f"Run of '{name}' started: flow run {run_id}; waiting for a worker...")
-        report = wait_for_run(run_id, timeout=timeout)
+        report = wait_for_run(run_id, timeout=timeout, watcher=progress_watcher(as_json))
     typer.echo(json.dumps(report, default=str) if as_json else _human(report))
     if report["status"] == "skipped":
         raise typer.Exit(EXIT_SKIPPED)

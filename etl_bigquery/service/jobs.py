@@ -512,12 +512,18 @@ def start_run(name: str) -> uuid.UUID:
     return run.id
 
 
-def wait_for_run(run_id: uuid.UUID, timeout: float = 3600, poll: float = 2) -> dict[str, Any]:
-    """Wait until the run ends, then return the same report `etl run` prints."""
+def wait_for_run(
+    run_id: uuid.UUID, timeout: float = 3600, poll: float = 2, watcher: Any = None
+) -> dict[str, Any]:
+    """Wait until the run ends, then return the same report `etl run` prints; a
+    `progress.Watcher` is handed each poll (stage states, rows read)."""
     deadline = time.monotonic() + timeout
     with get_client(sync_client=True) as client:
         while True:
             run = client.read_flow_run(run_id)
+            if watcher is not None:
+                with contextlib.suppress(Exception):  # progress is a courtesy
+                    watcher.poll(client, run_id)
             if run.state is not None and run.state.is_final():
                 break
             if time.monotonic() > deadline:

@@ -112,7 +112,7 @@ def test_job_apply_refuses_a_taken_name_updates_the_same_job_and_dry_runs(
 
     # A dry run validates and shows the table, mapping and schedule; it creates nothing.
     dry = cli("job", "apply", str(job_file), "--dry-run", cwd=project)
-    assert f"Dry run: job '{name}' is valid; would create table local.{dataset}.bq_products" in dry
+    assert f"Dry run: job '{name}' is valid; would create table {dataset}.bq_products" in dry
     assert "schedule: Manual" in dry and "Nothing was created or changed." in dry
     assert "source column" in dry and "price" in dry  # the column mapping
     try:
@@ -125,7 +125,7 @@ def test_job_apply_refuses_a_taken_name_updates_the_same_job_and_dry_runs(
     cli("job", "apply", str(job_file), cwd=project)
 
     # The same name for another job (another destination table) is refused, nothing replaced.
-    other = tmp_path / "other.yaml"
+    other = project / f"{name}-other.yaml"
     moved = f"dataset: {dataset}\n  table: elsewhere\n"
     other.write_text(job_file.read_text().replace(f"dataset: {dataset}\n", moved))
     refused = etl("job", "apply", str(other), cwd=project)
@@ -142,7 +142,7 @@ def test_job_apply_refuses_a_taken_name_updates_the_same_job_and_dry_runs(
 
     # The same job with a new schedule and one more column: a dry run says what would change,
     # the apply updates it as `etl job edit` does.
-    same = tmp_path / "same.yaml"
+    same = project / f"{name}-same.yaml"
     same.write_text(job_file.read_text().replace("columns: [id, name, price]",
                                                  "columns: [id, name, price, colour]")
                     + "schedule: {daily: {at: '06:00'}}\n")  # fmt: skip
@@ -161,4 +161,78 @@ def test_job_apply_refuses_a_taken_name_updates_the_same_job_and_dry_runs(
     edited = cli("connection", "apply", str(tmp_path / "conn.yaml"), cwd=project)
     assert "tested: Connection successful." in edited
     assert f"1 job uses this connection ({name})" in edited
+    cli("job", "delete", name, cwd=project)
+
+
+def _on_a_terminal(*args: str, cwd: Path, tmp_path: Path) -> tuple[int, str]:
+    """`etl ARGS` with its stdout on a pseudo-terminal, as a person at a terminal runs it."""
+    import os
+    import pty
+    import subprocess
+
+    from tests.integration.cli_helpers import ETL
+
+    master, slave = pty.openpty()
+    with open(tmp_path / "stderr.log", "wb") as stderr:
+        process = subprocess.Popen([ETL, *args], stdin=subprocess.DEVNULL, stdout=slave,
+                                   stderr=stderr, cwd=cwd)  # fmt: skip
+        os.close(slave)
+        output = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the command closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+        process.wait(timeout=600)
+    os.close(master)
+    return process.returncode, output.decode().replace("\r\n", "\n")
+
+
+def test_runs_of_etl_run_are_the_jobs_last_run_and_the_list_filters_and_marks_health(
+    project, worker, shop, dataset, tmp_path
+):
+    name = f"wf-run-{uuid.uuid4().hex[:6]}"
+    job_file = write_job(project, name, shop, dataset, "schedule: {daily: {at: '05:00'}}\n")
+    cli("job", "apply", str(job_file), cwd=project)
+
+    # On a terminal, `etl run` shows each stage's state as it changes; in a pipe it does not.
+    code, shown = _on_a_terminal("run", str(job_file), cwd=project, tmp_path=tmp_path)
+    assert code == 0, shown
+    assert "  extract: Completed" in shown and "  load: Completed" in shown, shown
+    assert f"{name}: Completed" in shown
+    ran = etl("run", str(job_file), "--json", cwd=project)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert "extract: Completed" not in ran.stdout
+    run_id = json.loads(ran.stdout)["flow_run_id"]
+
+    # The run `etl run` made (no deployment) is the job's last run in `etl job list`.
+    listed = json.loads(cli("job", "list", "--json", cwd=project))
+    row = next(j for j in listed if j["name"] == name)
+    assert row["last_run_id"] == run_id and row["last_status"] == "Completed", row
+    assert row["last_rows"] == 2 and row["health"] == "scheduled"
+    text = cli("job", "list", cwd=project)
+    line = next(ln for ln in text.splitlines() if ln.startswith(name))
+    assert " ok " in line and "Completed" in line
+
+    def names(*filters: str) -> set[str]:
+        return {j["name"] for j in json.loads(cli("job", "list", "--json", *filters, cwd=project))}
+
+    assert name in names("--schedule", "daily") and name in names("--schedule", "scheduled")
+    assert name not in names("--schedule", "manual")
+    assert name in names("--connection", shop["connection"])
+    assert name in names("--connection", shop["destination"])
+    assert name not in names("--connection", "no-such-connection")
+    assert name in names("--status", "completed") and name in names("--status", "enabled")
+    assert name not in names("--status", "failed") and name not in names("--health", "failed")
+    cli("job", "pause", name, cwd=project)
+    assert name in names("--health", "paused")
+
+    # `etl job run --wait` on a terminal: the worker's run, stage by stage.
+    code, shown = _on_a_terminal("job", "run", name, "--wait", "--timeout", "240", cwd=project,
+                                 tmp_path=tmp_path)  # fmt: skip
+    assert code == 0, shown
+    assert "  load: Completed" in shown and "rows: 2 extracted, 2 loaded" in shown, shown
     cli("job", "delete", name, cwd=project)
