@@ -9,6 +9,7 @@ The same watcher serves `etl run` (the flow runs in this process; a thread watch
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import threading
 import time
@@ -17,23 +18,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterFlowRunId,
     ArtifactFilterType,
-    FlowFilter,
-    FlowFilterName,
-    FlowRunFilter,
-    FlowRunFilterStartTime,
-    FlowRunFilterTags,
     TaskRunFilter,
     TaskRunFilterFlowRunId,
 )
-from prefect.client.schemas.sorting import FlowRunSort
 
 from etl_bigquery.service.prefect_yaml import FLOW_NAME, JOB_TAG
 
+DRAIN_SECONDS = 10
+FINAL = frozenset({"Completed", "Failed", "Crashed", "Cancelled", "Skipped", "Partial"})
 _ROWS = re.compile(r"([\d,]+) rows read")
 Emit = Callable[[str], None]
 
@@ -48,26 +44,27 @@ class Watcher:
     """(monotonic seconds, rows read) at the last reading."""
 
     def poll(self, client: Any, run_id: uuid.UUID) -> None:
-        tasks = client.read_task_runs(
-            task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[run_id]))
+        """One reading with Prefect's sync client."""
+        tasks = client.read_task_runs(task_run_filter=_tasks_of(run_id))
+        artifacts = client.read_artifacts(artifact_filter=_progress_of(run_id))
+        self.update(
+            [t.model_dump(mode="json") for t in tasks],
+            [a.model_dump(mode="json") for a in artifacts],
         )
-        never = dt.datetime.max.replace(tzinfo=dt.UTC)
-        for task in sorted(tasks, key=lambda t: t.expected_start_time or t.created or never):
-            stage = task.name.split("-")[0]
-            state = task.state.name if task.state else "Pending"
+
+    def update(self, tasks: list[dict[str, Any]], artifacts: list[dict[str, Any]]) -> None:
+        """Task runs and progress artifacts as the REST API returns them (JSON objects)."""
+        for task in sorted(tasks, key=lambda t: t.get("expected_start_time") or ""):
+            stage = str(task.get("name") or "").split("-")[0]
+            state = (task.get("state") or {}).get("name") or "Pending"
             if self.states.get(stage) != state:
                 self.states[stage] = state
                 self.emit(f"  {stage}: {state}")
-        artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(
-                flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]),
-                type=ArtifactFilterType(any_=["progress"]),
-            )
-        )
         for artifact in artifacts:
-            found = _ROWS.search(artifact.description or "")
+            description = artifact.get("description") or ""
+            found = _ROWS.search(description)
             if found:
-                self._rows(int(found.group(1).replace(",", "")), artifact.description or "")
+                self._rows(int(found.group(1).replace(",", "")), description)
 
     def _rows(self, rows: int, description: str) -> None:
         now = time.monotonic()
@@ -82,18 +79,64 @@ class Watcher:
         self.emit(f"  extract: {rows:,} rows read{total}{rate}")
 
 
-def _find_run(client: Any, job_name: str, since: dt.datetime) -> uuid.UUID | None:
-    runs = client.read_flow_runs(
-        flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
-        flow_run_filter=FlowRunFilter(
-            tags=FlowRunFilterTags(all_=[f"{JOB_TAG}{job_name}"]),
-            # Prefect's stub says its own DateTime; pydantic takes any aware datetime.
-            start_time=FlowRunFilterStartTime(after_=since),  # type: ignore[arg-type]
-        ),
-        sort=FlowRunSort.START_TIME_DESC,
-        limit=1,
+def _tasks_of(run_id: uuid.UUID) -> TaskRunFilter:
+    return TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[run_id]))
+
+
+def _progress_of(run_id: uuid.UUID) -> ArtifactFilter:
+    return ArtifactFilter(
+        flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]),
+        type=ArtifactFilterType(any_=["progress"]),
     )
-    return runs[0].id if runs else None
+
+
+class _Api:
+    """The few REST reads the watcher needs, over plain HTTP: Prefect's own clients are bound to
+    the event loop of the thread that runs the flow."""
+
+    def __init__(self) -> None:
+        import httpx
+        from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_KEY, PREFECT_API_URL
+
+        headers = {}
+        if PREFECT_API_KEY.value():
+            headers["Authorization"] = f"Bearer {PREFECT_API_KEY.value().get_secret_value()}"
+        elif PREFECT_API_AUTH_STRING.value():
+            import base64
+
+            token = PREFECT_API_AUTH_STRING.value().get_secret_value().encode()
+            headers["Authorization"] = f"Basic {base64.b64encode(token).decode()}"
+        self.http = httpx.Client(
+            base_url=str(PREFECT_API_URL.value()).rstrip("/") + "/", headers=headers, timeout=10
+        )
+
+    def post(self, path: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        response = self.http.post(path, json=body)
+        response.raise_for_status()
+        found = response.json()
+        return found if isinstance(found, list) else []
+
+    def find_run(self, job_name: str, since: dt.datetime) -> str | None:
+        runs = self.post("flow_runs/filter", {
+            "flows": {"name": {"any_": [FLOW_NAME]}},
+            "flow_runs": {"tags": {"all_": [f"{JOB_TAG}{job_name}"]},
+                          "start_time": {"after_": since.isoformat()},
+                          # Prefect compares a scheduled run's expected start as its start time
+                          "state": {"type": {"any_": ["RUNNING", "COMPLETED", "FAILED",
+                                                      "CRASHED", "CANCELLED", "CANCELLING"]}}},
+            "sort": "START_TIME_DESC", "limit": 1,
+        })  # fmt: skip
+        return str(runs[0]["id"]) if runs else None
+
+    def poll(self, watcher: Watcher, run_id: str) -> None:
+        tasks = self.post("task_runs/filter", {"flow_runs": {"id": {"any_": [run_id]}}})
+        artifacts = self.post("artifacts/filter", {
+            "artifacts": {"flow_run_id": {"any_": [run_id]}, "type": {"any_": ["progress"]}},
+        })  # fmt: skip
+        watcher.update(tasks, artifacts)
+
+    def close(self) -> None:
+        self.http.close()
 
 
 class InProcessWatch:
@@ -106,6 +149,8 @@ class InProcessWatch:
         self.every = every
         self.since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
         self.done = threading.Event()
+        # Read here, in the caller's thread: Prefect's settings may live in its context.
+        self.api = _Api()
         self.thread = threading.Thread(target=self._loop, name="etl-progress", daemon=True)
 
     def __enter__(self) -> InProcessWatch:
@@ -117,16 +162,32 @@ class InProcessWatch:
         self.thread.join(timeout=30)
 
     def _loop(self) -> None:
+        api = self.api
+        debug = bool(os.environ.get("ETL_PROGRESS_DEBUG"))
         try:
-            with get_client(sync_client=True) as client:
-                run_id = None
-                while True:
-                    finished = self.done.is_set()
-                    run_id = run_id or _find_run(client, self.job_name, self.since)
-                    if run_id is not None:
-                        self.watcher.poll(client, run_id)
-                    if finished:
+            if debug:
+                self.watcher.emit(f"(watching runs of {self.job_name} since {self.since})")
+            run_id = None
+            while not self.done.is_set():
+                run_id = run_id or api.find_run(self.job_name, self.since)
+                if run_id is not None:
+                    api.poll(self.watcher, run_id)
+                self.done.wait(self.every)
+            # The server learns of in-process task runs from events, a moment late: poll until
+            # each stage seen has ended, so the last states are shown too.
+            deadline = time.monotonic() + DRAIN_SECONDS
+            while time.monotonic() < deadline:
+                run_id = run_id or api.find_run(self.job_name, self.since)
+                if run_id is not None:
+                    api.poll(self.watcher, run_id)
+                    states = self.watcher.states.values()
+                    if states and all(s in FINAL for s in states):
                         return
-                    self.done.wait(self.every)
-        except Exception:  # progress is a courtesy: the run and its summary go on without it
-            return
+                time.sleep(0.5)
+            if debug:
+                self.watcher.emit(f"(run {run_id}: stages {self.watcher.states})")
+        except Exception as error:  # progress is a courtesy: the run and its summary go on
+            if os.environ.get("ETL_PROGRESS_DEBUG"):
+                self.watcher.emit(f"(progress unavailable: {error!r})")
+        finally:
+            api.close()

@@ -175,7 +175,8 @@ def _on_a_terminal(*args: str, cwd: Path, tmp_path: Path) -> tuple[int, str]:
     master, slave = pty.openpty()
     with open(tmp_path / "stderr.log", "wb") as stderr:
         process = subprocess.Popen([ETL, *args], stdin=subprocess.DEVNULL, stdout=slave,
-                                   stderr=stderr, cwd=cwd)  # fmt: skip
+                                   stderr=stderr, cwd=cwd,
+                                   env={**os.environ, "ETL_PROGRESS_DEBUG": "1"})  # fmt: skip
         os.close(slave)
         output = b""
         while True:
