@@ -34,6 +34,7 @@ from etl_bigquery.ui_extension import charts, prefect_data
 from etl_bigquery.ui_extension.runs import (
     STAGES,
     ScheduledJob,
+    active_jobs,
     compute_kpis,
     filter_runs,
     format_bytes,
@@ -51,6 +52,7 @@ HERE = Path(__file__).resolve().parent
 WINDOWS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7),
            "30d": dt.timedelta(days=30), "all": None}  # fmt: skip
 STATUSES = ("completed", "partial", "failed", "running", "skipped", "cancelled")
+RUNS_PER_PAGE = 30
 
 
 async def _form(request: Request) -> ImmutableMultiDict:
@@ -142,9 +144,25 @@ def create_app(
         read_since = None if since is None else min(since, now - dt.timedelta(days=30))
         runs = await prefect_data.read_runs(read_since)
         in_window = [r for r in runs if since is None or (r.start_time and r.start_time >= since)]
-        query, status = params.get("q", ""), params.get("status", "")
+        query = params.get("q", "")
+        status = [v for v in params.getlist("status") if v in STATUSES]
         connection = params.get("connection", "")
-        recent = filter_runs(in_window, query, status, connection)
+        matched = filter_runs(in_window, query, status, connection)
+        asked = params.get("per_page", "")
+        per_page = min(max(1, int(asked)), 200) if asked.isdigit() else RUNS_PER_PAGE
+        pages = max(1, -(-len(matched) // per_page))
+        requested_page = params.get("page", "1")
+        page_number = int(requested_page) if requested_page.isdigit() else 1
+        page_number = min(max(1, page_number), pages)
+        first = (page_number - 1) * per_page
+        recent = matched[first : first + per_page]
+        keep = [("window", window), ("q", query), ("connection", connection),
+                ("per_page", asked if per_page != RUNS_PER_PAGE else ""),
+                *(("status", s) for s in status)]  # fmt: skip
+        page_link = {
+            n: "/?" + urlencode([(k, v) for k, v in keep if v] + [("page", str(n))]) + "#recent"
+            for n in (page_number - 1, page_number + 1) if 1 <= n <= pages
+        }  # fmt: skip
         jobs = await call(list_jobs)
         scheduled = order_scheduled(
             ScheduledJob(j.name, j.schedule, j.next_run, j.state, j.deployment_id) for j in jobs
@@ -154,22 +172,29 @@ def create_app(
             window=window, windows=list(WINDOWS), kpis=compute_kpis(in_window),
             capped=len(runs) >= prefect_data.MAX_RUNS, scheduled=scheduled,
             bubbles=charts.bubble_chart(runs, now), durations=charts.duration_chart(runs, now),
-            recent=recent[:30], matching=len(recent), query=query, status=status,
+            recent=recent, matching=len(matched), query=query, status=status,
+            page_number=page_number, pages=pages, page_link=page_link, first=first,
+            active=active_jobs(runs),
             connection=connection, connections=sorted({r.connection for r in runs if r.connection}),
-            live=any(r.live for r in recent[:30]),
+            live=any(r.live for r in recent),
         )  # fmt: skip
 
     @app.get("/runs/{run_id}", response_class=HTMLResponse)
     async def run_page(request: Request, run_id: str) -> HTMLResponse:
         detail = await prefect_data.read_run(run_id)
         job_yaml = yaml.safe_dump(detail.parameters.get("job") or {}, sort_keys=False)
-        return page(request, "run.html", run=detail.view, detail=detail, job_yaml=job_yaml)
+        active = await prefect_data.job_is_active(detail.view.job)
+        return page(request, "run.html", run=detail.view, detail=detail, job_yaml=job_yaml,
+                    job_active=active)  # fmt: skip
 
     @app.post("/runs/{run_id}/rerun")
     async def rerun(run_id: str) -> Response:
         from etl_bigquery.service.jobs import start_run
 
         detail = await prefect_data.read_run(run_id)
+        if await prefect_data.job_is_active(detail.view.job):
+            return back(f"/runs/{run_id}", error=f"A run of '{detail.view.job}' is in progress; "
+                        "rerun it once that run has ended.")  # fmt: skip
         try:
             new = await call(start_run, detail.view.job)
         except EtlError as error:
@@ -184,8 +209,12 @@ def create_app(
         from etl_bigquery.service.discovery import jobs_using
 
         rows = await call(list_connections)
+        query = request.query_params.get("q", "").strip()
+        if query:  # by name, type, kind or target
+            rows = [r for r in rows if query.lower() in
+                    f"{r.name} {r.type} {r.kind} {r.target}".lower()]  # fmt: skip
         used = {r.name: await call(jobs_using, r.name, prefect_yaml) for r in rows}
-        return page(request, "connections.html", connections=rows, used=used)
+        return page(request, "connections.html", connections=rows, used=used, query=query)
 
     @app.post("/connections/{name}/test")
     async def test_connection(name: str) -> Response:
@@ -213,9 +242,17 @@ def create_app(
 
     @app.get("/jobs", response_class=HTMLResponse)
     async def jobs_page(request: Request) -> HTMLResponse:
-        from etl_bigquery.service.jobs import list_jobs
+        from etl_bigquery.service.jobs import filter_jobs, list_jobs
 
-        return page(request, "jobs.html", jobs=await call(list_jobs))
+        params = request.query_params
+        chosen = {k: params.get(k, "") for k in ("status", "connection", "schedule", "health")}
+        every = await call(list_jobs)
+        shown = filter_jobs(every, **{k: v or None for k, v in chosen.items()})
+        return page(
+            request, "jobs.html", jobs=shown, total=len(every), chosen=chosen,
+            connections=sorted({j.connection for j in every}
+                               | {j.destination.split(":", 1)[0] for j in every}),
+        )  # fmt: skip
 
     @app.post("/jobs/{name}/{action}")
     async def job_action(request: Request, name: str, action: str) -> Response:

@@ -237,3 +237,18 @@ function console_refresh_when_live(ms) {
     });
   });
 })();
+
+(function () {
+  // Times are rendered in UTC by the server; shown here in the browser's own time zone (the
+  // UTC value stays in the title).
+  document.querySelectorAll("time[data-local]").forEach(function (element) {
+    var when = new Date(element.getAttribute("datetime"));
+    if (isNaN(when.getTime())) return;
+    element.title = element.textContent.trim();
+    element.textContent = when.toLocaleString(undefined, {
+      year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit",
+      second: "2-digit", timeZoneName: "short"
+    });
+    element.setAttribute("data-localised", "true");
+  });
+})();
