@@ -53,6 +53,14 @@ WINDOWS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7),
            "30d": dt.timedelta(days=30), "all": None}  # fmt: skip
 STATUSES = ("completed", "partial", "failed", "running", "skipped", "cancelled")
 RUNS_PER_PAGE = 30
+# The connections list's kinds (block type slugs) -> the YAML kinds of their forms.
+FORM_KINDS = {
+    "sql-connection": "sql",
+    "bigquery-source": "bigquery",
+    "file-connection": "files",
+    "nosql-connection": "nosql",
+    "bigquery-destination": "bigquery-destination",
+}
 
 
 async def _form(request: Request) -> ImmutableMultiDict:
@@ -215,6 +223,64 @@ def create_app(
                     f"{r.name} {r.type} {r.kind} {r.target}".lower()]  # fmt: skip
         used = {r.name: await call(jobs_using, r.name, prefect_yaml) for r in rows}
         return page(request, "connections.html", connections=rows, used=used, query=query)
+
+    @app.get("/connections/new", response_class=HTMLResponse)
+    async def new_connection(request: Request) -> Response:
+        from etl_bigquery.service.connection_documents import KINDS, form_fields
+
+        kind = request.query_params.get("kind", "sql")
+        kind = kind if kind in KINDS else "sql"
+        return page(request, "connection_form.html", kind=kind, kinds=list(KINDS),
+                    fields=form_fields(kind), values={}, name="", editing=False)  # fmt: skip
+
+    @app.get("/connections/{name}/edit", response_class=HTMLResponse)
+    async def edit_connection(request: Request, name: str) -> Response:
+        from etl_bigquery.service.connection_documents import form_fields, saved_values
+        from etl_bigquery.service.connections import list_connections
+
+        row = next((r for r in await call(list_connections) if r.name == name), None)
+        if row is None:
+            return back("/connections", error=f"Connection '{name}' does not exist.")
+        kind = FORM_KINDS[row.kind]
+        return page(request, "connection_form.html", kind=kind, kinds=[kind],
+                    fields=form_fields(kind), values=await call(saved_values, kind, name),
+                    name=name, editing=True)  # fmt: skip
+
+    @app.post("/api/connections/test")
+    async def api_test_connection(request: Request) -> Any:
+        from etl_bigquery.service.connection_documents import document_from_form, test_document
+
+        form = dict(await _form(request))
+        try:
+            document = document_from_form(form, editing=form.get("editing") == "true")
+            outcome = await call(test_document, document)
+        except (EtlError, ValueError) as error:
+            message = error.message if isinstance(error, EtlError) else str(error)
+            return JSONResponse({"status": "failed", "message": message}, status_code=400)
+        return {"status": outcome.status, "message": outcome.message,
+                "warning": outcome.warning}  # fmt: skip
+
+    @app.post("/api/connections/save")
+    async def api_save_connection(request: Request) -> Any:
+        from etl_bigquery.service.connection_documents import apply_document, document_from_form
+
+        form = dict(await _form(request))
+        try:
+            document = document_from_form(form, editing=form.get("editing") == "true")
+            # Tested again here: Save never stores what has not just passed its test.
+            applied = await call(apply_document, document, "the connection form")
+        except (EtlError, ValueError) as error:
+            message = error.message if isinstance(error, EtlError) else str(error)
+            return JSONResponse({"error": message}, status_code=400)
+        if applied.changed and not applied.saved:
+            return JSONResponse({"error": f"Not saved: its test {applied.test_status}: "
+                                 f"{applied.test_message}"}, status_code=400)  # fmt: skip
+        verb = "unchanged" if not applied.changed else "created" if applied.created else "updated"
+        used = len(applied.jobs_using)
+        text = f"Connection '{applied.name}' {verb}" + (
+            f"; {used} job{'s' * (used != 1)} use{'s' * (used == 1)} it" if not applied.created
+            else "") + "."  # fmt: skip
+        return {"redirect": "/connections?" + urlencode({"notice": text})}
 
     @app.post("/connections/{name}/test")
     async def test_connection(name: str) -> Response:

@@ -203,3 +203,94 @@ def apply_document(document: dict[str, Any], where: str, *, save_untested: bool 
     else:
         health.mark_untested(name, outcome.message)
     return applied
+
+
+# -- the console's connection forms ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FormField:
+    name: str
+    widget: str
+    """text | secret | number | checkbox | select"""
+    required: bool
+    default: Any
+    description: str
+    options: tuple[str, ...] = ()
+
+
+def _widget(annotation: Any) -> tuple[str, tuple[str, ...]] | None:
+    import enum
+    import typing
+
+    args = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
+    kind = args[0]
+    if isinstance(kind, type) and issubclass(kind, Block):
+        return None  # a nested block (GcpCredentials): created in Prefect, named in YAML
+    if kind is pydantic.SecretStr:
+        return "secret", ()
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return "select", tuple(str(m.value) for m in kind)
+    if kind is bool:
+        return "checkbox", ()
+    if kind is int:
+        return "number", ()
+    return "text", ()
+
+
+def form_fields(kind: str) -> list[FormField]:
+    """The fields of a connection family's form, from its block's schema; secrets are
+    write-only fields (never filled from the saved block)."""
+    if kind not in KINDS:
+        raise ConfigurationError(f"kind {kind!r} is not one of {', '.join(KINDS)}.")
+    fields = []
+    for name, info in KINDS[kind].model_fields.items():
+        found = _widget(info.annotation)
+        if found is None:
+            continue
+        widget, options = found
+        default = None if info.is_required() else info.default
+        fields.append(FormField(name, widget, info.is_required(), default,
+                                info.description or "", options))  # fmt: skip
+    return fields
+
+
+def saved_values(kind: str, name: str) -> dict[str, Any]:
+    """A saved connection's settings for its edit form, secrets left out."""
+    block = load_block(KINDS[kind], name)
+    if block is None:
+        raise ConfigurationError(f"Connection '{name}' does not exist as {kind}.")
+    secret = {f.name for f in form_fields(kind) if f.widget == "secret"}
+    values = block.model_dump(mode="json")
+    return {k: v for k, v in values.items() if k not in secret and not k.startswith("_")}
+
+
+def document_from_form(form: dict[str, Any], *, editing: bool = False) -> dict[str, Any]:
+    """The YAML document a form describes: empty fields left out; on an edit, an empty secret
+    keeps the saved one (secrets are write-only: the form never holds them)."""
+    kind = str(form.get("kind") or "sql")
+    fields = {f.name: f for f in form_fields(kind)}
+    document: dict[str, Any] = {"kind": kind, "name": str(form.get("name") or "").strip()}
+    for name, spec in fields.items():
+        value = form.get(name)
+        if spec.widget == "checkbox":
+            document[name] = value in ("on", "true", "1", True)
+        elif value not in (None, ""):
+            document[name] = (
+                int(value) if spec.widget == "number" and str(value).isdigit() else value
+            )
+    if editing:
+        saved = load_block(KINDS[kind], document["name"])
+        for name, spec in fields.items():
+            if spec.widget == "secret" and name not in document and saved is not None:
+                kept = getattr(saved, name, None)
+                if kept is not None:
+                    document[name] = kept.get_secret_value()
+    return document
+
+
+def test_document(document: dict[str, Any]) -> Any:
+    """The connection test of a document, without saving anything (the console's Test)."""
+    name, _kind, block = build_block(document, "the connection form")
+    _check_unique(name, block)
+    return _test(block)

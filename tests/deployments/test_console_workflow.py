@@ -100,7 +100,14 @@ def test_runs_page_filter_times_rerun_jobs_filters_and_connection_search(
 
     # The jobs list: filters and a health mark per job.
     name = f"cw-job-{uuid.uuid4().hex[:6]}"
-    cli("job", "apply", str(write_job(project, name, shop, dataset)), cwd=project)
+    job_file = write_job(project, name, shop, dataset)
+    # A table of its own: the runs above load bq_products.
+    job_file.write_text(
+        job_file.read_text().replace(
+            f"dataset: {dataset}\n", f"dataset: {dataset}\n  table: cw_jobs\n"
+        )
+    )
+    cli("job", "apply", str(job_file), cwd=project)
     try:
 
         def listed(query: str) -> dict[str, str]:
@@ -127,3 +134,68 @@ def test_runs_page_filter_times_rerun_jobs_filters_and_connection_search(
     driver.get(console + "/connections?q=no-such-connection-anywhere")
     assert "No connection matches" in driver.find_element(By.ID, "connections").text
     assert _unlabelled(driver) == []
+
+
+def test_a_connection_form_saves_only_after_a_passing_test(services, console, driver, tmp_path):
+    import sqlite3
+
+    import httpx
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from tests.deployments import browser
+
+    good = tmp_path / "form.db"
+    with sqlite3.connect(good) as db:
+        db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+    name = f"form-{uuid.uuid4().hex[:6]}"
+    driver.get(console + "/connections/new?kind=sql")
+    assert _unlabelled(driver) == []
+    Select(driver.find_element(By.ID, "f-type")).select_by_value("sqlite")
+    driver.find_element(By.ID, "f-name").send_keys(name)
+    database = driver.find_element(By.ID, "f-database")
+    database.send_keys(str(tmp_path / "missing.db"))
+    save = driver.find_element(By.ID, "connection-save")
+    outcome = driver.find_element(By.ID, "connection-outcome")
+
+    def tested(d) -> bool:
+        return outcome.text.startswith("Test ") and "Testing" not in outcome.text
+
+    driver.find_element(By.ID, "connection-test").click()
+    browser.wait_for(driver, tested, "the failing test's outcome")
+    assert outcome.text.startswith("Test failed: Database ") and not save.is_displayed()
+    # Save posted anyway (from the page, with its token) is tested again and refused.
+    refused = driver.execute_async_script(
+        "const done = arguments[0];"
+        "console_post('/api/connections/save', console_form_json(document.getElementById("
+        "'connection-form')), 'application/json').then(r => r.json()).then(done);"
+    )
+    assert refused["error"].startswith("Not saved: its test failed: Database "), refused
+    # The same call without the page's token or origin is refused by the security middleware.
+    outside = httpx.post(console + "/api/connections/save", json={"kind": "sql", "name": name})
+    assert outside.status_code == 403
+
+    database.clear()
+    database.send_keys(str(good))
+    assert not save.is_displayed()  # a change hides Save until the next passing test
+    driver.find_element(By.ID, "connection-test").click()
+    browser.wait_for(driver, tested, "the passing test's outcome")
+    assert outcome.text.startswith("Test passed: Connection successful."), outcome.text
+    _shot(driver, "connection-form")
+    save.click()
+    browser.wait_for(driver, lambda d: "/connections?" in d.current_url, "the saved connection")
+    notice = driver.find_element(By.CSS_SELECTOR, ".flash.notice").text
+    assert f"Connection '{name}' created." in notice
+    row = driver.find_element(By.CSS_SELECTOR, f"tr[data-connection='{name}']")
+    assert "success" in row.find_element(By.CSS_SELECTOR, ".badge").text
+
+    # The edit form: the same rule; the name is fixed and secrets are never filled in.
+    driver.get(console + f"/connections/{name}/edit")
+    assert driver.find_element(By.ID, "f-name").get_attribute("readonly")
+    assert driver.find_element(By.ID, "f-database").get_attribute("value") == str(good)
+    assert driver.find_element(By.ID, "f-password").get_attribute("value") == ""
+    assert not driver.find_element(By.ID, "connection-save").is_displayed()
+
+    from etl_bigquery.service.discovery import delete_connection
+
+    delete_connection(name, prefect_yaml=None)

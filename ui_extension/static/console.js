@@ -252,3 +252,37 @@ function console_refresh_when_live(ms) {
     element.setAttribute("data-localised", "true");
   });
 })();
+
+(function () {
+  // The connection form: Test, then Save. Save is shown only after a passing test of the
+  // fields as they are now; any change hides it again (the server tests again on Save).
+  var form = document.getElementById("connection-form");
+  if (!form) return;
+  var test = document.getElementById("connection-test");
+  var save = document.getElementById("connection-save");
+  var outcome = document.getElementById("connection-outcome");
+  form.addEventListener("input", function () { save.hidden = true; });
+  form.addEventListener("change", function () { save.hidden = true; });
+  test.addEventListener("click", function () {
+    save.hidden = true;
+    outcome.textContent = "Testing…";
+    outcome.className = "";
+    console_post("/api/connections/test", console_form_json(form), "application/json")
+      .then(function (r) { return r.json(); })
+      .then(function (result) {
+        var passed = result.status === "success";
+        outcome.textContent = (passed ? "Test passed: " : "Test " + result.status + ": ") + result.message
+          + (result.warning ? " Warning: " + result.warning : "");
+        outcome.className = passed ? "flash notice" : "flash error";
+        save.hidden = !passed;
+      });
+  });
+  save.addEventListener("click", function () {
+    console_post("/api/connections/save", console_form_json(form), "application/json")
+      .then(function (r) { return r.json(); })
+      .then(function (result) {
+        if (result.redirect) { window.location.href = result.redirect; return; }
+        outcome.textContent = result.error; outcome.className = "flash error"; save.hidden = true;
+      });
+  });
+})();
