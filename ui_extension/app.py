@@ -46,7 +46,11 @@ from etl_bigquery.ui_extension.security import (
     ConsoleSecurity,
     SecurityMiddleware,
 )
-from etl_bigquery.ui_extension.wizard import definition_from_form, job_fields_from_form
+from etl_bigquery.ui_extension.wizard import (
+    cursor_choice,
+    definition_from_form,
+    job_fields_from_form,
+)
 
 HERE = Path(__file__).resolve().parent
 WINDOWS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7),
@@ -420,7 +424,8 @@ def create_app(
             definition = definition_from_form(form, [str(c) for c in form.getlist("columns")])
             await call(refuse_taken_name, definition.job.name, prefect_yaml)
             await call(validate_and_create_table, definition)
-            applied = await call(deploy_definition, definition, prefect_yaml)
+            applied = await call(deploy_definition, definition, prefect_yaml,
+                                 run_now=form.get("run_now") == "on")  # fmt: skip
         except EtlError as error:
             return JSONResponse({"error": error.message}, status_code=400)
         return JSONResponse(
@@ -428,7 +433,8 @@ def create_app(
              "schedule": applied.schedule, "next_run": applied.next_run,
              "warnings": applied.warnings, "redirect": "/jobs?" + urlencode(
                  {"notice": f"Job '{applied.name}' created and deployed; schedule: "
-                  f"{applied.schedule}."})}
+                  f"{applied.schedule}." + (" Its first run has started." if applied.flow_run_id
+                                            else "")})}
         )  # fmt: skip
 
     # -- JSON for the wizard (the same discovery functions as `etl connection ...`) -------------
@@ -466,7 +472,13 @@ def create_app(
         from etl_bigquery.service import discovery
 
         found = await call(discovery.list_columns, name, table, schema or None)
-        return [{**c.as_dict(), "bq_name": sanitize_column_name(c.name)} for c in found]
+        listed = []
+        for c in found:
+            choice = cursor_choice(c.name, c.bq_type, c.nullable)
+            listed.append({**c.as_dict(), "bq_name": sanitize_column_name(c.name),
+                           "cursor_rank": choice[0] if choice else None,
+                           "cursor_reason": choice[1] if choice else None})  # fmt: skip
+        return listed
 
     @app.get("/api/connections/{name}/preview")
     async def api_preview(name: str, table: str, schema: str | None = None) -> Any:

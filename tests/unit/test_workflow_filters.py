@@ -74,3 +74,16 @@ def test_progress_lines_say_each_change_once_with_rows_per_second():
     watcher.update([], [{"description": "Extracting: 3,000 rows read of about 5,000"}])
     assert lines[-1].startswith("  extract: 3,000 rows read of about 5,000, ")
     assert re.fullmatch(r"  extract: 3,000 rows read of about 5,000, [\d,]+ rows/s", lines[-1])
+
+
+def test_the_cursor_recommended_is_an_updated_timestamp_then_a_created_one():
+    from etl_bigquery.ui_extension.wizard import cursor_choice
+
+    columns = [("id", "INT64"), ("name", "STRING"), ("created_at", "TIMESTAMP"),
+               ("updated_at", "TIMESTAMP"), ("day", "DATE"), ("payload", "JSON")]  # fmt: skip
+    ranked = sorted((choice[0], name) for name, bq_type in columns
+                    if (choice := cursor_choice(name, bq_type, nullable=False)))  # fmt: skip
+    assert [name for _, name in ranked] == ["updated_at", "created_at", "day", "id"]
+    assert cursor_choice("updated_at", "TIMESTAMP", False)[1].startswith("recommended")
+    assert "nullable" in cursor_choice("modified", "DATETIME", True)[1]
+    assert cursor_choice("name", "STRING") is None

@@ -126,8 +126,18 @@ function console_refresh_when_live(ms) {
         [c.name + (c.primary_key ? " (key)" : ""), c.source_type, c.bq_name, c.bq_type, c.confidence + (c.detected ? " (detected)" : "")]
           .forEach(function (v) { var cell = document.createElement("td"); text(cell, v); tr.appendChild(cell); });
         body.appendChild(tr);
-        option(cursor, c.name, c.name + " (" + c.bq_type + ")");
       });
+      // Only columns that can serve as a cursor, the recommended one (updated/modified, then
+      // created timestamps) first and selected, with the reason shown.
+      found.filter(function (c) { return c.cursor_rank !== null && c.cursor_rank !== undefined; })
+        .sort(function (a, b) { return a.cursor_rank - b.cursor_rank; })
+        .forEach(function (c) { option(cursor, c.name, c.name + " (" + c.bq_type + ")"); cursor.lastChild.setAttribute("data-reason", c.cursor_reason); });
+      var showReason = function () {
+        var chosen = cursor.options[cursor.selectedIndex];
+        text($("cursor-reason"), chosen ? chosen.getAttribute("data-reason") : "No column can serve as a cursor (a timestamp, date or growing number).");
+      };
+      cursor.selectedIndex = cursor.options.length ? 0 : -1;
+      cursor.onchange = showReason; showReason();
       return getJSON(connectionUrl("preview", params), $("table-status"));
     }).then(function (preview) {
       var head = $("preview-table").querySelector("thead"), body = $("preview-table").querySelector("tbody");
