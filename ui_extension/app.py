@@ -324,6 +324,30 @@ def create_app(
                                | {j.destination.split(":", 1)[0] for j in every}),
         )  # fmt: skip
 
+    @app.post("/jobs/run-all")
+    async def run_all(request: Request) -> Response:
+        """Start one run of each job the filters (posted with the form) select."""
+        from etl_bigquery.service.jobs import filter_jobs, list_jobs, start_run
+
+        form = await _form(request)
+        chosen = {k: str(form.get(k) or "") or None
+                  for k in ("status", "connection", "schedule", "health")}  # fmt: skip
+        selected = filter_jobs(await call(list_jobs), **chosen)
+        started, refused = [], []
+        for job in selected:
+            try:
+                await call(start_run, job.name)
+                started.append(job.name)
+            except EtlError as error:
+                refused.append(f"{job.name}: {error.message}")
+        query = {k: v for k, v in chosen.items() if v}
+        text = f"Started {len(started)} run{'s' * (len(started) != 1)}" + (
+            f": {', '.join(started)}." if started else ".")  # fmt: skip
+        # Back to the same filtered list, with the outcome.
+        outcome = {**query, "notice": text, "error": "; ".join(refused)}
+        return RedirectResponse("/jobs?" + urlencode({k: v for k, v in outcome.items() if v}),
+                                status_code=303)  # fmt: skip
+
     @app.post("/jobs/{name}/{action}")
     async def job_action(request: Request, name: str, action: str) -> Response:
         from etl_bigquery.service import jobs as deployments

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.deployments import test_console
+from tests.deployments import browser, test_console
 from tests.deployments.conftest import cli, write_job
 from tests.deployments.test_console import _shot, _unlabelled
 from tests.integration.helpers import apply, job_spec, run
@@ -124,6 +124,18 @@ def test_runs_page_filter_times_rerun_jobs_filters_and_connection_search(
         assert name not in listed("?health=failed")
         assert _unlabelled(driver) == []
         _shot(driver, "jobs-filtered")
+        # Run all: one run of each job the filters select, and of no other.
+        listed(f"?schedule=manual&connection={shop['connection']}")
+        shown = driver.find_elements(By.CSS_SELECTOR, "#jobs tbody tr[data-job]")
+        driver.find_element(By.ID, "run-all").click()
+        driver.switch_to.alert.accept()
+        notice = browser.wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".flash"),
+                                  "the runs started")[0].text  # fmt: skip
+        assert notice.startswith(f"Started {len(shown)} run"), notice
+        assert name in notice
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(limit=200)
+        assert [r for r in runs if f"etl-job:{name}" in r.tags]
     finally:
         cli("job", "delete", name, cwd=project)
 
@@ -142,8 +154,6 @@ def test_a_connection_form_saves_only_after_a_passing_test(services, console, dr
     import httpx
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
-
-    from tests.deployments import browser
 
     good = tmp_path / "form.db"
     with sqlite3.connect(good) as db:
