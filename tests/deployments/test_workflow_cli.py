@@ -236,4 +236,8 @@ def test_runs_of_etl_run_are_the_jobs_last_run_and_the_list_filters_and_marks_he
                                  tmp_path=tmp_path)  # fmt: skip
     assert code == 0, shown
     assert "  load: Completed" in shown and "rows: 2 extracted, 2 loaded" in shown, shown
+    # The deployment's run is now the job's last run: both ways count as the job's runs.
+    started = shown.split("started: flow run ", 1)[1].split(";", 1)[0]
+    listed = json.loads(cli("job", "list", "--json", cwd=project))
+    assert next(j for j in listed if j["name"] == name)["last_run_id"] == started
     cli("job", "delete", name, cwd=project)
