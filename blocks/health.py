@@ -182,6 +182,18 @@ def record(connection: str, outcome: CheckOutcome) -> dict[str, Any]:
     return value
 
 
+def mark_untested(connection: str, message: str) -> dict[str, Any]:
+    """A connection saved without a passing test (`etl connection apply --save-untested`): its
+    health says so until a test passes, with the failure that was set aside."""
+    value = {
+        "status": "untested",
+        "tested_at": dt.datetime.now(dt.UTC).isoformat(),
+        "message": f"Saved without a passing test: {message}",
+    }
+    Variable.set(_variable_name(connection), value, overwrite=True)
+    return value
+
+
 def last_status(connection: str) -> dict[str, Any]:
     value = Variable.get(_variable_name(connection), default=None)
     return value if isinstance(value, dict) and value else {"status": "unknown"}

@@ -34,6 +34,7 @@ from etl_bigquery.ui_extension import charts, prefect_data
 from etl_bigquery.ui_extension.runs import (
     STAGES,
     ScheduledJob,
+    active_jobs,
     compute_kpis,
     filter_runs,
     format_bytes,
@@ -45,12 +46,25 @@ from etl_bigquery.ui_extension.security import (
     ConsoleSecurity,
     SecurityMiddleware,
 )
-from etl_bigquery.ui_extension.wizard import definition_from_form, job_fields_from_form
+from etl_bigquery.ui_extension.wizard import (
+    cursor_choice,
+    definition_from_form,
+    job_fields_from_form,
+)
 
 HERE = Path(__file__).resolve().parent
 WINDOWS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7),
            "30d": dt.timedelta(days=30), "all": None}  # fmt: skip
 STATUSES = ("completed", "partial", "failed", "running", "skipped", "cancelled")
+RUNS_PER_PAGE = 30
+# The connections list's kinds (block type slugs) -> the YAML kinds of their forms.
+FORM_KINDS = {
+    "sql-connection": "sql",
+    "bigquery-source": "bigquery",
+    "file-connection": "files",
+    "nosql-connection": "nosql",
+    "bigquery-destination": "bigquery-destination",
+}
 
 
 async def _form(request: Request) -> ImmutableMultiDict:
@@ -142,9 +156,25 @@ def create_app(
         read_since = None if since is None else min(since, now - dt.timedelta(days=30))
         runs = await prefect_data.read_runs(read_since)
         in_window = [r for r in runs if since is None or (r.start_time and r.start_time >= since)]
-        query, status = params.get("q", ""), params.get("status", "")
+        query = params.get("q", "")
+        status = [v for v in params.getlist("status") if v in STATUSES]
         connection = params.get("connection", "")
-        recent = filter_runs(in_window, query, status, connection)
+        matched = filter_runs(in_window, query, status, connection)
+        asked = params.get("per_page", "")
+        per_page = min(max(1, int(asked)), 200) if asked.isdigit() else RUNS_PER_PAGE
+        pages = max(1, -(-len(matched) // per_page))
+        requested_page = params.get("page", "1")
+        page_number = int(requested_page) if requested_page.isdigit() else 1
+        page_number = min(max(1, page_number), pages)
+        first = (page_number - 1) * per_page
+        recent = matched[first : first + per_page]
+        keep = [("window", window), ("q", query), ("connection", connection),
+                ("per_page", asked if per_page != RUNS_PER_PAGE else ""),
+                *(("status", s) for s in status)]  # fmt: skip
+        page_link = {
+            n: "/?" + urlencode([(k, v) for k, v in keep if v] + [("page", str(n))]) + "#recent"
+            for n in (page_number - 1, page_number + 1) if 1 <= n <= pages
+        }  # fmt: skip
         jobs = await call(list_jobs)
         scheduled = order_scheduled(
             ScheduledJob(j.name, j.schedule, j.next_run, j.state, j.deployment_id) for j in jobs
@@ -154,22 +184,29 @@ def create_app(
             window=window, windows=list(WINDOWS), kpis=compute_kpis(in_window),
             capped=len(runs) >= prefect_data.MAX_RUNS, scheduled=scheduled,
             bubbles=charts.bubble_chart(runs, now), durations=charts.duration_chart(runs, now),
-            recent=recent[:30], matching=len(recent), query=query, status=status,
+            recent=recent, matching=len(matched), query=query, status=status,
+            page_number=page_number, pages=pages, page_link=page_link, first=first,
+            active=active_jobs(runs),
             connection=connection, connections=sorted({r.connection for r in runs if r.connection}),
-            live=any(r.live for r in recent[:30]),
+            live=any(r.live for r in recent),
         )  # fmt: skip
 
     @app.get("/runs/{run_id}", response_class=HTMLResponse)
     async def run_page(request: Request, run_id: str) -> HTMLResponse:
         detail = await prefect_data.read_run(run_id)
         job_yaml = yaml.safe_dump(detail.parameters.get("job") or {}, sort_keys=False)
-        return page(request, "run.html", run=detail.view, detail=detail, job_yaml=job_yaml)
+        active = await prefect_data.job_is_active(detail.view.job)
+        return page(request, "run.html", run=detail.view, detail=detail, job_yaml=job_yaml,
+                    job_active=active)  # fmt: skip
 
     @app.post("/runs/{run_id}/rerun")
     async def rerun(run_id: str) -> Response:
         from etl_bigquery.service.jobs import start_run
 
         detail = await prefect_data.read_run(run_id)
+        if await prefect_data.job_is_active(detail.view.job):
+            return back(f"/runs/{run_id}", error=f"A run of '{detail.view.job}' is in progress; "
+                        "rerun it once that run has ended.")  # fmt: skip
         try:
             new = await call(start_run, detail.view.job)
         except EtlError as error:
@@ -184,8 +221,70 @@ def create_app(
         from etl_bigquery.service.discovery import jobs_using
 
         rows = await call(list_connections)
+        query = request.query_params.get("q", "").strip()
+        if query:  # by name, type, kind or target
+            rows = [r for r in rows if query.lower() in
+                    f"{r.name} {r.type} {r.kind} {r.target}".lower()]  # fmt: skip
         used = {r.name: await call(jobs_using, r.name, prefect_yaml) for r in rows}
-        return page(request, "connections.html", connections=rows, used=used)
+        return page(request, "connections.html", connections=rows, used=used, query=query)
+
+    @app.get("/connections/new", response_class=HTMLResponse)
+    async def new_connection(request: Request) -> Response:
+        from etl_bigquery.service.connection_documents import KINDS, form_fields
+
+        kind = request.query_params.get("kind", "sql")
+        kind = kind if kind in KINDS else "sql"
+        return page(request, "connection_form.html", kind=kind, kinds=list(KINDS),
+                    fields=form_fields(kind), values={}, name="", editing=False)  # fmt: skip
+
+    @app.get("/connections/{name}/edit", response_class=HTMLResponse)
+    async def edit_connection(request: Request, name: str) -> Response:
+        from etl_bigquery.service.connection_documents import form_fields, saved_values
+        from etl_bigquery.service.connections import list_connections
+
+        row = next((r for r in await call(list_connections) if r.name == name), None)
+        if row is None:
+            return back("/connections", error=f"Connection '{name}' does not exist.")
+        kind = FORM_KINDS[row.kind]
+        return page(request, "connection_form.html", kind=kind, kinds=[kind],
+                    fields=form_fields(kind), values=await call(saved_values, kind, name),
+                    name=name, editing=True)  # fmt: skip
+
+    @app.post("/api/connections/test")
+    async def api_test_connection(request: Request) -> Any:
+        from etl_bigquery.service.connection_documents import document_from_form, test_document
+
+        form = dict(await _form(request))
+        try:
+            document = document_from_form(form, editing=form.get("editing") == "true")
+            outcome = await call(test_document, document)
+        except (EtlError, ValueError) as error:
+            message = error.message if isinstance(error, EtlError) else str(error)
+            return JSONResponse({"status": "failed", "message": message}, status_code=400)
+        return {"status": outcome.status, "message": outcome.message,
+                "warning": outcome.warning}  # fmt: skip
+
+    @app.post("/api/connections/save")
+    async def api_save_connection(request: Request) -> Any:
+        from etl_bigquery.service.connection_documents import apply_document, document_from_form
+
+        form = dict(await _form(request))
+        try:
+            document = document_from_form(form, editing=form.get("editing") == "true")
+            # Tested again here: Save never stores what has not just passed its test.
+            applied = await call(apply_document, document, "the connection form")
+        except (EtlError, ValueError) as error:
+            message = error.message if isinstance(error, EtlError) else str(error)
+            return JSONResponse({"error": message}, status_code=400)
+        if applied.changed and not applied.saved:
+            return JSONResponse({"error": f"Not saved: its test {applied.test_status}: "
+                                 f"{applied.test_message}"}, status_code=400)  # fmt: skip
+        verb = "unchanged" if not applied.changed else "created" if applied.created else "updated"
+        used = len(applied.jobs_using)
+        text = f"Connection '{applied.name}' {verb}" + (
+            f"; {used} job{'s' * (used != 1)} use{'s' * (used == 1)} it" if not applied.created
+            else "") + "."  # fmt: skip
+        return {"redirect": "/connections?" + urlencode({"notice": text})}
 
     @app.post("/connections/{name}/test")
     async def test_connection(name: str) -> Response:
@@ -213,9 +312,41 @@ def create_app(
 
     @app.get("/jobs", response_class=HTMLResponse)
     async def jobs_page(request: Request) -> HTMLResponse:
-        from etl_bigquery.service.jobs import list_jobs
+        from etl_bigquery.service.jobs import filter_jobs, list_jobs
 
-        return page(request, "jobs.html", jobs=await call(list_jobs))
+        params = request.query_params
+        chosen = {k: params.get(k, "") for k in ("status", "connection", "schedule", "health")}
+        every = await call(list_jobs)
+        shown = filter_jobs(every, **{k: v or None for k, v in chosen.items()})
+        return page(
+            request, "jobs.html", jobs=shown, total=len(every), chosen=chosen,
+            connections=sorted({j.connection for j in every}
+                               | {j.destination.split(":", 1)[0] for j in every}),
+        )  # fmt: skip
+
+    @app.post("/jobs/run-all")
+    async def run_all(request: Request) -> Response:
+        """Start one run of each job the filters (posted with the form) select."""
+        from etl_bigquery.service.jobs import filter_jobs, list_jobs, start_run
+
+        form = await _form(request)
+        chosen = {k: str(form.get(k) or "") or None
+                  for k in ("status", "connection", "schedule", "health")}  # fmt: skip
+        selected = filter_jobs(await call(list_jobs), **chosen)
+        started, refused = [], []
+        for job in selected:
+            try:
+                await call(start_run, job.name)
+                started.append(job.name)
+            except EtlError as error:
+                refused.append(f"{job.name}: {error.message}")
+        query = {k: v for k, v in chosen.items() if v}
+        text = f"Started {len(started)} run{'s' * (len(started) != 1)}" + (
+            f": {', '.join(started)}." if started else ".")  # fmt: skip
+        # Back to the same filtered list, with the outcome.
+        outcome = {**query, "notice": text, "error": "; ".join(refused)}
+        return RedirectResponse("/jobs?" + urlencode({k: v for k, v in outcome.items() if v}),
+                                status_code=303)  # fmt: skip
 
     @app.post("/jobs/{name}/{action}")
     async def job_action(request: Request, name: str, action: str) -> Response:
@@ -306,13 +437,19 @@ def create_app(
 
     @app.post("/jobs/new")
     async def create_job(request: Request) -> Response:
-        from etl_bigquery.service.jobs import deploy_definition, validate_and_create_table
+        from etl_bigquery.service.jobs import (
+            deploy_definition,
+            refuse_taken_name,
+            validate_and_create_table,
+        )
 
         form = await _form(request)
         try:
             definition = definition_from_form(form, [str(c) for c in form.getlist("columns")])
+            await call(refuse_taken_name, definition.job.name, prefect_yaml)
             await call(validate_and_create_table, definition)
-            applied = await call(deploy_definition, definition, prefect_yaml)
+            applied = await call(deploy_definition, definition, prefect_yaml,
+                                 run_now=form.get("run_now") == "on")  # fmt: skip
         except EtlError as error:
             return JSONResponse({"error": error.message}, status_code=400)
         return JSONResponse(
@@ -320,7 +457,8 @@ def create_app(
              "schedule": applied.schedule, "next_run": applied.next_run,
              "warnings": applied.warnings, "redirect": "/jobs?" + urlencode(
                  {"notice": f"Job '{applied.name}' created and deployed; schedule: "
-                  f"{applied.schedule}."})}
+                  f"{applied.schedule}." + (" Its first run has started." if applied.flow_run_id
+                                            else "")})}
         )  # fmt: skip
 
     # -- JSON for the wizard (the same discovery functions as `etl connection ...`) -------------
@@ -358,7 +496,13 @@ def create_app(
         from etl_bigquery.service import discovery
 
         found = await call(discovery.list_columns, name, table, schema or None)
-        return [{**c.as_dict(), "bq_name": sanitize_column_name(c.name)} for c in found]
+        listed = []
+        for c in found:
+            choice = cursor_choice(c.name, c.bq_type, c.nullable)
+            listed.append({**c.as_dict(), "bq_name": sanitize_column_name(c.name),
+                           "cursor_rank": choice[0] if choice else None,
+                           "cursor_reason": choice[1] if choice else None})  # fmt: skip
+        return listed
 
     @app.get("/api/connections/{name}/preview")
     async def api_preview(name: str, table: str, schema: str | None = None) -> Any:

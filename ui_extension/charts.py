@@ -7,6 +7,7 @@ count what was drawn: one <circle class="bubble"> per run in the bubble chart.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from html import escape
 
@@ -144,17 +145,19 @@ def duration_chart(runs: Sequence[RunView], now: dt.datetime, days: int = 30) ->
         bottom = top + lane - 10
         mine = sorted((r for r in shown if r.job == job), key=lambda r: r.start_time)  # type: ignore[arg-type, return-value]
         longest = max(r.duration_seconds or 0 for r in mine) or 1
-        scale = (lane - 18) / longest
+        # A log scale: one long run would flatten the others on a linear one.
+        scale = (lane - 18) / math.log1p(longest)
         points = [
-            (_x(r.start_time, start, now), bottom - (r.duration_seconds or 0) * scale, r)  # type: ignore[arg-type]
+            (_x(r.start_time, start, now),  # type: ignore[arg-type]
+             bottom - math.log1p(r.duration_seconds or 0) * scale, r)
             for r in mine
-        ]
+        ]  # fmt: skip
         parts.append(
             f'<text x="{LEFT - 10}" y="{top + lane / 2}" class="label" text-anchor="end">'
             f"<title>{escape(job)}</title>{escape(_short(job))}</text>"
             f'<line x1="{LEFT}" y1="{bottom}" x2="{WIDTH - RIGHT}" y2="{bottom}" class="lane"/>'
             f'<text x="{WIDTH - RIGHT}" y="{top + 8}" class="tick" text-anchor="end">'
-            f"max {format_duration(longest)}</text>"
+            f"max {format_duration(longest)} (log scale)</text>"
         )
         if len(points) > 1:
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in points)

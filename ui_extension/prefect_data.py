@@ -203,3 +203,25 @@ async def server_ok() -> bool:
     async with get_client() as client:
         # Prefect returns the exception instead of raising it.
         return await client.api_healthcheck() is None
+
+
+async def job_is_active(job: str) -> bool:
+    """Whether a run of `job` is pending or running (any way it was started: by its tag)."""
+    from prefect.client.schemas.filters import (
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        FlowRunFilterTags,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    async with get_client() as client:
+        runs = await client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
+            flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=[f"etl-job:{job}"]),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(
+                    any_=[StateType.RUNNING, StateType.PENDING, StateType.CANCELLING])),
+            ),
+            limit=1,
+        )  # fmt: skip
+    return bool(runs)

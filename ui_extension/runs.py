@@ -7,7 +7,7 @@ KPI arithmetic is unit-tested without a server.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 STAGES = ("init", "validate", "extract", "load")
@@ -150,17 +150,28 @@ def format_bytes(value: int | None) -> str:
 
 
 def filter_runs(
-    runs: Sequence[RunView], query: str = "", status: str = "", connection: str = ""
+    runs: Sequence[RunView],
+    query: str = "",
+    status: str | Collection[str] = "",
+    connection: str = "",
 ) -> list[RunView]:
-    """The dashboard's filters: job name contains `query`, status equals, connection equals."""
+    """The dashboard's filters: job name contains `query`, status is one of `status` (one or
+    several; none means any), connection equals."""
     query = query.strip().lower()
+    statuses = {status} if isinstance(status, str) else set(status)
+    statuses.discard("")
     return [
         r
         for r in runs
         if (not query or query in r.job.lower())
-        and (not status or r.status == status)
+        and (not statuses or r.status in statuses)
         and (not connection or r.connection == connection)
     ]
+
+
+def active_jobs(runs: Iterable[RunView]) -> set[str]:
+    """Jobs with a run in progress: Rerun is not offered for them (the run would be skipped)."""
+    return {r.job for r in runs if r.live or (r.status == "pending" and r.start_time is not None)}
 
 
 @dataclass(frozen=True)

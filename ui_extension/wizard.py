@@ -77,3 +77,30 @@ def job_fields_from_form(form: Mapping[str, Any], columns: list[str]) -> dict[st
 def definition_from_form(form: Mapping[str, Any], columns: list[str]) -> JobDefinition:
     """Raises the job file's one-sentence ConfigurationError when something is wrong."""
     return parse_job_definition(job_fields_from_form(form, columns), WHERE)
+
+
+# Types a cursor can be read by, and the column names that say "changed at" / "created at".
+_CURSOR_TYPES = {"TIMESTAMP": 0, "DATETIME": 0, "DATE": 1, "INT64": 2, "NUMERIC": 3}
+_UPDATED = ("updated", "modified", "changed", "last_update", "mtime")
+_CREATED = ("created", "inserted", "added")
+
+
+def cursor_choice(name: str, bq_type: str, nullable: bool = True) -> tuple[int, str] | None:
+    """(rank, reason) when the column can serve as a transactional job's cursor, lower ranks
+    first: an updated/modified timestamp sees every changed row, a created one every new row,
+    another timestamp or a growing number only what its values say. None when it cannot."""
+    base = bq_type.split("(")[0].upper()
+    if base not in _CURSOR_TYPES:
+        return None
+    lowered = name.lower()
+    when = "timestamp" if _CURSOR_TYPES[base] == 0 else base.lower()
+    null = "" if not nullable else " (nullable: rows with no value are never read)"
+    if base != "INT64" and any(w in lowered for w in _UPDATED):
+        return 0, f"recommended: an updated/modified {when} sees new and changed rows{null}"
+    if base != "INT64" and any(w in lowered for w in _CREATED):
+        return 10, f"a created {when}: new rows only, changes to old rows are missed{null}"
+    if _CURSOR_TYPES[base] <= 1:
+        return 20 + _CURSOR_TYPES[base], f"a {when}: rows are read in order of its values{null}"
+    return 30 + _CURSOR_TYPES[base], (
+        f"a growing number ({base}): new rows only, if it only ever grows{null}"
+    )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -19,18 +20,64 @@ app = typer.Typer(
 
 
 @app.command()
-def apply(file: Path = typer.Argument(..., help="YAML file with one or more connections.")) -> None:
-    """Create or update the connections described in FILE (secrets may be ${ENV_VARS})."""
+def apply(
+    file: Path = typer.Argument(..., help="YAML file with one or more connections."),
+    save_untested: bool = typer.Option(
+        False,
+        "--save-untested",
+        help="Save a connection whose test fails (e.g. not reachable from here yet), marked "
+        "untested in `etl connection list`.",
+    ),
+) -> None:
+    """Test, then save, the connections described in FILE (secrets may be ${ENV_VARS}). A new
+    connection, or an edit of its host, port, database, credentials or bucket, is saved only when
+    its test passes; the others in FILE are still applied. Exit 1 when one was not saved."""
     from etl_bigquery.service.connection_documents import apply_document
     from etl_bigquery.service.job_files import read_yaml_documents
 
+    refused = 0
     with user_errors():
         documents = read_yaml_documents(file)
         for index, document in enumerate(documents, start=1):
             where = f"{file} (document {index})" if len(documents) > 1 else str(file)
-            applied = apply_document(document, where)
-            verb = "created" if applied.created else "updated"
-            typer.echo(f"{verb} {applied.kind} connection '{applied.name}'")
+            applied = quiet_call(
+                partial(apply_document, document, where, save_untested=save_untested)
+            )
+            refused += _report_applied(applied)
+    if refused:
+        raise typer.Exit(1)
+
+
+def _report_applied(applied: Any) -> int:
+    """Print what happened to one connection; 1 when it was not saved."""
+    what = f"{applied.kind} connection '{applied.name}'"
+    if not applied.changed:
+        typer.echo(f"unchanged {what}")
+        return 0
+    if not applied.saved:
+        verb = "created" if applied.created else "changed"
+        typer.echo(
+            f"Error: {what} not {verb}: its test {applied.test_status}: {applied.test_message} "
+            "Fix the settings, or pass --save-untested to save it anyway.",
+            err=True,
+        )
+        return 1
+    verb = "created" if applied.created else "updated"
+    if applied.untested:
+        tested = f"saved untested (its test {applied.test_status}: {applied.test_message})"
+    elif applied.tested:
+        tested = f"tested: {applied.test_message}"
+    else:
+        tested = "no re-test needed: only timeouts or sampling changed"
+    typer.echo(f"{verb} {what}; {tested}")
+    if not applied.created:
+        count = len(applied.jobs_using)
+        jobs = f" ({', '.join(applied.jobs_using)})" if count else ""
+        typer.echo(
+            f"{count} job{'s' * (count != 1)} use{'s' * (count == 1)} this connection{jobs}; "
+            "their next runs use the new settings."
+        )
+    return 0
 
 
 _ESTIMATED = "~ estimated from the source's statistics (counting would be expensive)"

@@ -74,24 +74,40 @@ def apply(
     deploy: bool = typer.Option(
         True, "--deploy/--no-deploy", help="Write and register the deployment (default)."
     ),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Validate, and show the table, column mapping and schedule the job would have; "
+        "create, deploy and change nothing.",
+    ),
 ) -> None:
     """Validate the job against its source and BigQuery, create the destination table, then write
     its deployment into prefect.yaml and register it. Nothing is left behind when validation
     fails. A job file outside any project (no prefect.yaml in its folder or above) is validated
-    and its table created, without a deployment, unless --prefect-yaml names the file to start."""
+    and its table created, without a deployment, unless --prefect-yaml names the file to start.
+    A name taken by another job (another source, destination or load type) is refused; the same
+    job is updated, with the rules of `etl job edit`."""
     from etl_bigquery.service.job_files import load_job_definition
-    from etl_bigquery.service.jobs import deploy_definition, validate_and_create_table
+    from etl_bigquery.service.jobs import (
+        check_same_job,
+        deploy_definition,
+        validate_and_create_table,
+    )
 
+    target = prefect_yaml or find_prefect_yaml(file)
     with user_errors():
         definition = load_job_definition(file)
-        applied = validate_and_create_table(definition)
+        exists = check_same_job(definition, target)
+        applied = validate_and_create_table(definition, dry_run=dry_run)
     _print_plans(applied)
     for warning in definition.warnings:
         typer.echo(f"warning: {warning}")
     job = definition.job
+    if dry_run:
+        _print_dry_run(definition, applied, exists)
+        return
     state = "created" if applied.table_created else "exists and is compatible"
     typer.echo(f"Job '{job.name}' is valid; table {applied.ref} {state}.")
-    target = prefect_yaml or find_prefect_yaml(file)
     if not deploy or target is None:
         if target is None and deploy:
             typer.echo(
@@ -113,6 +129,22 @@ def apply(
         typer.echo(f"Run started: flow run {deployed.flow_run_id}.")
 
 
+def _print_dry_run(definition: Any, applied: Any, exists: bool) -> None:
+    job, schedule = definition.job, definition.deployment.schedule
+    if applied.table_exists:
+        added = ", ".join(applied.columns_to_add)
+        table_text = f"table {applied.ref} exists and is compatible" + (
+            f"; would add {added} (NULLABLE)" if added else ""
+        )
+    else:
+        table_text = f"would create table {applied.ref}"
+    typer.echo(
+        f"Dry run: job '{job.name}' is valid; {table_text}; schedule: {schedule.describe()}; "
+        f"it would be {'updated' if exists else 'created'}. "
+        "Nothing was created or changed."
+    )
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
@@ -120,30 +152,53 @@ def _duration(seconds: float | None) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
+_HEALTH_MARK = {"scheduled": "ok", "manual": "manual", "paused": "paused", "failed": "FAILED"}
+
+
 @app.command("list")
 def list_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON array, one object per job."),
+    status: str | None = typer.Option(
+        None,
+        "--status",
+        help="Last run completed, failed, running, cancelled or never; or the job enabled/paused.",
+    ),
+    connection: str | None = typer.Option(
+        None, "--connection", help="Jobs reading from this connection or loading into this block."
+    ),
+    schedule: str | None = typer.Option(
+        None, "--schedule", help="manual, scheduled, or hourly/daily/weekly/monthly/cron."
+    ),
+    health: str | None = typer.Option(
+        None, "--health", help="scheduled, manual, paused or failed (the health column)."
+    ),
 ) -> None:
     """Every deployed job: source → destination, schedule in words, next run in the job's time
-    zone, Enabled/Paused, and the last run's status, rows and duration."""
-    from etl_bigquery.service.jobs import list_jobs
+    zone, Enabled/Paused, a health mark (ok: scheduled; manual; paused; FAILED: the last run
+    failed), and the last run's status, rows and duration, whichever way it was started
+    (`etl run`, the deployment's schedule, `etl job run`, the console)."""
+    from etl_bigquery.service.jobs import filter_jobs, list_jobs
 
     with user_errors():
         jobs = quiet_call(list_jobs) if as_json else list_jobs()
+    jobs = filter_jobs(jobs, status=status, connection=connection, schedule=schedule,
+                       health=health)  # fmt: skip
     if as_json:
         typer.echo(json.dumps([j.to_dict() for j in jobs]))
         return
     if not jobs:
-        typer.echo("No jobs are deployed; `etl job apply FILE` deploys one.")
+        filtered = any((status, connection, schedule, health))
+        typer.echo("No job matches these filters." if filtered
+                   else "No jobs are deployed; `etl job apply FILE` deploys one.")  # fmt: skip
         return
     rows = [
-        (j.name, f"{j.source} -> {j.destination}", j.schedule, j.next_run or "-", j.state,
-         j.last_status or "-", "" if j.last_rows is None else f"{j.last_rows:,}",
-         _duration(j.last_duration_seconds))
+        (j.name, _HEALTH_MARK[j.health], f"{j.source} -> {j.destination}", j.schedule,
+         j.next_run or "-", j.state, j.last_status or "-",
+         "" if j.last_rows is None else f"{j.last_rows:,}", _duration(j.last_duration_seconds))
         for j in jobs
     ]  # fmt: skip
-    headers = ["job", "source -> destination", "schedule", "next run", "state", "last run",
-               "rows", "duration"]  # fmt: skip
+    headers = ["job", "health", "source -> destination", "schedule", "next run", "state",
+               "last run", "rows", "duration"]  # fmt: skip
     typer.echo(table(rows, headers))
 
 
@@ -156,7 +211,7 @@ def run(
 ) -> None:
     """Start a run through the job's deployment; a worker of its pool runs it. With --wait,
     print the same summary as `etl run` and exit like it (0 completed, 1 failed, 3 skipped)."""
-    from etl_bigquery.cli.run import EXIT_SKIPPED, _human
+    from etl_bigquery.cli.run import EXIT_SKIPPED, _human, progress_watcher
     from etl_bigquery.service.jobs import start_run, wait_for_run
 
     with user_errors():
@@ -166,7 +221,7 @@ def run(
             return
         if not as_json:
             typer.echo(f"Run of '{name}' started: flow run {run_id}; waiting for a worker...")
-        report = wait_for_run(run_id, timeout=timeout)
+        report = wait_for_run(run_id, timeout=timeout, watcher=progress_watcher(as_json))
     typer.echo(json.dumps(report, default=str) if as_json else _human(report))
     if report["status"] == "skipped":
         raise typer.Exit(EXIT_SKIPPED)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +16,35 @@ from etl_bigquery.cli.output import fail, quiet_call, user_errors
 EXIT_SKIPPED = 3
 
 
-def run_job(file: Path) -> dict[str, Any]:
-    """Run the flow and return its report (status, figures, stages, flow run id)."""
+def shows_progress(as_json: bool) -> bool:
+    """Progress lines only for a person at a terminal: never with --json, in a pipe or a file,
+    or with ETL_PROGRESS=0."""
+    return not as_json and sys.stdout.isatty() and os.environ.get("ETL_PROGRESS", "1") != "0"
+
+
+def progress_watcher(as_json: bool) -> Any:
+    """A `progress.Watcher` printing to the terminal, or None when progress is not shown."""
+    if not shows_progress(as_json):
+        return None
+    from etl_bigquery.service.progress import Watcher
+
+    return Watcher(typer.echo)
+
+
+def run_job(file: Path, progress: bool = False) -> dict[str, Any]:
+    """Run the flow and return its report (status, figures, stages, flow run id); with
+    `progress`, print each stage's state as it changes and the rows read while extracting."""
     from prefect import tags
 
     from etl_bigquery.flows.etl_job import RunFailed, etl_job
     from etl_bigquery.service.job_files import load_job_file
+    from etl_bigquery.service.progress import InProcessWatch
 
     job = load_job_file(file)
-    with tags("etl", f"etl-job:{job.name}"):
+    # The same tags as a deployment's runs: `etl job list` and the console count it as the
+    # job's run whichever way it was started.
+    watch = InProcessWatch(job.name, typer.echo) if progress else contextlib.nullcontext()
+    with watch, tags("etl", f"etl-job:{job.name}"):
         state = etl_job(job=job, return_state=True)
     outcome = state.result(raise_on_failure=False)
     report = outcome.report if isinstance(outcome, RunFailed) else outcome
@@ -74,7 +97,10 @@ def run_command(
     """Run the job now through the etl-job flow and print its summary. Exit code 0 only when the
     run completed (Completed or Partial)."""
     with user_errors():
-        report = quiet_call(lambda: run_job(file)) if as_json else run_job(file)
+        if as_json:
+            report = quiet_call(lambda: run_job(file))
+        else:
+            report = run_job(file, progress=shows_progress(as_json))
     if as_json:
         typer.echo(json.dumps(report, default=str))
     else:

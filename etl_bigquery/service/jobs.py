@@ -32,6 +32,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterState,
     FlowRunFilterStateType,
+    FlowRunFilterTags,
 )
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import FlowRunSort
@@ -42,6 +43,7 @@ from etl_bigquery.flows.locking import limit_name, record_name
 from etl_bigquery.service.job_files import JobDefinition, job_fields, parse_job_definition
 from etl_bigquery.service.prefect_yaml import (
     FLOW_NAME,
+    JOB_TAG,
     PROCESS_POOL,
     PrefectYaml,
     deployment_entry,
@@ -135,8 +137,9 @@ class Applied:
     warnings: list[str] = field(default_factory=list)
 
 
-def validate_and_create_table(definition: JobDefinition) -> Any:
-    """Check the job against its source and BigQuery and create (or extend) its table."""
+def validate_and_create_table(definition: JobDefinition, *, dry_run: bool = False) -> Any:
+    """Check the job against its source and BigQuery and create (or extend) its table; with
+    `dry_run`, only check, and report the table that would be created or extended."""
     from etl_bigquery.blocks.registry import load_connection, load_destination
     from etl_bigquery.engine.pipeline.apply import apply_job
     from etl_bigquery.engine.pipeline.context import RunContext
@@ -154,9 +157,86 @@ def validate_and_create_table(definition: JobDefinition) -> Any:
         destination.settings(),
     )
     try:
-        return apply_job(ctx)
+        return apply_job(ctx, dry_run=dry_run)
     finally:
         ctx.close()
+
+
+def existing_definition(name: str, prefect_yaml: str | Path | None) -> JobDefinition | None:
+    """The job already named `name`, in the project's prefect.yaml or on the server; None when
+    the name is free."""
+    if prefect_yaml is not None:
+        deployed = PrefectYaml(project_file(prefect_yaml)).job(name)
+        if deployed is not None:
+            return deployed.definition
+    with get_client(sync_client=True) as client:
+        try:
+            deployment = client.read_deployment_by_name(f"{FLOW_NAME}/{name}")
+        except ObjectNotFound:
+            return None
+    try:
+        return _definition_from_server(deployment)
+    except ConfigurationError:
+        return None  # a deployment of the flow not made from a job file: not a job
+
+
+def refuse_taken_name(name: str, prefect_yaml: str | Path | None) -> None:
+    """A new job (the console's wizard) never takes the name of an existing one."""
+    existing = existing_definition(name, prefect_yaml)
+    if existing is not None:
+        raise ConfigurationError(
+            f"A job named '{name}' already exists ({_identity_text(existing)}); choose another "
+            "name, or change that job from its Edit page."
+        )
+
+
+def check_same_job(definition: JobDefinition, prefect_yaml: str | Path | None) -> bool:
+    """Refuse, with a sentence, a job whose name is taken by a different job (another source,
+    destination or load type) or that changes what `etl job edit` may not change; True when
+    the job exists (the apply then updates it, as `etl job edit` does)."""
+    name = definition.job.name
+    existing = existing_definition(name, prefect_yaml)
+    if existing is None:
+        return False
+    before, after = existing.to_file(), definition.to_file()
+    old_identity, new_identity = _identity(existing), _identity(definition)
+    differ = [k for k in old_identity if old_identity[k] != new_identity[k]]
+    if differ:
+        named = [k.replace("_", " ") for k in differ]
+        raise ConfigurationError(
+            f"A job named '{name}' already exists with another {' and '.join(named)} "
+            f"({_identity_text(existing)}); nothing was changed. Choose another name, or delete "
+            f"that job first with `etl job delete {name}`."
+        )
+    for key, reason in FROZEN_FIELDS.items():
+        if key in ("connection", "source", "destination", "load_type"):
+            continue  # compared above, by what they mean rather than how they are written
+        if _normal(after.get(key), key) != _normal(before.get(key), key):
+            raise ConfigurationError(
+                f"Job '{name}': {key} cannot change on an existing job ({reason}). Create a new "
+                f"job with the new {key} (`etl job apply NEW.yaml`), then delete this one."
+            )
+    return True
+
+
+def _identity(definition: JobDefinition) -> dict[str, Any]:
+    """What makes two definitions the same job: a name is taken by another job when these
+    differ (source, destination table, load type)."""
+    job = definition.job
+    source = _normal(job_fields(job).get("source"), "source")
+    return {
+        "source": (job.connection, json.dumps(source, sort_keys=True, default=str)),
+        "destination": (job.destination.block, job.destination.dataset, job.destination_table),
+        "load_type": job.load_type.value,
+    }
+
+
+def _identity_text(definition: JobDefinition) -> str:
+    job = definition.job
+    return (
+        f"{job.connection}: {job.describe_source()} -> {job.destination.block}: "
+        f"{job.destination.dataset or '(default)'}.{job.destination_table}, {job.load_type.value}"
+    )
 
 
 def deploy_definition(
@@ -233,9 +313,61 @@ class JobStatus:
     """Jobs with `freshness`: the last check (status fresh|stale|unknown, reason, when)."""
     verified: dict[str, Any] | None = None
     """The last `etl verify` or verify task: equal, mode, when, differences by kind."""
+    connection: str = ""
+    schedule_kind: str = "manual"
+    """manual | hourly | daily | weekly | monthly | cron"""
+
+    @property
+    def health(self) -> str:
+        """One mark per job: failed (its last run failed), paused, manual (no schedule), or
+        scheduled (runs on its own and the last run did not fail)."""
+        if self.last_status in ("Failed", "Crashed", "TimedOut"):
+            return "failed"
+        if self.state == "Paused":
+            return "paused"
+        return "manual" if self.schedule_kind == "manual" else "scheduled"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "health": self.health}
+
+
+def filter_jobs(
+    jobs: list[JobStatus],
+    *,
+    status: str | None = None,
+    connection: str | None = None,
+    schedule: str | None = None,
+    health: str | None = None,
+) -> list[JobStatus]:
+    """The jobs list's filters, shared by `etl job list` and the console: `status` is the last
+    run's (completed, failed, running, cancelled, never) or the job's (enabled, paused);
+    `connection` the source connection or destination block; `schedule` manual or scheduled or
+    a kind (hourly, daily, weekly, monthly, cron); `health` one of JobStatus.health."""
+
+    def keep(j: JobStatus) -> bool:
+        if status:
+            wanted = status.lower()
+            last = (j.last_status or "never").lower()
+            if wanted in ("enabled", "paused"):
+                if j.state.lower() != wanted:
+                    return False
+            elif wanted == "failed":
+                if last not in ("failed", "crashed", "timedout"):
+                    return False
+            elif last != wanted:
+                return False
+        if connection and connection not in (j.connection, j.destination.split(":", 1)[0]):
+            return False
+        if schedule:
+            wanted = schedule.lower()
+            if wanted == "scheduled":
+                if j.schedule_kind == "manual":
+                    return False
+            elif j.schedule_kind != wanted:
+                return False
+        return not (health and j.health != health.lower())
+
+    return [j for j in jobs if keep(j)]
 
 
 def _definition_from_server(deployment: Any) -> JobDefinition:
@@ -310,12 +442,17 @@ def list_jobs() -> list[JobStatus]:
                 state="Paused" if deployment.paused else "Enabled",
                 deployment_id=str(deployment.id),
                 work_pool=deployment.work_pool_name,
+                connection=job.connection,
+                schedule_kind=schedule.kind,
             )
             status.next_run = _next_scheduled(client, deployment, definition)
             _checks(status, job)
+            # By the job's tag, not its deployment: a run of `etl run FILE` (no deployment),
+            # of the deployment and of the console all carry etl-job:NAME.
             last = client.read_flow_runs(
-                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
+                flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
                 flow_run_filter=FlowRunFilter(
+                    tags=FlowRunFilterTags(all_=[f"{JOB_TAG}{job.name}"]),
                     state=FlowRunFilterState(
                         type=FlowRunFilterStateType(
                             any_=[
@@ -326,7 +463,7 @@ def list_jobs() -> list[JobStatus]:
                                 StateType.RUNNING,
                             ]
                         )
-                    )
+                    ),
                 ),
                 sort=FlowRunSort.START_TIME_DESC,
                 limit=1,
@@ -390,12 +527,18 @@ def start_run(name: str) -> uuid.UUID:
     return run.id
 
 
-def wait_for_run(run_id: uuid.UUID, timeout: float = 3600, poll: float = 2) -> dict[str, Any]:
-    """Wait until the run ends, then return the same report `etl run` prints."""
+def wait_for_run(
+    run_id: uuid.UUID, timeout: float = 3600, poll: float = 2, watcher: Any = None
+) -> dict[str, Any]:
+    """Wait until the run ends, then return the same report `etl run` prints; a
+    `progress.Watcher` is handed each poll (stage states, rows read)."""
     deadline = time.monotonic() + timeout
     with get_client(sync_client=True) as client:
         while True:
             run = client.read_flow_run(run_id)
+            if watcher is not None:
+                with contextlib.suppress(Exception):  # progress is a courtesy
+                    watcher.poll(client, run_id)
             if run.state is not None and run.state.is_final():
                 break
             if time.monotonic() > deadline:

@@ -329,6 +329,11 @@ def test_a_job_created_in_the_wizard_is_deployed_runs_pauses_and_is_deleted(
     assert _unlabelled(driver) == []
     _shot(driver, "wizard-table")
     driver.find_element(By.CSS_SELECTOR, "#step-2 button.next").click()
+    # A transactional job's cursor: only columns that can serve, the best first, with why.
+    _select(driver, "load_type", "transactional")
+    assert _options(driver, "cursor_column") == ["id", "price"]  # INT64 before NUMERIC
+    assert "growing number" in driver.find_element(By.ID, "cursor-reason").text
+    _select(driver, "load_type", "catalog")
     driver.find_element(By.CSS_SELECTOR, "#step-3 button.next").click()
     _select(driver, "destination", shop["destination"])
     driver.find_element(By.ID, "dataset").send_keys(dataset)
@@ -362,6 +367,10 @@ def test_a_job_created_in_the_wizard_is_deployed_runs_pauses_and_is_deleted(
     assert "Daily at 09:00 Europe/Warsaw" in driver.find_element(By.ID, "review-output").text
     assert _unlabelled(driver) == []
     _shot(driver, "wizard-review")
+    # The first run is offered, ticked; this test starts its runs with Run now below.
+    run_now = driver.find_element(By.ID, "run_now")
+    assert run_now.is_selected()
+    run_now.click()
     driver.find_element(By.ID, "create").click()
     browser.wait_for(driver, lambda d: "/jobs?" in d.current_url, "the jobs page after creating",
                      timeout=180)  # fmt: skip

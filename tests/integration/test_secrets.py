@@ -94,7 +94,13 @@ def test_the_password_appears_nowhere(files, pg_password_server, services):
 
     # A wrong password must not leak either, in the failure it causes.
     wrong = "Wrong-" + secret
-    assert run("connection", "apply", str(files["connection"]), password=wrong).returncode == 0
+    # An edit of the password is tested first: a failing one is refused, the old one stays.
+    refused = run("connection", "apply", str(files["connection"]), password=wrong)
+    assert refused.returncode == 1
+    assert "Authentication failed" in refused.stderr and "--save-untested" in refused.stderr
+    assert run("connection", "test", files["name"]).returncode == 0
+    saved = run("connection", "apply", str(files["connection"]), "--save-untested", password=wrong)
+    assert saved.returncode == 0 and "saved untested" in saved.stdout
     failed = run("run", str(files["job"]), "--json", password=wrong)
     assert failed.returncode == 1
     assert json.loads(failed.stdout)["error"] == "Authentication failed. Check username/password."

@@ -168,7 +168,11 @@ def test_no_cors_is_ever_granted(console):
 # -- headers -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/", "/jobs", "/connections", "/jobs/new", "/health"])
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/jobs", "/connections", "/jobs/new", "/health", "/connections/new?kind=files",
+     "/jobs?health=failed&schedule=manual", "/?status=failed&status=running&page=2"],
+)  # fmt: skip
 def test_every_response_carries_the_security_headers_and_pages_have_no_inline_script(console, path):
     answer = httpx.get(f"{console}{path}", timeout=120)
     assert answer.status_code == 200, answer.text

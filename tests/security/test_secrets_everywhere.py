@@ -107,7 +107,10 @@ def test_a_mariadb_password_appears_nowhere(
     assert session.etl("run", missing, "--json", env={"SEC_PW": maria_db.password}).returncode
     # A wrong password: the failure it causes must not carry it either.
     wrong = "Wrong-" + maria_db.password
-    assert session.etl("connection", "apply", connection, env={"SEC_PW": wrong}).returncode == 0
+    assert session.etl("connection", "apply", connection, env={"SEC_PW": wrong}).returncode == 1
+    untested = session.etl("connection", "apply", connection, "--save-untested",
+                           env={"SEC_PW": wrong})  # fmt: skip
+    assert untested.returncode == 0, untested.stderr
     failed = session.etl("run", job, "--json", env={"SEC_PW": wrong})
     assert json.loads(failed.stdout)["error"] == "Authentication failed. Check username/password."
     assert session.etl("connection", "test", name, env={"SEC_PW": wrong}).returncode == 1
@@ -173,7 +176,9 @@ def test_a_redis_password_appears_nowhere(services, destination, dataset, tmp_pa
             "database: '12'\nusername: default\npassword: ${SEC_REDIS}\n"
         ))  # fmt: skip
         env = {"SEC_REDIS": secret}
-        assert session.etl("connection", "apply", refused, env=env).returncode == 0
+        assert session.etl("connection", "apply", refused, env=env).returncode == 1
+        untested = session.etl("connection", "apply", refused, "--save-untested", env=env)
+        assert untested.returncode == 0, untested.stderr
         assert session.etl("run", job, "--json", env=env).returncode
         assert session.etl("connection", "test", name, env=env).returncode
     finally:

@@ -126,8 +126,18 @@ function console_refresh_when_live(ms) {
         [c.name + (c.primary_key ? " (key)" : ""), c.source_type, c.bq_name, c.bq_type, c.confidence + (c.detected ? " (detected)" : "")]
           .forEach(function (v) { var cell = document.createElement("td"); text(cell, v); tr.appendChild(cell); });
         body.appendChild(tr);
-        option(cursor, c.name, c.name + " (" + c.bq_type + ")");
       });
+      // Only columns that can serve as a cursor, the recommended one (updated/modified, then
+      // created timestamps) first and selected, with the reason shown.
+      found.filter(function (c) { return c.cursor_rank !== null && c.cursor_rank !== undefined; })
+        .sort(function (a, b) { return a.cursor_rank - b.cursor_rank; })
+        .forEach(function (c) { option(cursor, c.name, c.name + " (" + c.bq_type + ")"); cursor.lastChild.setAttribute("data-reason", c.cursor_reason); });
+      var showReason = function () {
+        var chosen = cursor.options[cursor.selectedIndex];
+        text($("cursor-reason"), chosen ? chosen.getAttribute("data-reason") : "No column can serve as a cursor (a timestamp, date or growing number).");
+      };
+      cursor.selectedIndex = cursor.options.length ? 0 : -1;
+      cursor.onchange = showReason; showReason();
       return getJSON(connectionUrl("preview", params), $("table-status"));
     }).then(function (preview) {
       var head = $("preview-table").querySelector("thead"), body = $("preview-table").querySelector("tbody");
@@ -235,5 +245,54 @@ function console_refresh_when_live(ms) {
     }).catch(function (e) {
       text(error, "Creating the job failed: " + e.message); error.hidden = false; $("create").disabled = false; text($("create"), "Create job");
     });
+  });
+})();
+
+(function () {
+  // Times are rendered in UTC by the server; shown here in the browser's own time zone (the
+  // UTC value stays in the title).
+  document.querySelectorAll("time[data-local]").forEach(function (element) {
+    var when = new Date(element.getAttribute("datetime"));
+    if (isNaN(when.getTime())) return;
+    element.title = element.textContent.trim();
+    element.textContent = when.toLocaleString(undefined, {
+      year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit",
+      second: "2-digit", timeZoneName: "short"
+    });
+    element.setAttribute("data-localised", "true");
+  });
+})();
+
+(function () {
+  // The connection form: Test, then Save. Save is shown only after a passing test of the
+  // fields as they are now; any change hides it again (the server tests again on Save).
+  var form = document.getElementById("connection-form");
+  if (!form) return;
+  var test = document.getElementById("connection-test");
+  var save = document.getElementById("connection-save");
+  var outcome = document.getElementById("connection-outcome");
+  form.addEventListener("input", function () { save.hidden = true; });
+  form.addEventListener("change", function () { save.hidden = true; });
+  test.addEventListener("click", function () {
+    save.hidden = true;
+    outcome.textContent = "Testing…";
+    outcome.className = "";
+    console_post("/api/connections/test", console_form_json(form), "application/json")
+      .then(function (r) { return r.json(); })
+      .then(function (result) {
+        var passed = result.status === "success";
+        outcome.textContent = (passed ? "Test passed: " : "Test " + result.status + ": ") + result.message
+          + (result.warning ? " Warning: " + result.warning : "");
+        outcome.className = passed ? "flash notice" : "flash error";
+        save.hidden = !passed;
+      });
+  });
+  save.addEventListener("click", function () {
+    console_post("/api/connections/save", console_form_json(form), "application/json")
+      .then(function (r) { return r.json(); })
+      .then(function (result) {
+        if (result.redirect) { window.location.href = result.redirect; return; }
+        outcome.textContent = result.error; outcome.className = "flash error"; save.hidden = true;
+      });
   });
 })();

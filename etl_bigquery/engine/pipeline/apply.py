@@ -23,9 +23,16 @@ class Applied:
     table_created: bool
     dataset_created: bool
     estimated_rows: int | None
+    dry_run: bool = False
+    """Validated only: nothing was created or changed."""
+    table_exists: bool = False
+    columns_to_add: tuple[str, ...] = ()
+    """BigQuery columns the table lacks (added as NULLABLE; with dry_run, would be)."""
 
 
-def apply_job(ctx: RunContext) -> Applied:
+def apply_job(ctx: RunContext, *, dry_run: bool = False) -> Applied:
+    """Validate the job and create (or extend) its table; with `dry_run`, validate only and say
+    what would be created."""
     job = ctx.job
     client = ctx.bigquery.bigquery
     strategy = strategy_for(job)
@@ -53,9 +60,14 @@ def apply_job(ctx: RunContext) -> Applied:
             columns = table_columns([*table.schema, *new_fields], resolved)
             require_identity_loaded(identity, columns, ref)
             new_fields += tables.version_field_missing(table, new_fields, identity, columns)
+        added = tuple(f.name for f in new_fields)
+        if dry_run:
+            return Applied(ref, plans, False, False, estimated, True, True, added)
         tables.apply_table_changes(client, table, ref, new_fields, job.name, job.load_type)
-        return Applied(ref, plans, False, False, estimated)
+        return Applied(ref, plans, False, False, estimated, False, True, added)
     identity = strategy.new_table_identity(job, plans, proposed)
+    if dry_run:
+        return Applied(ref, plans, False, False, estimated, True)
     dataset_created = tables.ensure_dataset(client, ref, ctx.settings.location)
     try:
         tables.create_table(
