@@ -58,8 +58,9 @@ def _equal_then_one_deleted(
 # -- PostgreSQL custom query -------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("load_type", ["catalog", "transactional"])
 def test_a_postgresql_query_source(
-    tmp_path: Path, pg_admin, pg_schema, pg_connection, destination, dataset, bq
+    tmp_path: Path, load_type, pg_admin, pg_schema, pg_connection, destination, dataset, bq
 ):
     pg_admin.execute(
         f"""CREATE TABLE "{pg_schema}".orders (id bigint PRIMARY KEY, amount numeric(8,2),
@@ -73,15 +74,21 @@ def test_a_postgresql_query_source(
     query = (
         f'SELECT id, (amount * 2)::numeric(10,2) AS doubled, updated_at FROM "{pg_schema}".orders'
     )
+    fields: dict[str, Any] = {"load_type": load_type}
+    if load_type == "transactional":
+        fields |= {"cursor_column": "updated_at", "backfill_start": "all", "key_columns": ["id"]}
     path = job_file(
-        tmp_path, f"vq-{dataset[-6:]}", connection=pg_connection, source={"query": query},
-        destination={"block": destination, "dataset": dataset, "table": "report"},
-        load_type="transactional", cursor_column="updated_at", backfill_start="all",
-        key_columns=["id"],
+        tmp_path, f"vq-{load_type[:5]}-{dataset[-6:]}", connection=pg_connection,
+        source={"query": query},
+        destination={"block": destination, "dataset": dataset, "table": "report"}, **fields,
     )  # fmt: skip
     apply_and_run(path)
     equal = _equal_then_one_deleted(path, bq, f"local.{dataset}.report", 20, "id", 7)
-    assert equal["keys"] == ["id"] and equal["key_source"] == "key_columns"
+    if load_type == "transactional":
+        assert equal["keys"] == ["id"] and equal["key_source"] == "key_columns"
+    else:  # a query has no primary key: a row is named by all its values
+        assert equal["keys"] == ["id", "doubled", "updated_at"], equal
+        assert equal["key_source"] == "every compared column (the source has no key)"
 
 
 # -- BigQuery as the source (the emulator's other project) -------------------------------------
