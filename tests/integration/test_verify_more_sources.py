@@ -174,6 +174,8 @@ def redis_docs(services) -> Iterator[tuple[str, str]]:
 
 
 def test_a_redis_source(tmp_path: Path, redis_docs, destination, dataset, bq):
+    import redis
+
     connection, prefix = redis_docs
     path = job_file(
         tmp_path, f"vr-{dataset[-6:]}", connection=connection,
@@ -186,6 +188,14 @@ def test_a_redis_source(tmp_path: Path, redis_docs, destination, dataset, bq):
         path, bq, f"local.{dataset}.users", 6, "document_id", f"{prefix}:4"
     )
     assert equal["keys"] == ["document_id"], equal
+    # A document changed without a cursor change: its text, typed as a run types it, differs.
+    with redis.Redis(host="127.0.0.1", port=6379, db=11) as client:
+        client.hset(f"{prefix}:2", "visits", "999")
+    code, result = verify(path)
+    assert code == 1 and found(result, "differing", "document_id") == [f"{prefix}:2"], result
+    assert next(d for d in result["differences"] if d["kind"] == "differing")["columns"] == [
+        "visits"
+    ]
 
 
 # -- SQLite ------------------------------------------------------------------------------------
