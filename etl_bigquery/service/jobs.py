@@ -165,8 +165,10 @@ def validate_and_create_table(definition: JobDefinition, *, dry_run: bool = Fals
 def existing_definition(name: str, prefect_yaml: str | Path | None) -> JobDefinition | None:
     """The job already named `name`, in the project's prefect.yaml or on the server; None when
     the name is free."""
-    if prefect_yaml is not None:
-        deployed = PrefectYaml(project_file(prefect_yaml)).job(name)
+    # A project file that does not exist yet (an installed product applying its first job in an
+    # empty folder: `etl job apply` starts the file) holds no job.
+    if prefect_yaml is not None and (file := project_file(prefect_yaml)).is_file():
+        deployed = PrefectYaml(file).job(name)
         if deployed is not None:
             return deployed.definition
     with get_client(sync_client=True) as client:
