@@ -153,3 +153,36 @@ def test_merge_keeps_a_future_row_out_and_keeps_merging(
     )}  # fmt: skip
     assert notes == {1: "a2", 2: "b"}
     assert len(_future_kept(bq, dataset)) == 1
+
+
+def test_a_date_cursor_keeps_days_beyond_every_time_zone_out_on_postgres(
+    pg_admin, pg_schema, pg_connection, destination, dataset, bq, tmp_path
+):
+    """A DATE holds a wall-clock day of an unknown zone: today and tomorrow (already today
+    east of UTC, up to UTC+14) are loadable; a day after that, or 2099, is in the future."""
+    table = f'"{pg_schema}".events'
+    pg_admin.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, note text, updated_at date)")
+    today = dt.datetime.now(dt.UTC).date()
+    pg_admin.execute(
+        f"INSERT INTO {table} VALUES (1, 'yesterday', %s), (2, 'today', %s), "
+        "(3, 'in three days', %s), (4, 'sentinel', '2099-01-01')",
+        (today - dt.timedelta(days=1), today, today + dt.timedelta(days=3)),
+    )
+    job = _job(
+        tmp_path, pg_connection, destination, dataset, {"schema": pg_schema, "table": "events"},
+        lookback="1d",
+    )  # fmt: skip
+    apply_job_file(job)
+    first = run_job_file(job)
+    assert first["status"] == "partial", first
+    assert first["rows_loaded"] == 2 and first["rows_future"] == 2, first
+    assert first["watermark_after"].startswith(today.isoformat()), first
+    assert sorted(_future_kept(bq, dataset))[0].startswith("cursor is in the future"), first
+
+    # The days kept out do not hold the watermark back: a row of today still loads, and the
+    # future rows are kept once.
+    pg_admin.execute(f"INSERT INTO {table} VALUES (5, 'also today', %s)", (today,))
+    second = run_job_file(job)
+    assert second["rows_loaded"] == 1 and second["rows_future"] == 2, second
+    assert _ids(bq, dataset) == [1, 2, 5]
+    assert len(_future_kept(bq, dataset)) == 2
