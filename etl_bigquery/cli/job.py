@@ -285,7 +285,7 @@ def edit(
     """Change what may change on a job: schedule, time zone, description, columns and run
     settings. Source, connection, load type, destination, cursor and key columns cannot change
     (a new job can). An added column is added to the BigQuery table without reloading rows."""
-    from etl_bigquery.service.job_files import read_yaml_documents
+    from etl_bigquery.service.job_files import expand_job_environment, read_yaml_documents
     from etl_bigquery.service.jobs import edit_job, job_file_text
 
     project = _project(prefect_yaml)
@@ -300,7 +300,8 @@ def edit(
             documents = read_yaml_documents(file)
             if len(documents) != 1:
                 fail(f"{file}: a job file holds exactly one job.", 2)
-            changes.update(documents[0])
+            # The same ${VAR} rule as `etl job apply`: a file that applies also edits.
+            changes.update(expand_job_environment(documents[0], str(file)))
         if schedule is not None:
             changes["schedule"] = _yaml_value(schedule, "--schedule")
         if timezone is not None:

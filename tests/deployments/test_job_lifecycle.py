@@ -84,6 +84,21 @@ def test_apply_list_run_pause_edit_delete(project, worker, shop, dataset, bq):
     assert "load_type cannot change on an existing job" in refused.stderr
     assert "Create a new job" in refused.stderr
 
+    # A job file with ${VAR} edits as it applies: the variable is expanded where `apply` expands
+    # it (so the connection is unchanged), refused where `apply` refuses it.
+    templated = project / "templated.yaml"
+    templated.write_text(
+        job_file.read_text().replace(f"connection: {shop['connection']}", "connection: ${SHOP}")
+        + "description: ${SHOP} products\n"
+    )
+    outside = etl("job", "edit", name, str(templated), cwd=project, env={"SHOP": "x"})
+    assert outside.returncode == 2 and "description holds ${SHOP}" in outside.stderr, outside
+    templated.write_text(templated.read_text().replace("${SHOP} products", "products"))
+    same = etl("job", "edit", name, str(templated), cwd=project, env={"SHOP": shop["connection"]})
+    assert same.returncode == 0, same.stdout + same.stderr
+    changed = same.stdout.split("changed:")[1].split("\n")[0]
+    assert "description" in changed and "connection" not in changed, same.stdout
+
     # Delete: deployment, schedule, prefect.yaml entry and slot go; the table stays.
     deleted = cli("job", "delete", name, cwd=project)
     assert "deployment and schedule" in deleted and "The BigQuery table stays" in deleted
