@@ -228,3 +228,86 @@ def test_a_sqlite_source(tmp_path: Path, sqlite_shop, destination, dataset, bq):
     apply_and_run(path)
     equal = _equal_then_one_deleted(path, bq, f"local.{dataset}.sales", 15, "id", 9)
     assert equal["key_source"] == "the source's primary key", equal
+
+
+# -- Firestore (Google's emulator) and DynamoDB (moto's server): live protocols ----------------
+
+
+def test_a_firestore_source(tmp_path: Path, firestore_emulator, firestore_project, destination,
+                            dataset, bq):  # fmt: skip
+    import datetime as dt
+
+    from google.cloud import firestore as google_firestore
+
+    from etl_bigquery.blocks import NoSqlConnection
+    from etl_bigquery.blocks.nosql import NoSqlType
+
+    with pytest.MonkeyPatch.context() as patch:  # the test's own client only
+        patch.setenv("FIRESTORE_EMULATOR_HOST", firestore_emulator)
+        client = google_firestore.Client(project=firestore_project)
+    for i in range(1, 6):
+        client.collection("users").document(f"user-{i}").set({
+            "name": f"User {i}", "score": i * 1.5, "profile": {"age": 30 + i},
+            "updated": dt.datetime(2026, 11, i, 9, 30, tzinfo=dt.UTC),
+        })  # fmt: skip
+    block = NoSqlConnection(type=NoSqlType("firestore"), project=firestore_project,
+                            endpoint_url=firestore_emulator)  # fmt: skip
+    connection = _save(block, f"vfs-{uuid.uuid4().hex[:8]}")
+    path = job_file(
+        tmp_path, f"vf-{dataset[-6:]}", connection=connection, source={"table": "users"},
+        destination={"block": destination, "dataset": dataset, "table": "users"},
+        load_type="transactional", cursor_column="updated", backfill_start="all",
+    )  # fmt: skip
+    apply_and_run(path)
+    _equal_then_one_deleted(path, bq, f"local.{dataset}.users", 5, "document_id", "user-3")
+    # A nested value changed without a cursor change is named with its column.
+    client.collection("users").document("user-2").update({"profile": {"age": 99}})
+    code, result = verify(path)
+    assert code == 1 and found(result, "differing", "document_id") == ["user-2"], result
+    client.close()
+
+
+def test_a_dynamodb_source(tmp_path: Path, services, destination, dataset, bq):
+    """A numeric hash key: document_id is the key's value, typed as the table holds it."""
+    import decimal
+
+    import boto3
+
+    from etl_bigquery.blocks import NoSqlConnection
+    from etl_bigquery.blocks.nosql import NoSqlType
+    from tests.conftest import free_port
+
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as error:
+        unavailable(f"moto[server] is not installed: {error}")
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        dynamodb = boto3.resource("dynamodb", region_name="eu-west-1", endpoint_url=endpoint,
+                                  **keys)  # fmt: skip
+        table = dynamodb.create_table(
+            TableName="orders", BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "order_no", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "order_no", "AttributeType": "N"}],
+        )  # fmt: skip
+        for i in range(1, 9):
+            table.put_item(Item={"order_no": i, "qty": i * 2, "price": decimal.Decimal("19.99")})
+        block = NoSqlConnection(type=NoSqlType("dynamodb"), region="eu-west-1",
+                                endpoint_url=endpoint, **keys)  # fmt: skip
+        connection = _save(block, f"vddb-{uuid.uuid4().hex[:8]}")
+        path = job_file(
+            tmp_path, f"vd-{dataset[-6:]}", connection=connection, source={"table": "orders"},
+            destination={"block": destination, "dataset": dataset, "table": "orders"},
+            load_type="catalog",
+        )  # fmt: skip
+        apply_and_run(path)
+        column = next(f for f in bq.get_table(f"local.{dataset}.orders").schema
+                      if f.name == "document_id")  # fmt: skip
+        assert column.field_type == "INTEGER", column
+        _equal_then_one_deleted(path, bq, f"local.{dataset}.orders", 8, "document_id", 5)
+    finally:
+        server.stop()
