@@ -68,11 +68,15 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = tmp_path_factory.mktemp("rehearsal") / "venv"
     assert REPO not in venv.parents
     base = getattr(sys, "_base_executable", sys.executable)
-    _run([base, "-m", "venv", str(venv)], cwd=venv.parent, env=dict(os.environ))
+    # Without the checkout's PYTHONPATH (a developer's worktree sets one): pip would find the
+    # checkout's package there, count it as installed and leave the new venv without `etl`.
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    _run([base, "-m", "venv", str(venv)], cwd=venv.parent, env=clean)
     _run(
         [str(venv / "bin" / "pip"), "install", "--quiet", "-c", str(CONSTRAINTS), str(wheel)],
-        cwd=venv.parent, env={**os.environ, "PIP_NO_INPUT": "1"}, timeout=1200,
+        cwd=venv.parent, env={**clean, "PIP_NO_INPUT": "1"}, timeout=1200,
     )  # fmt: skip
+    assert (venv / "bin" / "etl").exists(), "pip installed the wheel without its etl command"
     return venv
 
 
