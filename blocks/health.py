@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -59,8 +60,11 @@ class FileInfo:
         return asdict(self)
 
 
+VARIABLE_PREFIX = "etl_connection_health_"
+
+
 def _variable_name(connection: str) -> str:
-    return "etl_connection_health_" + re.sub(r"[^a-z0-9_]", "_", connection.lower())
+    return VARIABLE_PREFIX + re.sub(r"[^a-z0-9_]", "_", connection.lower())
 
 
 def _is_system_error(error: EtlError) -> bool:
@@ -197,3 +201,34 @@ def mark_untested(connection: str, message: str) -> dict[str, Any]:
 def last_status(connection: str) -> dict[str, Any]:
     value = Variable.get(_variable_name(connection), default=None)
     return value if isinstance(value, dict) and value else {"status": "unknown"}
+
+
+_PAGE = 200  # the Prefect API's largest page of variables
+
+
+def all_statuses(client: Any) -> Callable[[str], dict[str, Any]]:
+    """Every connection's last recorded test, read in pages of one request each (a list of
+    hundreds of connections must not cost a request per connection); returns the lookup
+    `connection name -> status` that `last_status` gives for one."""
+    found: dict[str, Any] = {}
+    offset = 0
+    while True:
+        page = client.request(
+            "POST",
+            "/variables/filter",
+            json={
+                "variables": {"name": {"like_": VARIABLE_PREFIX}},
+                "offset": offset,
+                "limit": _PAGE,
+            },
+        ).json()
+        found.update({item["name"]: item.get("value") for item in page})
+        if len(page) < _PAGE:
+            break
+        offset += _PAGE
+
+    def lookup(connection: str) -> dict[str, Any]:
+        value = found.get(_variable_name(connection))
+        return value if isinstance(value, dict) and value else {"status": "unknown"}
+
+    return lookup

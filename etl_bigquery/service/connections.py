@@ -34,6 +34,7 @@ def list_connections() -> list[ConnectionRow]:
 
     rows = []
     with get_client(sync_client=True) as client:
+        status_of = health.all_statuses(client)
         for block_type in ALL_BLOCK_TYPES:
             try:
                 documents = client.read_block_documents_by_type(
@@ -59,7 +60,7 @@ def list_connections() -> list[ConnectionRow]:
                         kind=block_type.get_block_type_slug().removeprefix("etl-"),
                         type=str(data.get("type", "bigquery")),
                         target=str(target),
-                        health=health.last_status(document.name or ""),
+                        health=status_of(document.name or ""),
                     )
                 )
     return sorted(rows, key=lambda r: r.name)
