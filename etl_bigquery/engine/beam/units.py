@@ -1,4 +1,21 @@
-"""How many units a read is split into, and how a unit describes itself in figures."""
+"""How many units a read is split into, and how a unit describes itself in figures.
+
+The unit count follows the estimated rows, for every splitter (`unit_count`):
+
+    units = clamp(ceil(estimated rows / rows_per_unit), min_units, max_units)
+
+`rows_per_unit` is the job's `dataflow.rows_per_unit` on the Beam path (250,000 by default) and
+`engine.parallel_read.MIN_ROWS_PER_UNIT` (50,000) in standard mode; `min_units` is one per worker
+on the Beam path (every worker has work) and 1 in standard mode; `max_units` is the job's
+`dataflow.max_units` on the Beam path and the job's `parallelism` in standard mode. An unknown
+estimate is one unit (times `min_units`). What each splitter does with that number:
+- cursor or integer-key ranges (PostgreSQL percentiles, MySQL/MariaDB NTILE) and hash buckets:
+  exactly that many units (ranges may come out fewer when the values repeat);
+- BigQuery: one read session asked for that many streams; BigQuery may give fewer;
+- files: one unit per file whatever the number (a file is read whole by one reader), and a
+  Parquet file larger than two units' share of the bytes is cut into runs of its row groups, so
+  one large file does not become one long unit (`engine.sources.files.units`).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +24,19 @@ from dataclasses import replace
 
 from etl_bigquery.engine.jobs.model import FilesSource
 from etl_bigquery.engine.schema.bqtypes import BqType
-from etl_bigquery.engine.sources.abilities import CanSplit, ListsFiles
+from etl_bigquery.engine.sources.abilities import (
+    CanSplit,
+    ListsFiles,
+    ReadsInStreams,
+    SplitsFiles,
+)
 from etl_bigquery.engine.sources.base import (
     CursorBound,
     CursorRange,
     HashBucket,
     ReadPlan,
+    ReadStream,
+    RowGroups,
     SourceReader,
 )
 
@@ -40,11 +64,16 @@ def split_read(
     (each unit reads its range through the key's index, where a hash bucket makes the source scan
     the whole table once per unit); else hash buckets of the key (or of the whole row). A reader
     that cannot split (validation sends no such source to Dataflow) reads the plan as one unit.
-    A file source: one unit per file."""
+    A file source: one unit per file (runs of row groups for a large Parquet file). BigQuery:
+    the streams of one read session."""
+    if isinstance(reader, SplitsFiles) and isinstance(plan.source, FilesSource):
+        return reader.file_units(plan, units) or [plan]
     if isinstance(reader, ListsFiles) and isinstance(plan.source, FilesSource):
         # Files: one unit per file (a file is read whole by one reader; no row estimate).
         files = plan.files if plan.files is not None else tuple(reader.files(plan.source))
         return [replace(plan, files=(file,)) for file in files] or [plan]
+    if isinstance(reader, ReadsInStreams):
+        return reader.read_streams(plan, units)
     if not isinstance(reader, CanSplit):
         return [plan]
     if plan.lower_bound is None and units > 1 and key_columns and len(key_columns) == 1:
@@ -65,6 +94,10 @@ def describe_unit(plan: ReadPlan) -> str:
         return f"{unit.column.name} in [{low}, {high})"
     if isinstance(unit, HashBucket):
         return f"hash({', '.join(unit.columns)}) bucket {unit.bucket}/{unit.buckets}"
+    if isinstance(unit, ReadStream):
+        return f"read stream {unit.index + 1}/{unit.streams}"
+    if isinstance(unit, RowGroups) and plan.files is not None and len(plan.files) == 1:
+        return f"file {plan.files[0].name} row groups [{unit.first}, {unit.last})"
     if plan.files is not None and len(plan.files) == 1:
         return f"file {plan.files[0].name}"
     return "whole read"
