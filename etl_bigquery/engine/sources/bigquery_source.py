@@ -224,8 +224,15 @@ class BigQuerySourceReader(SourceReader):
                 import grpc
                 from google.auth.credentials import AnonymousCredentials
 
+                # No message size limit, as Google's own channel has: a response is one Arrow
+                # batch, and the emulator's batches of a large table pass gRPC's 4 MB default.
+                unlimited = [
+                    ("grpc.max_send_message_length", -1),
+                    ("grpc.max_receive_message_length", -1),
+                ]
                 transport = BigQueryReadGrpcTransport(
-                    channel=grpc.insecure_channel(endpoint), credentials=AnonymousCredentials()
+                    channel=grpc.insecure_channel(endpoint, options=unlimited),
+                    credentials=AnonymousCredentials(),
                 )
                 self._read_client = BigQueryReadClient(transport=transport)
             else:
