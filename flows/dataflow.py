@@ -72,19 +72,11 @@ def worker_source(ctx: RunContext) -> WorkerSource:
     if isinstance(connection, FileConnection):
         if direct:
             return WorkerSource(connection.type.value, connection.settings())
-        return _files_on_dataflow(name, connection)
+        return files_on_dataflow(name, connection)
     if isinstance(connection, BigQuerySource):
         if direct:
             return WorkerSource(connection.type.value, connection.reader_settings())
-        if connection.gcp_credentials is not None:
-            raise ConfigurationError(
-                f"Connection '{name}' reads BigQuery with a service-account key kept in Prefect, "
-                "which would have to travel inside the staged pipeline to reach Dataflow "
-                "workers; leave its credentials empty so that the workers read with their own "
-                "service account (BigQuery Data Viewer on the source, Read Session User on the "
-                "billing project), or use processing_mode standard."
-            )
-        return WorkerSource(connection.type.value, connection.reader_settings(own_identity=True))
+        return bigquery_on_dataflow(name, connection)
     if not isinstance(connection, SqlConnection):
         # Only SQL, file and BigQuery connections split; a family joins when it can.
         raise ConfigurationError(
@@ -105,7 +97,21 @@ def worker_source(ctx: RunContext) -> WorkerSource:
     return WorkerSource(key, connection.connection_settings(resolve=False), secrets)
 
 
-def _files_on_dataflow(name: str, connection: FileConnection) -> WorkerSource:
+def bigquery_on_dataflow(name: str, connection: BigQuerySource) -> WorkerSource:
+    """BigQuery for Dataflow workers: they read the driver's read streams with their own service
+    account; a key kept in Prefect would have to travel inside the staged pipeline."""
+    if connection.gcp_credentials is not None:
+        raise ConfigurationError(
+            f"Connection '{name}' reads BigQuery with a service-account key kept in Prefect, "
+            "which would have to travel inside the staged pipeline to reach Dataflow workers; "
+            "leave its credentials empty so that the workers read with their own service "
+            "account (BigQuery Data Viewer on the source, Read Session User on the billing "
+            "project), or use processing_mode standard."
+        )
+    return WorkerSource(connection.type.value, connection.reader_settings(own_identity=True))
+
+
+def files_on_dataflow(name: str, connection: FileConnection) -> WorkerSource:
     """A bucket's files for Dataflow workers: no key may travel inside the staged pipeline, so
     keys kept in Prefect are refused, Secret Manager references go as references, and without
     keys the workers read with their own identity (Cloud Storage: their service account)."""
@@ -142,12 +148,13 @@ def _files_on_dataflow(name: str, connection: FileConnection) -> WorkerSource:
     return WorkerSource(kind, connection.settings(resolve=False), secrets)
 
 
-def _extra_package(ctx: RunContext) -> str | None:
+def _extra_package(ctx: RunContext, source_key: str) -> str | None:
     if ctx.job.dataflow.runner is DataflowRunner.DIRECT:
         return None  # workers are this machine's processes: the project is installed here
     from etl_bigquery.engine.beam.package import build_worker_package
 
-    return str(build_worker_package(Path(tempfile.mkdtemp(prefix="etl-dataflow-pkg-"))))
+    folder = Path(tempfile.mkdtemp(prefix="etl-dataflow-pkg-"))
+    return str(build_worker_package(folder, source_key=source_key))
 
 
 @flow(
@@ -163,6 +170,7 @@ def dataflow_extract(request: DataflowRequest) -> Extracted:
     job = ctx.job
     spec = job.dataflow
     logger = get_run_logger()
+    source = worker_source(ctx)  # refuses, in one sentence, what workers cannot read
     args = pipeline_args(
         spec,
         project=ctx.settings.project,
@@ -170,14 +178,14 @@ def dataflow_extract(request: DataflowRequest) -> Extracted:
         job_name=job.name,
         run_id=ctx.run_id,
         attempt=request.attempt,
-        extra_package=_extra_package(ctx),
+        extra_package=_extra_package(ctx, source.source_key),
     )
     run = BeamRun(
         job_name=job.name,
         run_id=ctx.run_id,
         started_at=ctx.started_at,
         attempt=request.attempt,
-        source=worker_source(ctx),
+        source=source,
         staging=StagingSpec(
             ctx.settings.staging_uri, ctx.settings.project, ctx.settings.storage_endpoint
         ),
