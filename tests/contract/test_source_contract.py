@@ -67,6 +67,8 @@ _SQL = {PushesDownCursor, TableCatalog}
 _TYPED_SQL = {PushesDownCursor, TypedArrowOutput, TableCatalog, WarnsOfWriteAccess}
 _DOCUMENTS = {PushesDownCursor, SampledSchema, TableCatalog}
 _FILES = {ListsFiles, RejectsRecords, SplitsFiles, EstimatesRead}
+_BIGQUERY = {PushesDownCursor, TypedArrowOutput, SamplesColumns, TableCatalog, ReadsInStreams}
+_BIGQUERY |= {EstimatesRead}
 ABILITIES: dict[str, set[type]] = {
     "postgresql": _TYPED_SQL | {CanSplit, SharesSnapshot, EstimatesRead, SettlesCursor},
     # No hashtextextended: no split; no virtualxid locks: a numeric cursor needs a lookback.
@@ -75,7 +77,7 @@ ABILITIES: dict[str, set[type]] = {
     "mariadb": _TYPED_SQL | {CanSplit, SettlesCursor},
     "sqlite": _SQL | {SerialWriters},
     **{key: _SQL for key in NO_SERVER},  # SQLAlchemy: values put into Arrow by their type
-    "bigquery": {PushesDownCursor, TypedArrowOutput, SamplesColumns, TableCatalog, ReadsInStreams},
+    "bigquery": _BIGQUERY,
     "firestore": _DOCUMENTS,
     "mongodb": _DOCUMENTS,
     "dynamodb": _DOCUMENTS,

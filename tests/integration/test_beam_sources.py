@@ -210,6 +210,29 @@ def test_bigquery_read_streams_are_standard_modes_parallel_units(
     assert dict(next(iter(bq.query_and_wait(sql))).items()) == {"n": BQ_ROWS, "ids": BQ_ROWS}
 
 
+def test_a_bounded_bigquery_read_is_estimated_by_its_read_session(bq_source_table):
+    # What `auto` weighs for an incremental run: the session's estimate with the cursor
+    # predicate (the emulator counts exactly; real BigQuery may give the table's size).
+    import datetime as dt
+
+    from etl_bigquery.blocks.registry import load_connection
+    from etl_bigquery.engine.jobs.model import TableSource
+    from etl_bigquery.engine.schema.bqtypes import BqType
+    from etl_bigquery.engine.sources.base import CursorBound, ReadColumn, ReadPlan
+
+    block, source_dataset = bq_source_table
+    reader = load_connection(block).open_reader()
+    at = ReadColumn("at", "TIMESTAMP", BqType.TIMESTAMP)
+    plan = ReadPlan(TableSource(schema=source_dataset, table="events"), [at])
+    try:
+        assert reader.estimate_read(plan) == BQ_ROWS  # type: ignore[attr-defined]
+        start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=BQ_ROWS - 999)
+        bounded = ReadPlan(plan.source, [at], CursorBound(at, start))
+        assert reader.estimate_read(bounded) == 1000  # type: ignore[attr-defined]
+    finally:
+        reader.close()
+
+
 # -- local files ------------------------------------------------------------------------------
 
 
@@ -281,3 +304,60 @@ def test_a_large_parquet_file_is_read_in_runs_of_row_groups_with_whole_file_reco
     large = [r for r in ranges if r.startswith("file large.parquet row groups")]
     assert len(large) >= 3 and "file small.parquet" in ranges, ranges
     assert len(ranges) == len(large) + 1
+
+
+# -- auto on the Dataflow runner ----------------------------------------------------------------
+
+
+def _validated(job):
+    """The run's validate step alone (`prepare_target`): the mode it chose and why."""
+    import datetime as dt
+
+    from etl_bigquery.blocks.registry import load_connection, load_destination
+    from etl_bigquery.engine.pipeline.context import RunContext
+    from etl_bigquery.engine.pipeline.validate import prepare_target
+
+    destination = load_destination(job.destination.block)
+    ctx = RunContext(
+        job, "validate", dt.datetime.now(dt.UTC), load_connection(job.connection).open_reader(),
+        destination.clients(), destination.settings(),
+    )  # fmt: skip
+    try:
+        target = prepare_target(ctx)
+        return target.processing_mode.value, target.processing_reason, target.estimated_rows
+    finally:
+        ctx.close()
+
+
+def test_auto_sends_bucket_files_to_dataflow_above_the_threshold_never_a_local_folder(
+    services, local_connection, folder, destination, dataset
+):
+    from etl_bigquery.blocks.files import FileConnection
+    from etl_bigquery.devservices.clients import ensure_bucket
+
+    table = pa.table({"id": pa.array(range(5000), pa.int64())})
+    bucket = f"etl-{uuid.uuid4().hex[:10]}"
+    ensure_bucket(services.layout, bucket)
+    block = FileConnection(type="gcs", bucket=bucket, endpoint=services.layout.gcs_endpoint,
+                           anonymous=True)  # fmt: skip
+    with block.open_reader().store.fs.open_output_stream(f"{bucket}/a.parquet") as out:
+        pq.write_table(table, out)
+    gcs = f"gcs-{uuid.uuid4().hex[:6]}"
+    block.save(gcs, overwrite=True)
+    pq.write_table(table, folder / "a.parquet")
+    on_dataflow = {"runner": "dataflow", "region": "europe-west1"}
+    source = {"kind": "files", "glob": "*.parquet", "format": "parquet"}
+    try:
+        for connection, table_name in ((gcs, "from_bucket"), (local_connection, "from_folder")):
+            job = job_spec(connection, destination, dataset, source=source, table=table_name,
+                           row_threshold=1000, dataflow=on_dataflow)  # fmt: skip
+            apply(job)
+            mode, reason, estimated = _validated(job)
+            assert estimated == 5000  # the Parquet footer's count
+            if connection == gcs:
+                assert (mode, reason) == ("dataflow", "dataflow (auto: about 5,000 rows >= 1,000)")
+            else:
+                assert mode == "standard" and "Dataflow workers cannot see" in reason, reason
+    finally:
+        with contextlib.suppress(Exception):
+            FileConnection.delete(gcs)

@@ -174,7 +174,7 @@ def _storage_unavailable(error: Exception) -> bool:
 
 class BigQuerySourceReader(SourceReader):
     """BigQuery tables, views and queries. Abilities: PushesDownCursor, TypedArrowOutput,
-    SamplesColumns, TableCatalog, ReadsInStreams."""
+    SamplesColumns, TableCatalog, ReadsInStreams, EstimatesRead."""
 
     dialect = "bigquery"
 
@@ -318,6 +318,28 @@ class BigQuerySourceReader(SourceReader):
         if isinstance(source, QuerySource):
             return None  # a dry run estimates bytes, not rows
         return self._table(self._ref(source)).num_rows
+
+    def estimate_read(self, plan: ReadPlan) -> int | None:
+        """A bounded table read (an incremental run): the estimate of a read session with the
+        cursor predicate (free: nothing is read), else the table's row count. BigQuery bases it
+        on the table's metadata and may not apply the predicate (the emulator counts exactly):
+        then it is the table's size, as without this ability."""
+        if isinstance(plan.source, QuerySource):
+            return None
+        table = self._table(self._ref(plan.source))
+        if plan.lower_bound is None or table.table_type not in _STORED:
+            return table.num_rows
+        if self._storage_client() is None:
+            return table.num_rows
+        restriction = row_restriction(plan.lower_bound)
+        try:
+            session = self._session(self._ref(plan.source), plan.columns, restriction,
+                                    Stage.VALIDATION)  # fmt: skip
+        except _StorageUnavailable:
+            return table.num_rows
+        if not session.streams:
+            return 0
+        return int(session.estimated_row_count or 0) or table.num_rows
 
     # -- queries ------------------------------------------------------------------------------
 
