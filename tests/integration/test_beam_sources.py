@@ -94,9 +94,16 @@ def _standard_and_beam(connection, destination, dataset, source, **fields) -> tu
     return by_standard, by_beam
 
 
-def _assert_one_load_job(report: dict) -> None:
-    # Exactly once as on the standard path: every unit's files go into the run's one load job.
-    assert report["load_job_id"], report
+def _assert_one_load_job(bq, report: dict) -> None:
+    """Exactly once as on the standard path: every unit's files went into the run's one load
+    job (BigQuery's own job list, this job's jobs)."""
+    prefix = f"etl_{report['_job']}_"
+    loads = [
+        j.job_id
+        for j in bq.list_jobs(max_results=1000)
+        if j.job_id.startswith(prefix) and j.job_type == "load"
+    ]
+    assert loads == [report["load_job_id"]], (loads, report["load_job_id"])
 
 
 # -- MariaDB ----------------------------------------------------------------------------------
@@ -122,7 +129,7 @@ def test_mariadb_through_beam_loads_the_rows_standard_mode_loads(
     )  # fmt: skip
     assert by_standard["status"] == by_beam["status"] == "completed", (by_standard, by_beam)
     assert by_standard["rows_loaded"] == by_beam["rows_loaded"] == 24_000
-    _assert_one_load_job(by_beam)
+    _assert_one_load_job(bq, by_beam)
     assert differences(bq, dataset, "by_standard", "by_beam") == {
         "only_left": 0, "only_right": 0, "n_left": 24_000, "n_right": 24_000,
     }  # fmt: skip
@@ -184,7 +191,7 @@ def test_bigquery_through_beam_reads_the_streams_of_one_session_and_equals_stand
     )  # fmt: skip
     assert by_standard["status"] == by_beam["status"] == "completed", (by_standard, by_beam)
     assert by_beam["rows_read"] == by_beam["rows_loaded"] == BQ_ROWS
-    _assert_one_load_job(by_beam)
+    _assert_one_load_job(bq, by_beam)
     assert differences(bq, dataset, "by_standard", "by_beam") == {
         "only_left": 0, "only_right": 0, "n_left": BQ_ROWS, "n_right": BQ_ROWS,
     }  # fmt: skip
@@ -266,7 +273,7 @@ def test_csv_files_through_beam_load_the_rows_standard_mode_loads(
         load_type="transactional", dataflow={"direct_workers": 1},
     )  # fmt: skip
     assert by_standard["status"] == by_beam["status"] == "completed", (by_standard, by_beam)
-    _assert_one_load_job(by_beam)
+    _assert_one_load_job(bq, by_beam)
     # Every column, the trace columns included (file, version, record number).
     assert differences(bq, dataset, "by_standard", "by_beam") == {
         "only_left": 0, "only_right": 0, "n_left": 3000, "n_right": 3000,
@@ -295,7 +302,7 @@ def test_a_large_parquet_file_is_read_in_runs_of_row_groups_with_whole_file_reco
     )  # fmt: skip
     assert by_standard["status"] == by_beam["status"] == "completed", (by_standard, by_beam)
     assert by_beam["rows_loaded"] == rows + 10
-    _assert_one_load_job(by_beam)
+    _assert_one_load_job(bq, by_beam)
     # Record numbers included: a unit starting at row group 3 numbers its first row 6,001.
     assert differences(bq, dataset, "by_standard", "by_beam") == {
         "only_left": 0, "only_right": 0, "n_left": rows + 10, "n_right": rows + 10,
