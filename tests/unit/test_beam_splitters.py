@@ -18,7 +18,7 @@ from etl_bigquery.blocks.bigquery_source import BigQuerySource
 from etl_bigquery.blocks.files import FileConnection
 from etl_bigquery.blocks.gcp_credentials import GcpCredentials
 from etl_bigquery.engine.beam.progress import ProgressWatch, progress_marker, units_done
-from etl_bigquery.engine.beam.units import describe_unit
+from etl_bigquery.engine.beam.units import describe_unit, group_files
 from etl_bigquery.engine.beam.worker import StagingSpec
 from etl_bigquery.engine.errors import ConfigurationError
 from etl_bigquery.engine.jobs.model import FilesSource, JobSpec, ProcessingMode
@@ -164,6 +164,21 @@ def test_a_large_parquet_file_is_cut_into_runs_of_row_groups_small_files_stay_wh
     assert first_batch.column("_etl_source_row")[0].as_py() == 3001
     # One unit asked for: the file stays whole.
     assert len(reader.file_units(_plan(source), 1)) == 2
+
+
+def test_whole_files_are_joined_past_max_units_row_group_runs_stay(tmp_path):
+    for i in range(7):
+        (tmp_path / f"part-{i}.csv").write_text(f"id\n{i}\n")
+    reader = _reader(tmp_path)
+    plan = _plan(FilesSource(glob="*.csv", format="csv"))
+    units = reader.file_units(plan, 1)
+    assert group_files(units, 10) == units  # within the bound: one unit per file
+    joined = group_files(units, 3)
+    assert [len(u.files or ()) for u in joined] == [3, 3, 1]
+    assert describe_unit(joined[0]) == "3 files, part-0.csv to part-2.csv"
+    assert sorted(int(i) for unit in joined for i in _ids(reader, unit)) == list(range(7))
+    run = replace(units[0], unit=RowGroups(0, 1, 0))
+    assert group_files([*units, run], 3)[-1] is run
 
 
 def test_a_file_read_is_estimated_from_parquet_footers_or_sampled_records(tmp_path):

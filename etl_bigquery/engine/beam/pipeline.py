@@ -173,7 +173,7 @@ def run_extract(
         target.estimated_rows, run.rows_per_unit, min_units=run.min_units, max_units=run.max_units
     )
     keys = [p.source.name for p in target.plans if p.source.primary_key]
-    units = split_read(reader, target.read_plan, count, keys)
+    units = split_read(reader, target.read_plan, count, keys, run.max_units)
     keyed = keyed_extraction(target)  # merge/history: the keyed filter and the table clock
     stamp = RunStamp(run.run_id, keyed.stamp if keyed is not None else run.started_at)
     conformer = Conformer(target.columns, stamp)

@@ -12,9 +12,10 @@ estimate is one unit (times `min_units`). What each splitter does with that numb
 - cursor or integer-key ranges (PostgreSQL percentiles, MySQL/MariaDB NTILE) and hash buckets:
   exactly that many units (ranges may come out fewer when the values repeat);
 - BigQuery: one read session asked for that many streams; BigQuery may give fewer;
-- files: one unit per file whatever the number (a file is read whole by one reader), and a
-  Parquet file larger than two units' share of the bytes is cut into runs of its row groups, so
-  one large file does not become one long unit (`engine.sources.files.units`).
+- files: one unit per file (a file is read whole by one reader), whole files joined only past
+  `max_units` (`group_files`), and a Parquet file larger than two units' share of the bytes is
+  cut into runs of its row groups, so one large file does not become one long unit
+  (`engine.sources.files.units`).
 """
 
 from __future__ import annotations
@@ -57,17 +58,21 @@ _INT64_MIN = -(2**63)
 
 
 def split_read(
-    reader: SourceReader, plan: ReadPlan, units: int, key_columns: list[str] | None
+    reader: SourceReader,
+    plan: ReadPlan,
+    units: int,
+    key_columns: list[str] | None,
+    max_units: int | None = None,
 ) -> list[ReadPlan]:
     """The reader's own split: cursor ranges when the plan has a lower bound on the cursor; for a
     read without one (a catalog job) whose primary key is one integer column, ranges of that key
     (each unit reads its range through the key's index, where a hash bucket makes the source scan
     the whole table once per unit); else hash buckets of the key (or of the whole row). A reader
     that cannot split (validation sends no such source to Dataflow) reads the plan as one unit.
-    A file source: one unit per file (runs of row groups for a large Parquet file). BigQuery:
-    the streams of one read session."""
+    A file source: one unit per file (runs of row groups for a large Parquet file), whole files
+    grouped when there are more than `max_units`. BigQuery: the streams of one read session."""
     if isinstance(reader, SplitsFiles) and isinstance(plan.source, FilesSource):
-        return reader.file_units(plan, units) or [plan]
+        return group_files(reader.file_units(plan, units), max_units) or [plan]
     if isinstance(reader, ListsFiles) and isinstance(plan.source, FilesSource):
         # Files: one unit per file (a file is read whole by one reader; no row estimate).
         files = plan.files if plan.files is not None else tuple(reader.files(plan.source))
@@ -86,6 +91,24 @@ def split_read(
     return reader.split(plan, units, key_columns or None)
 
 
+def group_files(units: list[ReadPlan], max_units: int | None) -> list[ReadPlan]:
+    """At most `max_units` units: whole-file units are joined, consecutive files together, into
+    as many as the bound leaves after the row-group runs (which stay as they are). Each unit is
+    a reader opened, a DoFn call and at least one staged file: 10,000 small files are not
+    10,000 units."""
+    if max_units is None or len(units) <= max_units:
+        return units
+    runs = [u for u in units if isinstance(u.unit, RowGroups)]
+    whole = [u for u in units if not isinstance(u.unit, RowGroups)]
+    groups = max(1, max_units - len(runs))
+    size = -(-len(whole) // groups)  # ceil: every group but the last holds `size` files
+    joined = [
+        replace(whole[i], files=tuple(f for u in whole[i : i + size] for f in u.files or ()))
+        for i in range(0, len(whole), size)
+    ]
+    return [*joined, *runs]
+
+
 def describe_unit(plan: ReadPlan) -> str:
     unit = plan.unit
     if isinstance(unit, CursorRange):
@@ -100,4 +123,6 @@ def describe_unit(plan: ReadPlan) -> str:
         return f"file {plan.files[0].name} row groups [{unit.first}, {unit.last})"
     if plan.files is not None and len(plan.files) == 1:
         return f"file {plan.files[0].name}"
+    if plan.files:
+        return f"{len(plan.files)} files, {plan.files[0].name} to {plan.files[-1].name}"
     return "whole read"
