@@ -16,7 +16,7 @@ limit per query.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from google.auth.credentials import AnonymousCredentials
 from prefect.blocks.core import Block
@@ -27,6 +27,9 @@ from etl_bigquery.blocks.logos import BIGQUERY_DESTINATION
 from etl_bigquery.engine.sources.base import SourceReader
 from etl_bigquery.engine.sources.bigquery_sql import DEFAULT_MAX_QUERY_BYTES
 from etl_bigquery.engine.sources.registry import SourceType, source_type
+
+if TYPE_CHECKING:
+    from etl_bigquery.engine.sources.bigquery_source import BigQuerySourceSettings
 
 
 class BigQuerySourceType(StrEnum):
@@ -103,15 +106,22 @@ class BigQuerySource(Block):
 
     def open_reader(self) -> SourceReader:
         """A Prefect-free reader with credentials resolved."""
+        return self.source.open(self.reader_settings())
+
+    def reader_settings(self, *, own_identity: bool = False) -> BigQuerySourceSettings:
+        """The reader's settings, credentials resolved; `own_identity`: none at all, for
+        Dataflow workers, which read with their own service account."""
         from etl_bigquery.engine.sources.bigquery_source import BigQuerySourceSettings
 
-        if self.gcp_credentials is not None:
+        if own_identity:
+            credentials = None
+        elif self.gcp_credentials is not None:
             credentials = self.gcp_credentials.get_credentials_from_service_account()
         elif self.api_endpoint:
             credentials = AnonymousCredentials()
         else:
             credentials = None  # application default credentials
-        settings = BigQuerySourceSettings(
+        return BigQuerySourceSettings(
             project=self.project,
             billing_project=self.billing_project,
             location=self.location,
@@ -122,4 +132,3 @@ class BigQuerySource(Block):
             max_query_bytes=self.max_query_bytes,
             query_timeout_seconds=self.query_timeout_seconds,
         )
-        return self.source.open(settings)

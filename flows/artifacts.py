@@ -80,6 +80,24 @@ class ExtractionProgress:
                 + (f" of about {estimated:,}" if estimated else ""),
             )
 
+    def units(self, done: int, total: int, rows: int) -> None:
+        """A Beam extraction: units done of the total (`engine.beam.progress`), rows read."""
+        percent = 100.0 * done / total if total else 0.0
+        description = f"Beam units: {done:,} of {total:,} done, {rows:,} rows read"
+        if self.artifact_id is None:
+            self.artifact_id = cast(
+                uuid.UUID,
+                create_progress_artifact(
+                    progress=percent,
+                    key=artifact_key(self.job_name, "progress"),
+                    description=description,
+                ),
+            )
+        else:
+            update_progress_artifact(
+                artifact_id=self.artifact_id, progress=percent, description=description
+            )
+
     def done(self) -> None:
         if self.artifact_id is not None:
             update_progress_artifact(artifact_id=self.artifact_id, progress=100.0)

@@ -1,8 +1,9 @@
 """Parallel reads in standard mode: the read's units, read at once in one process.
 
 The units are the ones the Beam path reads (`engine.beam.units.split_read`: ranges of the
-cursor, or of an integer primary key for a read without a cursor bound), or one unit per file of
-a file source, each read on a reader of its own (a connection per unit) by a thread. Drivers
+cursor, or of an integer primary key for a read without a cursor bound; the streams of one
+BigQuery read session), or one unit per file of a file source (runs of row groups of a large
+Parquet file), each read on a reader of its own (a connection per unit) by a thread. Drivers
 decode in C and release the GIL (ADBC, ConnectorX, pyarrow), so the reads overlap each other and
 the conforming and Parquet writing of the one consumer, which is the extraction loop as before:
 one conformer, one increment claim, one stager under the run's prefix, one load job.
@@ -19,7 +20,6 @@ that one snapshot (`in_one_snapshot`).
 
 from __future__ import annotations
 
-import math
 import os
 import queue
 import threading
@@ -28,16 +28,17 @@ from dataclasses import dataclass, replace
 
 import pyarrow as pa
 
-from etl_bigquery.engine.beam.units import split_read
+from etl_bigquery.engine.beam.units import split_read, unit_count
 from etl_bigquery.engine.conform import RejectedRow
 from etl_bigquery.engine.jobs.model import FilesSource
 from etl_bigquery.engine.sources.abilities import (
     CanSplit,
     ListsFiles,
+    ReadsInStreams,
     RejectsRecords,
     SharesSnapshot,
 )
-from etl_bigquery.engine.sources.base import CursorRange, ReadPlan, SourceReader
+from etl_bigquery.engine.sources.base import CursorRange, ReadPlan, ReadStream, SourceReader
 
 MAX_DEFAULT_PARALLELISM = 4
 MIN_ROWS_PER_UNIT = 50_000
@@ -61,14 +62,16 @@ def parallel_units(
     unit per file, whatever the estimate (a file source has none), when there are several."""
     if parallelism <= 1:
         return []
+    # The rule of `engine.beam.units.unit_count`, with parallelism as the ceiling.
+    wanted = unit_count(estimated_rows, MIN_ROWS_PER_UNIT, max_units=parallelism)
     if isinstance(reader, ListsFiles) and isinstance(plan.source, FilesSource):
-        files = plan.files if plan.files is not None else tuple(reader.files(plan.source))
-        return [replace(plan, files=(file,)) for file in files] if len(files) > 1 else []
-    wanted = min(parallelism, math.ceil((estimated_rows or 0) / MIN_ROWS_PER_UNIT))
-    if wanted <= 1 or not isinstance(reader, CanSplit):
+        units = split_read(reader, plan, max(wanted, parallelism), key_columns)
+        return units if len(units) > 1 else []
+    if wanted <= 1 or not isinstance(reader, CanSplit | ReadsInStreams):
         return []
     units = split_read(reader, plan, wanted, key_columns)
-    if len(units) <= 1 or not all(isinstance(unit.unit, CursorRange) for unit in units):
+    # Ranges and streams read disjoint parts; hash buckets would each scan the whole source.
+    if len(units) <= 1 or not all(isinstance(u.unit, CursorRange | ReadStream) for u in units):
         return []
     return units
 

@@ -36,12 +36,14 @@ from etl_bigquery.engine.sources.abilities import (
     EstimatesRead,
     ListsFiles,
     PushesDownCursor,
+    ReadsInStreams,
     RejectsRecords,
     SampledSchema,
     SamplesColumns,
     SerialWriters,
     SettlesCursor,
     SharesSnapshot,
+    SplitsFiles,
     TableCatalog,
     TypedArrowOutput,
     WarnsOfWriteAccess,
@@ -64,7 +66,9 @@ NO_SERVER = ("sqlserver", "synapse", "oracle", "snowflake", "db2", "teradata")
 _SQL = {PushesDownCursor, TableCatalog}
 _TYPED_SQL = {PushesDownCursor, TypedArrowOutput, TableCatalog, WarnsOfWriteAccess}
 _DOCUMENTS = {PushesDownCursor, SampledSchema, TableCatalog}
-_FILES = {ListsFiles, RejectsRecords}
+_FILES = {ListsFiles, RejectsRecords, SplitsFiles, EstimatesRead}
+_BIGQUERY = {PushesDownCursor, TypedArrowOutput, SamplesColumns, TableCatalog, ReadsInStreams}
+_BIGQUERY |= {EstimatesRead}
 ABILITIES: dict[str, set[type]] = {
     "postgresql": _TYPED_SQL | {CanSplit, SharesSnapshot, EstimatesRead, SettlesCursor},
     # No hashtextextended: no split; no virtualxid locks: a numeric cursor needs a lookback.
@@ -73,7 +77,7 @@ ABILITIES: dict[str, set[type]] = {
     "mariadb": _TYPED_SQL | {CanSplit, SettlesCursor},
     "sqlite": _SQL | {SerialWriters},
     **{key: _SQL for key in NO_SERVER},  # SQLAlchemy: values put into Arrow by their type
-    "bigquery": {PushesDownCursor, TypedArrowOutput, SamplesColumns, TableCatalog},
+    "bigquery": _BIGQUERY,
     "firestore": _DOCUMENTS,
     "mongodb": _DOCUMENTS,
     "dynamodb": _DOCUMENTS,
@@ -239,6 +243,14 @@ def test_each_declared_ability_works_on_the_live_source(request, key: str):
     if isinstance(reader, CanSplit):
         units = reader.split(plan, 3, ["id"])
         assert len(units) > 1
+        assert sorted(i for unit in units for i in _ids(_conformed(reader, unit)[0])) == list(IDS)
+    if isinstance(reader, ReadsInStreams):  # a small table: BigQuery may give one stream
+        units = reader.read_streams(plan, 3)
+        assert units
+        assert sorted(i for unit in units for i in _ids(_conformed(reader, unit)[0])) == list(IDS)
+    if isinstance(reader, SplitsFiles):
+        units = reader.file_units(plan, 3)
+        assert units
         assert sorted(i for unit in units for i in _ids(_conformed(reader, unit)[0])) == list(IDS)
     if isinstance(reader, TypedArrowOutput):
         expected = reader.arrow_schema(plan)

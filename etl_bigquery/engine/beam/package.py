@@ -35,14 +35,24 @@ WORKER_REQUIREMENTS = (
 )
 
 
+# What workers of one source family import beyond those: the clients a file reader stats its
+# objects with (S3, Azure), and BigQuery's Storage Read API client.
+SOURCE_REQUIREMENTS: dict[str, tuple[str, ...]] = {
+    "s3": ("boto3",),
+    "azure_blob": ("azure-storage-blob",),
+    "bigquery": ("google-cloud-bigquery-storage", "grpcio"),
+}
+
+
 ENGINE_DIR = Path(__file__).resolve().parents[1]
 """The installed `etl_bigquery/engine` folder (a checkout's, or site-packages')."""
 
 
-def pinned_requirements() -> list[str]:
-    """Each worker requirement at the version installed here (unpinned if it is not)."""
+def pinned_requirements(source_key: str | None = None) -> list[str]:
+    """Each worker requirement (and those of `source_key`'s family) at the version installed
+    here (unpinned if it is not)."""
     pins = []
-    for name in WORKER_REQUIREMENTS:
+    for name in (*WORKER_REQUIREMENTS, *SOURCE_REQUIREMENTS.get(source_key or "", ())):
         try:
             pins.append(f"{name}=={metadata.version(name)}")
         except metadata.PackageNotFoundError:
@@ -65,8 +75,10 @@ setup(
 """
 
 
-def build_worker_package(out_dir: Path, version: str = "0.1.0") -> Path:
-    """Build the sdist into `out_dir`; returns its path."""
+def build_worker_package(
+    out_dir: Path, version: str = "0.1.0", source_key: str | None = None
+) -> Path:
+    """Build the sdist into `out_dir` (with what `source_key`'s workers need); its path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="etl-worker-pkg-") as folder:
         root = Path(folder)
@@ -80,7 +92,9 @@ def build_worker_package(out_dir: Path, version: str = "0.1.0") -> Path:
             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
         )
         (root / "setup.py").write_text(
-            _SETUP.format(name=WORKER_PACKAGE, version=version, requires=pinned_requirements())
+            _SETUP.format(
+                name=WORKER_PACKAGE, version=version, requires=pinned_requirements(source_key)
+            )
         )
         built = subprocess.run(
             [sys.executable, "setup.py", "-q", "sdist", "--formats=gztar", "--dist-dir",

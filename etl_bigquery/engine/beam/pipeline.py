@@ -22,6 +22,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from etl_bigquery.engine.already_loaded import with_fingerprints
+from etl_bigquery.engine.beam.progress import ProgressWatch, UnitProgress
 from etl_bigquery.engine.beam.units import split_read, unit_count
 from etl_bigquery.engine.beam.worker import (
     CANDIDATES,
@@ -129,6 +130,10 @@ def build(
     )
 
 
+def _no_progress(done: int, total: int, rows: int) -> None:
+    return None
+
+
 def _counters(result: Any) -> dict[str, int]:
     try:
         found = result.metrics().query(MetricsFilter())
@@ -153,16 +158,22 @@ def _runner_error(error: BaseException) -> EtlError:
 
 
 def run_extract(
-    run: BeamRun, target: LoadTarget, reader: SourceReader, job: JobSpec, storage: Any = None
+    run: BeamRun,
+    target: LoadTarget,
+    reader: SourceReader,
+    job: JobSpec,
+    storage: Any = None,
+    progress: UnitProgress | None = None,
 ) -> BeamOutcome:
     """Split with the driver's reader, run the pipeline, and read back its figures (with the
-    driver's own storage client when given: the destination's credentials)."""
+    driver's own storage client when given: the destination's credentials). `progress` hears
+    units done of the total while the pipeline runs (`engine.beam.progress`)."""
     started = time.monotonic()
     count = unit_count(
         target.estimated_rows, run.rows_per_unit, min_units=run.min_units, max_units=run.max_units
     )
     keys = [p.source.name for p in target.plans if p.source.primary_key]
-    units = split_read(reader, target.read_plan, count, keys)
+    units = split_read(reader, target.read_plan, count, keys, run.max_units)
     keyed = keyed_extraction(target)  # merge/history: the keyed filter and the table clock
     stamp = RunStamp(run.run_id, keyed.stamp if keyed is not None else run.started_at)
     conformer = Conformer(target.columns, stamp)
@@ -183,9 +194,13 @@ def run_extract(
     )
     pipeline = beam.Pipeline(options=run.options)
     build(pipeline, units, run, work, target)
+    watch = ProgressWatch(
+        run.staging, run.run_path, len(units), progress or _no_progress, storage=storage
+    )
     try:
-        result = pipeline.run()
-        result.wait_until_finish()
+        with watch:
+            result = pipeline.run()
+            result.wait_until_finish()
     except EtlError:
         raise
     except Exception as error:  # the runner wraps the unit's failure in its own exception
@@ -201,6 +216,7 @@ def run_extract(
             job_id = None
     parts = json.loads(run.staging.read_text(f"{run.run_path}/{MANIFEST}", storage))
     outcome = _outcome(parts, target)
+    watch.finish(len(outcome.units), outcome.extracted.rows_read)
     outcome.counters = _counters(result)
     outcome.runner = str(run.options.view_as(StandardOptions).runner)
     outcome.dataflow_job_id = job_id if outcome.runner == "DataflowRunner" else None

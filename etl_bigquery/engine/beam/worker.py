@@ -35,6 +35,7 @@ from apache_beam.pvalue import TaggedOutput
 
 from etl_bigquery.engine import checkpoints
 from etl_bigquery.engine.already_loaded import IncrementFilter
+from etl_bigquery.engine.beam.progress import progress_marker
 from etl_bigquery.engine.conform import Conformer, RejectedRow, RunStamp, TargetColumn
 from etl_bigquery.engine.errors import EtlError, ExtractionError
 from etl_bigquery.engine.fingerprint import ROW_HASH, KnownRows
@@ -46,6 +47,7 @@ from etl_bigquery.engine.sources.base import ReadPlan, SourceReader
 from etl_bigquery.engine.sources.registry import ConnectionSettings, source_type
 
 if TYPE_CHECKING:
+    from etl_bigquery.engine.sources.bigquery_source import BigQuerySourceSettings
     from etl_bigquery.engine.sources.files.store import StoreSettings
 
 log = logging.getLogger(__name__)
@@ -68,25 +70,26 @@ NAMESPACE = "etl"
 @dataclass(frozen=True)
 class WorkerSource:
     """How a worker opens the source: the registry key and settings, secrets either resolved
-    (the DirectRunner: they stay in this machine's memory) or as a Secret Manager reference the
+    (the DirectRunner: they stay in this machine's memory) or as Secret Manager references the
     worker resolves itself (the DataflowRunner: the pipeline is staged in Cloud Storage, so a
     value must never travel inside it)."""
 
     source_key: str
-    settings: ConnectionSettings | StoreSettings
-    """A SQL connection's settings, or a file store's (DirectRunner only, `flows.dataflow`)."""
-    password_secret: str | None = None
-
-    def without_password(self) -> WorkerSource:
-        if not isinstance(self.settings, ConnectionSettings):
-            return self
-        return replace(self, settings=replace(self.settings, password=None))
+    settings: ConnectionSettings | StoreSettings | BigQuerySourceSettings
+    """A SQL connection's settings, a file store's or a BigQuery source's."""
+    secrets: tuple[tuple[str, str], ...] = ()
+    """(settings field, Secret Manager reference): read by the worker with its own identity
+    (`password` of a SQL connection, `secret_access_key` of S3, `account_key` of Azure)."""
 
     def open(self) -> SourceReader:
-        settings = self.settings
-        secret = self.password_secret
-        if secret and isinstance(settings, ConnectionSettings) and settings.password is None:
-            settings = replace(settings, password=_read_secret(secret))
+        settings: Any = self.settings
+        found = {
+            name: _read_secret(reference)
+            for name, reference in self.secrets
+            if getattr(settings, name, None) is None
+        }
+        if found:
+            settings = replace(settings, **found)
         return source_type(self.source_key).open(settings)
 
 
@@ -141,6 +144,19 @@ class StagingSpec:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
         return target.resolve().as_uri()
+
+    def list_names(self, prefix: str, client: Any = None) -> list[str]:
+        """The names (last path part) of the objects under `prefix` (one listing call)."""
+        from etl_bigquery.engine.staging import split_gs_uri
+
+        if self.remote:
+            bucket, base = split_gs_uri(self.staging_uri)
+            name = f"{base}/{prefix}".strip("/") + "/"
+            storage = client or self.storage_client()
+            blobs = storage.list_blobs(bucket, prefix=name)
+            return [blob.name.rsplit("/", 1)[-1] for blob in blobs]
+        folder = Path(self.staging_uri.removeprefix("file://")) / prefix
+        return [path.name for path in folder.iterdir()] if folder.is_dir() else []
 
     def read_text(self, path: str, client: Any = None) -> str:
         from etl_bigquery.engine.staging import split_gs_uri
@@ -268,6 +284,9 @@ class ReadUnit(beam.DoFn):
                 raise _failure(index, error) from None
         # Outputs leave only once the unit succeeded, so a retried unit never emits twice.
         figures.update(attempts=attempt, seconds=round(time.monotonic() - started, 3))
+        # The driver's progress artifact counts these (engine.beam.progress); a bundle retried
+        # by the runner writes the same name again.
+        self.staging.write_text(progress_marker(self.work.run_path, index, figures), "")
         self.rows_read.inc(figures["rows_read"])
         self.rows_staged.inc(figures["rows_staged"])
         self.rows_rejected.inc(len(rejected))

@@ -28,10 +28,29 @@ def beam_installed() -> bool:
     return importlib.util.find_spec("apache_beam") is not None
 
 
+LOCAL_FILES_ON_DATAFLOW = (
+    "This job's files are in a local folder, which Dataflow workers cannot see (they run on "
+    "Google's machines, not this one); put the files in Cloud Storage, or use dataflow.runner "
+    "direct or processing_mode standard."
+)
+
+
 def choose_processing_mode(
-    job: JobSpec, estimated: int | None, source_key: str, splittable: bool
+    job: JobSpec,
+    estimated: int | None,
+    source_key: str,
+    splittable: bool,
+    local_files: bool = False,
 ) -> tuple[ProcessingMode, str]:
-    """The mode this run uses and why (shown in the validate artifact and the run report)."""
+    """The mode this run uses and why (shown in the validate artifact and the run report).
+    `local_files`: the source is a folder of this machine, which only the DirectRunner reads."""
+    if local_files and job.dataflow.runner is DataflowRunner.DATAFLOW:
+        if job.processing_mode is ProcessingMode.DATAFLOW:
+            raise ConfigurationError(LOCAL_FILES_ON_DATAFLOW)
+        if job.processing_mode is ProcessingMode.AUTO:
+            return ProcessingMode.STANDARD, (
+                "standard (auto: local files, which Dataflow workers cannot see)"
+            )
     mode, reason = _choose(job, estimated, source_key, splittable)
     if mode is ProcessingMode.DATAFLOW and not beam_installed():
         raise ConfigurationError(BEAM_MISSING.format(why=reason))

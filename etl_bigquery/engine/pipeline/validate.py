@@ -33,9 +33,11 @@ from etl_bigquery.engine.sources.abilities import (
     CanSplit,
     EstimatesRead,
     ListsFiles,
+    ReadsInStreams,
     SampledSchema,
 )
 from etl_bigquery.engine.sources.base import CursorBound, ReadPlan, SourceColumn
+from etl_bigquery.engine.sources.files.reader import FileReader
 from etl_bigquery.engine.sources.registry import by_dialect
 from etl_bigquery.engine.staging import missing_staging_bucket
 from etl_bigquery.engine.strategies import LoadStrategy, strategy_for
@@ -273,12 +275,13 @@ def prepare_target(ctx: RunContext) -> LoadTarget:
     )
     try:
         source = by_dialect(ctx.reader.dialect)
-        # Files split one unit per file (engine.beam.units.split_read).
-        splittable = isinstance(ctx.reader, (CanSplit, ListsFiles))
+        # Files split one unit per file, BigQuery in read streams (engine.beam.units).
+        splittable = isinstance(ctx.reader, CanSplit | ListsFiles | ReadsInStreams)
         source_key = source.key
     except ConfigurationError:  # a reader the registry does not know by dialect
         source_key, splittable = ctx.reader.dialect, False
-    mode, reason = choose_processing_mode(job, estimated, source_key, splittable)
+    local_files = isinstance(ctx.reader, FileReader) and ctx.reader.store.settings.type == "local"
+    mode, reason = choose_processing_mode(job, estimated, source_key, splittable, local_files)
     rejected_known = read_known_rejected(client, rejected_table(ref), location=location)
     staging = ctx.settings.staging_uri
     if staging.startswith("gs://"):  # a file:// staging folder needs no Cloud Storage client

@@ -58,6 +58,28 @@ class CanSplit(Protocol):
 
 
 @runtime_checkable
+class ReadsInStreams(Protocol):
+    """The source plans a split read itself: one read session of N streams (BigQuery's Storage
+    Read API), one snapshot, every row in exactly one stream. No range or bucket is computed
+    here, and reading a stream scans nothing twice."""
+
+    def read_streams(self, plan: ReadPlan, streams: int) -> list[ReadPlan]:
+        """Units whose union is exactly `plan`, one per stream (`ReadStream`); the source may
+        give fewer streams than asked (a small table: one), and [plan] when it cannot."""
+        ...
+
+
+@runtime_checkable
+class SplitsFiles(Protocol):
+    """A file source's read splits by files: one unit per file, and a large Parquet file into
+    runs of its row groups (`RowGroups`), record numbers as a whole-file read gives them."""
+
+    def file_units(self, plan: ReadPlan, units: int) -> list[ReadPlan]:
+        """About `units` units (never fewer than the files, small files stay whole)."""
+        ...
+
+
+@runtime_checkable
 class SharesSnapshot(Protocol):
     """Readers of one source can read the same snapshot: a read split into units read at once
     (`engine.parallel_read`) is one consistent image of the source, as one stream would be."""
@@ -183,6 +205,8 @@ class SerialWriters(Protocol):
 ABILITIES: tuple[type[Any], ...] = (
     PushesDownCursor,
     CanSplit,
+    ReadsInStreams,
+    SplitsFiles,
     SharesSnapshot,
     TypedArrowOutput,
     SamplesColumns,

@@ -94,11 +94,40 @@ class HashBucket:
 
 
 @dataclass(frozen=True)
+class ReadStream:
+    """One unit of a split read: one stream of a read session the source planned itself
+    (BigQuery's Storage Read API). The session fixes the snapshot, the columns and the row
+    restriction; its streams together hold every row once. `schema` is the session's serialized
+    Arrow schema (a stream's own responses need not repeat it)."""
+
+    session: str
+    stream: str
+    index: int
+    streams: int
+    schema: bytes
+
+
+@dataclass(frozen=True)
+class RowGroups:
+    """One unit of a split read of one large Parquet file: row groups `first` to `last - 1`,
+    whose first row is the file's record number `first_row` (so record numbers are those of a
+    whole-file read)."""
+
+    first: int
+    last: int
+    first_row: int
+
+
+SplitUnit = CursorRange | HashBucket | ReadStream | RowGroups
+"""What a unit of a split read is (`engine.sources.abilities.CanSplit`)."""
+
+
+@dataclass(frozen=True)
 class ReadPlan:
     source: TableSource | QuerySource
     columns: list[ReadColumn]
     lower_bound: CursorBound | None = None
-    unit: CursorRange | HashBucket | None = None
+    unit: SplitUnit | None = None
     """Set on the units `CanSplit.split` returns; None reads the whole plan."""
     files: tuple[Any, ...] | None = None
     """File sources: the files this run reads (`engine.sources.files.store.StoredFile`), chosen by

@@ -4,9 +4,11 @@ streamed as Arrow record batches.
 Read paths, fastest first:
 - **Storage Read API** (google-cloud-bigquery-storage): one read session per read, Arrow format,
   only the job's columns (`selected_fields`) and the cursor predicate pushed down as the
-  session's `row_restriction`; the session's single stream is read response by response, so
-  memory holds one response at a time (one stream: the flow consumes one ordered iterator, and
-  parallel streams would only queue up in memory).
+  session's `row_restriction`; a read as one stream reads the session's single stream response
+  by response, so memory holds one response at a time. A read split into units
+  (`read_streams`, ReadsInStreams: the Beam path, and standard mode's parallel reads) asks one
+  session for N streams; each stream is a unit any reader of the same connection reads by its
+  name (`engine.sources.bigquery_streams`).
 - **REST** (`tabledata.list` pages) when the Storage API cannot serve: the library is missing, the
   API is not enabled or the login lacks `bigquery.readsessions.create` (403), the server does not
   implement it, or the connection says `use_storage_api: false`. A table read with a cursor bound
@@ -53,6 +55,7 @@ from etl_bigquery.engine.sources.base import (
     CursorBound,
     ReadColumn,
     ReadPlan,
+    ReadStream,
     SourceColumn,
     SourceReader,
     TableInfo,
@@ -66,6 +69,7 @@ from etl_bigquery.engine.sources.bigquery_sql import (
     select_sql,
     table_ref,
 )
+from etl_bigquery.engine.sources.bigquery_streams import stream_units
 from etl_bigquery.engine.sources.bigquery_types import intervals_as_text, type_text
 
 if TYPE_CHECKING:
@@ -170,7 +174,7 @@ def _storage_unavailable(error: Exception) -> bool:
 
 class BigQuerySourceReader(SourceReader):
     """BigQuery tables, views and queries. Abilities: PushesDownCursor, TypedArrowOutput,
-    SamplesColumns, TableCatalog."""
+    SamplesColumns, TableCatalog, ReadsInStreams, EstimatesRead."""
 
     dialect = "bigquery"
 
@@ -220,8 +224,15 @@ class BigQuerySourceReader(SourceReader):
                 import grpc
                 from google.auth.credentials import AnonymousCredentials
 
+                # No message size limit, as Google's own channel has: a response is one Arrow
+                # batch, and the emulator's batches of a large table pass gRPC's 4 MB default.
+                unlimited = [
+                    ("grpc.max_send_message_length", -1),
+                    ("grpc.max_receive_message_length", -1),
+                ]
                 transport = BigQueryReadGrpcTransport(
-                    channel=grpc.insecure_channel(endpoint), credentials=AnonymousCredentials()
+                    channel=grpc.insecure_channel(endpoint, options=unlimited),
+                    credentials=AnonymousCredentials(),
                 )
                 self._read_client = BigQueryReadClient(transport=transport)
             else:
@@ -307,6 +318,28 @@ class BigQuerySourceReader(SourceReader):
         if isinstance(source, QuerySource):
             return None  # a dry run estimates bytes, not rows
         return self._table(self._ref(source)).num_rows
+
+    def estimate_read(self, plan: ReadPlan) -> int | None:
+        """A bounded table read (an incremental run): the estimate of a read session with the
+        cursor predicate (free: nothing is read), else the table's row count. BigQuery bases it
+        on the table's metadata and may not apply the predicate (the emulator counts exactly):
+        then it is the table's size, as without this ability."""
+        if isinstance(plan.source, QuerySource):
+            return None
+        table = self._table(self._ref(plan.source))
+        if plan.lower_bound is None or table.table_type not in _STORED:
+            return table.num_rows
+        if self._storage_client() is None:
+            return table.num_rows
+        restriction = row_restriction(plan.lower_bound)
+        try:
+            session = self._session(self._ref(plan.source), plan.columns, restriction,
+                                    Stage.VALIDATION)  # fmt: skip
+        except _StorageUnavailable:
+            return table.num_rows
+        if not session.streams:
+            return 0
+        return int(session.estimated_row_count or 0) or table.num_rows
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -409,6 +442,10 @@ class BigQuerySourceReader(SourceReader):
 
     def read(self, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
         names = [c.name for c in plan.columns]
+        if isinstance(plan.unit, ReadStream):  # a unit of `read_streams`: its session says all
+            self.read_path = STORAGE
+            yield from self._read_stream(plan.unit.stream, plan.unit.schema, names)
+            return
         is_view = isinstance(plan.source, TableSource) and (
             self._table(self._ref(plan.source), Stage.EXTRACTION).table_type not in _STORED
         )
@@ -421,6 +458,26 @@ class BigQuerySourceReader(SourceReader):
         ref = self._ref(plan.source)
         restriction = row_restriction(plan.lower_bound)
         yield from self._read_table(ref, plan.columns, restriction, names, plan)
+
+    def read_streams(self, plan: ReadPlan, streams: int) -> list[ReadPlan]:
+        """One read session of up to `streams` streams, a unit each (ReadsInStreams). A query,
+        or a view, runs here once; its result table is what the streams read. [plan] when the
+        Storage Read API cannot serve (REST reads one stream) or one unit is asked."""
+        if streams <= 1 or self._storage_client() is None:
+            return [plan]
+        if isinstance(plan.source, QuerySource) or (
+            self._table(self._ref(plan.source), Stage.EXTRACTION).table_type not in _STORED
+        ):
+            sql = select_sql(plan.source, plan.columns, plan.lower_bound, self.settings.project)
+            job = self._run_query(sql, Stage.EXTRACTION, self.settings.query_timeout_seconds)
+            ref, restriction = _destination(job), ""
+        else:
+            ref, restriction = self._ref(plan.source), row_restriction(plan.lower_bound)
+        try:
+            session = self._session(ref, plan.columns, restriction, Stage.EXTRACTION, streams)
+        except _StorageUnavailable:
+            return [plan]
+        return stream_units(plan, session)
 
     def _read_table(
         self,
@@ -450,7 +507,12 @@ class BigQuerySourceReader(SourceReader):
         yield from self._read_rest(ref, names)
 
     def _session(
-        self, ref: TableRef, columns: list[ReadColumn], restriction: str, stage: Stage
+        self,
+        ref: TableRef,
+        columns: list[ReadColumn],
+        restriction: str,
+        stage: Stage,
+        streams: int = 1,
     ) -> Any:
         from google.cloud.bigquery_storage_v1 import types
 
@@ -464,7 +526,7 @@ class BigQuerySourceReader(SourceReader):
             return self._storage_client().create_read_session(
                 parent=f"projects/{self.settings.job_project}",
                 read_session=request,
-                max_stream_count=1,
+                max_stream_count=streams,
             )
         except Exception as error:
             if _storage_unavailable(error):
@@ -484,8 +546,15 @@ class BigQuerySourceReader(SourceReader):
         # Each response holds one serialized Arrow record batch; decoding it here (rather than
         # through the library's deprecated `to_arrow`) keeps one response in memory at a time.
         # The stream object resumes at its offset after a transient error by itself.
-        schema = pa.ipc.read_schema(pa.py_buffer(session.arrow_schema.serialized_schema))
-        stream = self._storage_client().read_rows(session.streams[0].name)
+        yield from self._read_stream(
+            session.streams[0].name, session.arrow_schema.serialized_schema, names
+        )
+
+    def _read_stream(
+        self, stream_name: str, serialized_schema: bytes, names: list[str]
+    ) -> Iterator[pa.RecordBatch]:
+        schema = pa.ipc.read_schema(pa.py_buffer(serialized_schema))
+        stream = self._storage_client().read_rows(stream_name)
         try:
             for response in stream:
                 if not response.row_count:

@@ -22,6 +22,7 @@ from etl_bigquery.engine.sources.base import (
     HashBucket,
     ReadColumn,
     ReadPlan,
+    SplitUnit,
     UpperBound,
 )
 from etl_bigquery.engine.sources.cursor_pushdown import (
@@ -159,7 +160,7 @@ def build_select(plan: ReadPlan, database: str, *, count_zero_dates: bool = Fals
     return sql
 
 
-def unit_predicates(unit: CursorRange | HashBucket | None) -> list[str]:
+def unit_predicates(unit: SplitUnit | None) -> list[str]:
     """A unit of a split read (`MySqlReader.split`): a range of a typed cursor, or a bucket of a
     CRC32 of the key's values. CONCAT_WS is never NULL (it skips NULL values), so every row is in
     exactly one bucket."""

@@ -57,6 +57,7 @@ from etl_bigquery.engine.sources.base import (
     ReadPlan,
     SourceColumn,
     SourceReader,
+    SplitUnit,
     TableInfo,
     UpperBound,
 )
@@ -234,7 +235,7 @@ def upper_predicate(upper: UpperBound, dialect: str = "postgresql") -> str | Non
     return f"{quote_identifier(upper.column.name)} <= {literal}"
 
 
-def _unit_predicates(unit: CursorRange | HashBucket | None) -> list[str]:
+def _unit_predicates(unit: SplitUnit | None) -> list[str]:
     if isinstance(unit, CursorRange):
         column = quote_identifier(unit.column.name)
         found = []

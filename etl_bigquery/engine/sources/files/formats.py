@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from etl_bigquery.engine.errors import ExtractionError, ValidationError
 from etl_bigquery.engine.jobs.model import FileFormat, FilesSource
+from etl_bigquery.engine.sources.base import RowGroups
 from etl_bigquery.engine.sources.files.store import FileStore, StoredFile
 
 ROW_NUMBER = "_etl_source_row"
@@ -298,10 +299,16 @@ def parquet_schema(store: FileStore, file: StoredFile) -> pa.Schema:
 
 
 def read_parquet(
-    store: FileStore, file: StoredFile, names: list[str], *, rows: int | None = None
+    store: FileStore,
+    file: StoredFile,
+    names: list[str],
+    *,
+    rows: int | None = None,
+    row_groups: RowGroups | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Row groups as batches of `names` (found in another case too; columns a file lacks are
-    left out: the reader fills them with NULL)."""
+    left out: the reader fills them with NULL); only a run of them for a unit of a split read,
+    numbered as a whole-file read numbers them."""
     try:
         handle = store.open_random_access(file)
         parquet = pq.ParquetFile(handle)
@@ -314,9 +321,12 @@ def read_parquet(
         folded = {n.lower(): n for n in reversed(have)}  # 'ID' for 'id', as for CSV headers
         found = (n if n in have else folded.get(n.lower()) for n in names)
         present = list(dict.fromkeys(n for n in found if n is not None))
-        start = 1
+        start = 1 if row_groups is None else row_groups.first_row + 1
+        groups = None if row_groups is None else range(row_groups.first, row_groups.last)
         size = min(rows, PARQUET_BATCH_ROWS) if rows else PARQUET_BATCH_ROWS
-        for batch in parquet.iter_batches(batch_size=size, columns=present, use_threads=False):
+        for batch in parquet.iter_batches(
+            batch_size=size, row_groups=groups, columns=present, use_threads=False
+        ):
             numbers = pa.array(range(start, start + batch.num_rows), pa.int64())
             start += batch.num_rows
             yield pa.RecordBatch.from_arrays(

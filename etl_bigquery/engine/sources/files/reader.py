@@ -19,8 +19,8 @@ import pyarrow as pa
 from etl_bigquery.engine.conform import RejectedRow
 from etl_bigquery.engine.errors import ConfigurationError, ExtractionError, ValidationError
 from etl_bigquery.engine.jobs.model import FileFormat, FilesSource, QuerySource, TableSource
-from etl_bigquery.engine.sources.base import ReadPlan, SourceColumn, SourceReader
-from etl_bigquery.engine.sources.files import csv_files, formats
+from etl_bigquery.engine.sources.base import ReadPlan, RowGroups, SourceColumn, SourceReader
+from etl_bigquery.engine.sources.files import csv_files, formats, units
 from etl_bigquery.engine.sources.files.formats import ROW_NUMBER, BadRecord
 from etl_bigquery.engine.sources.files.store import FileStore, StoredFile, StoreSettings
 
@@ -45,8 +45,9 @@ def _files_source(source: object) -> FilesSource:
 
 
 class FileReader(SourceReader):
-    """Files in a bucket or a folder. Abilities: ListsFiles, RejectsRecords (no catalog of
-    tables, no cursor: the load strategy picks files by their versions)."""
+    """Files in a bucket or a folder. Abilities: ListsFiles, RejectsRecords, SplitsFiles,
+    EstimatesRead (no catalog of tables, no cursor: the load strategy picks files by their
+    versions)."""
 
     dialect = "files"
 
@@ -105,7 +106,18 @@ class FileReader(SourceReader):
         return [*columns, *(SourceColumn(name, TRACE_TYPES[name]) for name in TRACE_COLUMNS)]
 
     def estimate_rows(self, source: object) -> int | None:
-        return None
+        return None  # discovery and apply list no file contents; a run estimates its read
+
+    def estimate_read(self, plan: ReadPlan) -> int | None:
+        """The rows of the files this run reads (`engine.sources.files.units`)."""
+        source = _files_source(plan.source)
+        files = list(plan.files) if plan.files is not None else self.files(source)
+        return units.estimate_rows(self.store, source, files)
+
+    def file_units(self, plan: ReadPlan, count: int) -> list[ReadPlan]:
+        source = _files_source(plan.source)
+        files = list(plan.files) if plan.files is not None else self.files(source)
+        return units.file_units(self.store, plan, files, count)
 
     def check_readable(self, plan: ReadPlan) -> None:
         files = plan.files if plan.files is not None else self.files(_files_source(plan.source))
@@ -137,9 +149,12 @@ class FileReader(SourceReader):
         files = plan.files if plan.files is not None else self.files(source)
         wanted = [c.name for c in plan.columns]
         data_names = [n for n in wanted if n not in TRACE_COLUMNS]
+        row_groups = plan.unit if isinstance(plan.unit, RowGroups) else None
         for file in files:
             checked = False
-            for batch in _file_batches(self.store, source, file, data_names, self._bad.append):
+            for batch in _file_batches(
+                self.store, source, file, data_names, self._bad.append, row_groups=row_groups
+            ):
                 if not checked:
                     _check_columns(source, file, batch, data_names)
                     checked = True
@@ -234,12 +249,13 @@ def _file_batches(
     *,
     sample_bytes: bool = False,
     rows: int | None = None,
+    row_groups: RowGroups | None = None,
 ) -> Iterator[pa.RecordBatch]:
     limit = formats.SAMPLE_BYTES if sample_bytes else None
     if source.format is FileFormat.CSV:
         yield from csv_files.read_csv(store, source, file, on_bad, limit=limit)
     elif source.format is FileFormat.PARQUET:
-        yield from formats.read_parquet(store, file, names, rows=rows)
+        yield from formats.read_parquet(store, file, names, rows=rows, row_groups=row_groups)
     else:
         yield from formats.read_json(store, source, file, names, on_bad, limit=limit)
 
