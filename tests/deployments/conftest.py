@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.cli_helpers import etl
+from tests.integration.cli_helpers import etl_here
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT = str(Path(sys.executable).parent / "prefect")
@@ -96,9 +96,11 @@ def write_job(folder: Path, name: str, shop: dict[str, str], dataset: str, extra
 
 
 def cli(*args: str, cwd: Path) -> str:
-    result = etl(*args, cwd=cwd)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+    """The command's output; run in this process (the commands' code path without a new
+    process's imports: these tests are about what the commands do to the server)."""
+    code, out, err = etl_here(*args, cwd=cwd)
+    assert code == 0, out + err
+    return out
 
 
 def wait_until(check, timeout: float = 60, every: float = 1):

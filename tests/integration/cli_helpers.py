@@ -38,14 +38,19 @@ def write_job(folder: Path, spec: dict[str, Any]) -> Path:
     return path
 
 
-def etl_here(*args: str) -> tuple[int, str, str]:
+def etl_here(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
     """The `etl` command run in this process (typer's runner): the same command and code path,
-    without the seconds of imports a new process pays. Returns (exit code, stdout, stderr)."""
+    without the seconds of imports a new process pays. Returns (exit code, stdout, stderr).
+    Tests of what the process itself shows (secrets in its output, exit codes of the installed
+    command) use `etl`."""
+    import contextlib
+
     from typer.testing import CliRunner
 
     from etl_bigquery.cli.main import app
 
-    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    with contextlib.chdir(cwd or Path.cwd()):
+        result = CliRunner().invoke(app, list(args), catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
 
 
