@@ -148,13 +148,15 @@ def test_a_files_job_made_in_the_wizard_loads_the_selected_columns_with_the_over
     driver.find_element(By.ID, "list-files").click()
     browser.wait_for(
         driver,
-        lambda d: len(d.find_elements(By.CSS_SELECTOR, "#files-table tbody tr")) == 2
-        and len(_columns_shown(d)) == 7
-        and len(d.find_elements(By.CSS_SELECTOR, "#preview-table tbody tr")) >= 1,
+        lambda d: (
+            len(d.find_elements(By.CSS_SELECTOR, "#files-table tbody tr")) == 2
+            and len(_columns_shown(d)) == 7
+            and len(d.find_elements(By.CSS_SELECTOR, "#preview-table tbody tr")) >= 1
+        ),
         "the files, the detected format and the columns",
     )
     # `etl connection detect`'s proposal: CSV with ';', a header, the types from the values.
-    assert "delimiter \";\"" in driver.find_element(By.ID, "detect-output").text
+    assert 'delimiter ";"' in driver.find_element(By.ID, "detect-output").text
     assert driver.find_element(By.ID, "csv_delimiter").get_attribute("value") == ";"
     assert driver.find_element(By.ID, "format").get_attribute("value") == "csv"
     shown = _columns_shown(driver)
@@ -212,8 +214,10 @@ def pg_orders(pg_admin, pg_schema) -> str:
     )
     pg_admin.execute(
         f'INSERT INTO "{pg_schema}".orders VALUES '
-        "(1, 'ann', 12.50, now() - interval '2 hours'), (2, 'bob', 3.00, now() - interval '1 hour'),"
-        "(3, 'cid', 40.00, now() - interval '30 minutes'), (4, 'dee', 9.99, now() - interval '5 minutes')"
+        "(1, 'ann', 12.50, now() - interval '2 hours'), "
+        "(2, 'bob', 3.00, now() - interval '1 hour'), "
+        "(3, 'cid', 40.00, now() - interval '30 minutes'), "
+        "(4, 'dee', 9.99, now() - interval '5 minutes')"
     )
     return pg_schema
 
@@ -247,8 +251,10 @@ def test_a_query_job_made_in_the_wizard_is_checked_read_only_keyed_and_loads(
     driver.find_element(By.ID, "check-query").click()
     browser.wait_for(
         driver,
-        lambda d: len(_columns_shown(d)) == 4
-        and len(d.find_elements(By.CSS_SELECTOR, "#preview-table tbody tr")) == 3,
+        lambda d: (
+            len(_columns_shown(d)) == 4
+            and len(d.find_elements(By.CSS_SELECTOR, "#preview-table tbody tr")) == 3
+        ),
         "the query's columns and first rows",
     )
     shown = _columns_shown(driver)

@@ -31,9 +31,17 @@
     });
     var heading = section.querySelector("h2"); heading.setAttribute("tabindex", "-1"); heading.focus();
   }
-  function fail(status, e) {
-    if (status) { text(status, e.message); status.classList.add("error"); }
-    throw e;
+  // A status line shows the outcome of the latest request that uses it: an earlier answer
+  // arriving late (the tables list, while a query is checked) never overwrites it.
+  var requests = 0;
+  function loading(status) {
+    if (!status) return 0;
+    text(status, "Loading…"); status.classList.remove("error");
+    return (status.dataset.request = String(++requests)) && requests;
+  }
+  function settle(status, mine, message, failed) {
+    if (!status || String(mine) !== status.dataset.request) return;
+    text(status, message); status.classList.toggle("error", !!failed);
   }
   function answer(r) {
     return r.json().then(function (body) {
@@ -41,17 +49,15 @@
       return body;
     });
   }
-  function loading(status) { if (status) { text(status, "Loading…"); status.classList.remove("error"); } }
-  function getJSON(url, status) {
-    loading(status);
-    return fetch(url).then(answer).then(function (body) { if (status) text(status, ""); return body; })
-      .catch(function (e) { fail(status, e); });
+  function request(promise, status) {
+    var mine = loading(status);
+    return promise.then(answer)
+      .then(function (body) { settle(status, mine, ""); return body; })
+      .catch(function (e) { settle(status, mine, e.message, true); throw e; });
   }
+  function getJSON(url, status) { return request(fetch(url), status); }
   function postJSON(url, data, status) {
-    loading(status);
-    return console_post(url, JSON.stringify(data), "application/json").then(answer)
-      .then(function (body) { if (status) text(status, ""); return body; })
-      .catch(function (e) { fail(status, e); });
+    return request(console_post(url, JSON.stringify(data), "application/json"), status);
   }
   function q(params) {
     return Object.keys(params).filter(function (k) { return params[k]; })
