@@ -129,21 +129,22 @@ def create_app(
         query = params.get("q", "")
         status = [v for v in params.getlist("status") if v in STATUSES]
         connection = params.get("connection", "")
-        matched = filter_runs(in_window, query, status, connection)
         asked = params.get("per_page", "")
         per_page = min(max(1, int(asked)), 200) if asked.isdigit() else RUNS_PER_PAGE
-        pages = max(1, -(-len(matched) // per_page))
         requested_page = params.get("page", "1")
-        page_number = int(requested_page) if requested_page.isdigit() else 1
-        page_number = min(max(1, page_number), pages)
+        # The history pages through every matching run of the window (no cap), unlike the KPIs.
+        history = await prefect_data.read_run_history(
+            since, lambda r: bool(filter_runs([r], query, status, connection)),
+            int(requested_page) if requested_page.isdigit() else 1, per_page,
+        )  # fmt: skip
+        page_number, pages, recent = history.page, history.pages, history.runs
         first = (page_number - 1) * per_page
-        recent = matched[first : first + per_page]
         keep = [("window", window), ("q", query), ("connection", connection),
                 ("per_page", asked if per_page != RUNS_PER_PAGE else ""),
                 *(("status", s) for s in status)]  # fmt: skip
         page_link = {
             n: "/?" + urlencode([(k, v) for k, v in keep if v] + [("page", str(n))]) + "#recent"
-            for n in (page_number - 1, page_number + 1) if 1 <= n <= pages
+            for n in (1, page_number - 1, page_number + 1, pages) if 1 <= n <= pages
         }  # fmt: skip
         jobs = await call(list_jobs)
         scheduled = order_scheduled(
@@ -152,9 +153,10 @@ def create_app(
         return page(
             request, "dashboard.html",
             window=window, windows=list(WINDOWS), kpis=compute_kpis(in_window),
-            capped=len(runs) >= prefect_data.MAX_RUNS, scheduled=scheduled,
+            capped=len(runs) >= prefect_data.MAX_RUNS, max_runs=prefect_data.MAX_RUNS,
+            scheduled=scheduled,
             bubbles=charts.bubble_chart(runs, now), durations=charts.duration_chart(runs, now),
-            recent=recent, matching=len(matched), query=query, status=status,
+            recent=recent, matching=history.matching, query=query, status=status,
             page_number=page_number, pages=pages, page_link=page_link, first=first,
             active=active_jobs(runs),
             connection=connection, connections=sorted({r.connection for r in runs if r.connection}),
