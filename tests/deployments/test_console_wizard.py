@@ -8,6 +8,7 @@ their rows; the job files hold the selection and the override."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -295,3 +296,119 @@ def pg_rows(schema: str) -> list[tuple]:
 
     with psycopg.connect(PG_DSN) as conn:
         return conn.execute(f'SELECT id FROM "{schema}".orders').fetchall()
+
+
+@pytest.fixture()
+def redis_users(services) -> Iterator[tuple[str, str]]:
+    """Redis hashes under a key prefix (db 11) and a document-store connection to them."""
+    import redis
+
+    from etl_bigquery.blocks import NoSqlConnection
+    from tests.conftest import unavailable
+
+    client = redis.Redis(host="127.0.0.1", port=6379, db=11, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as error:
+        unavailable(f"Redis is not reachable at 127.0.0.1:6379: {error}")
+    prefix = f"wz{uuid.uuid4().hex[:8]}"
+    for i in range(1, 4):
+        client.hset(f"{prefix}:{i}", mapping={"name": f"user {i}", "visits": str(i * 10),
+                                              "updated_at": f"2026-11-0{i}T10:00:00Z"})  # fmt: skip
+    name = f"redis-{prefix}"
+    NoSqlConnection(type="redis", host="127.0.0.1", database="11").save(name, overwrite=True)
+    yield name, prefix
+    client.delete(*client.scan_iter(match=f"{prefix}:*"))
+    client.close()
+    NoSqlConnection.delete(name)
+
+
+@pytest.fixture()
+def bq_orders(services) -> Iterator[tuple[str, str]]:
+    """A BigQuery source connection (another project of the emulator) and a dataset holding
+    `orders`."""
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import bigquery
+
+    from etl_bigquery.blocks import BigQuerySource
+
+    project = "wzsrc"
+    client = bigquery.Client(
+        project=project, credentials=AnonymousCredentials(),
+        client_options=ClientOptions(api_endpoint=services.layout.bigquery_endpoint),
+    )  # fmt: skip
+    dataset = f"src_{uuid.uuid4().hex[:8]}"
+    client.create_dataset(dataset)
+    client.query_and_wait(
+        f"CREATE TABLE `{project}.{dataset}.orders` (id INT64 NOT NULL, customer STRING, "
+        "total NUMERIC, updated_at TIMESTAMP)"
+    )
+    client.query_and_wait(
+        f"INSERT INTO `{project}.{dataset}.orders` VALUES (1, 'ann', 12.5, "
+        "TIMESTAMP '2026-11-01 10:00:00+00'), (2, 'bob', 3, TIMESTAMP '2026-11-02 10:00:00+00')"
+    )
+    name = f"bqsrc-{uuid.uuid4().hex[:8]}"
+    BigQuerySource(
+        project=project, billing_project="local", location="US",
+        api_endpoint=services.layout.bigquery_endpoint,
+        storage_api_endpoint=f"127.0.0.1:{services.layout.ports.bigquery_grpc}",
+    ).save(name, overwrite=True)  # fmt: skip
+    yield name, dataset
+    BigQuerySource.delete(name)
+    client.delete_dataset(dataset, delete_contents=True, not_found_ok=True)
+    client.close()
+
+
+def test_a_redis_key_prefix_and_a_bigquery_table_reach_a_passing_review(
+    services, project, redis_users, bq_orders, destination, dataset, console, driver
+):
+    """Document stores (a key prefix typed in, keyed by document_id) and BigQuery as a source
+    (datasets as schemas) go through the same steps; Review's dry run (`etl job apply
+    --dry-run`) passes and nothing is created."""
+    from selenium.webdriver.common.by import By
+
+    from selenium.webdriver.common.keys import Keys
+
+    connection, prefix = redis_users
+    driver.get(f"{console}/jobs/new")
+    _select(driver, "connection", connection)
+    typed = browser.wait_for(
+        driver, lambda d: (e := d.find_element(By.ID, "typed_table")).is_displayed() and e,
+        "the source step",
+    )  # fmt: skip
+    assert driver.find_element(By.ID, "table-label").text == "Collection or key prefix"
+    assert not driver.find_element(By.ID, "source-kind-field").is_displayed()
+    typed.send_keys(prefix, Keys.TAB)  # leaving the field is its change
+    browser.wait_for(driver, lambda d: "visits" in _columns_shown(d), "the prefix's columns")
+    shown = _columns_shown(driver)
+    assert shown["visits"][4:6] == ["INT64", "medium (detected)"], shown
+    assert _unlabelled(driver) == []
+    _shot(driver, "wizard-documents")
+    driver.find_element(By.CSS_SELECTOR, "#step-2 button.next").click()
+    _select(driver, "load_type", "merge")
+    key = driver.find_element(By.CSS_SELECTOR, "input[name=key_columns][value=document_id]")
+    assert key.is_displayed() and key.is_selected()  # the store's own key, pre-marked
+    assert _options(driver, "cursor_column")[0] == "updated_at"
+    review = _destination_schedule_review(
+        driver, destination, dataset, "wizard_users", f"wz-redis-{prefix}"
+    )
+    assert f"table: {prefix}" in review and "key_columns:\n- document_id" in review, review
+    assert "would be created" in driver.find_element(By.ID, "review-output").text
+
+    source, src_dataset = bq_orders
+    driver.get(f"{console}/jobs/new")
+    _select(driver, "connection", source)
+    browser.wait_for(driver, lambda d: src_dataset in _options(d, "schema"), "the datasets")
+    assert driver.find_element(By.ID, "schema-label").text == "Dataset"
+    _select(driver, "schema", src_dataset)
+    browser.wait_for(driver, lambda d: "orders" in _options(d, "table"), "the dataset's tables")
+    _select(driver, "table", "orders")
+    browser.wait_for(driver, lambda d: len(_columns_shown(d)) == 4, "the table's columns")
+    assert _columns_shown(driver)["total"][4] == "NUMERIC"
+    driver.find_element(By.CSS_SELECTOR, "#step-2 button.next").click()
+    review = _destination_schedule_review(
+        driver, destination, dataset, "wizard_bq_orders", f"wz-bq-{src_dataset[4:]}"
+    )
+    assert f"schema: {src_dataset}" in review and "table: orders" in review, review
+    assert "total NUMERIC total NUMERIC high" in driver.find_element(By.ID, "review-mapping").text
