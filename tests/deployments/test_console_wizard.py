@@ -367,7 +367,6 @@ def test_a_redis_key_prefix_and_a_bigquery_table_reach_a_passing_review(
     (datasets as schemas) go through the same steps; Review's dry run (`etl job apply
     --dry-run`) passes and nothing is created."""
     from selenium.webdriver.common.by import By
-
     from selenium.webdriver.common.keys import Keys
 
     connection, prefix = redis_users

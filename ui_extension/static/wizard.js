@@ -98,14 +98,18 @@
   });
 
   // -- step 2a: a table or collection ----------------------------------------------------------
-  $("schema").addEventListener("change", loadTables);
+  $("schema").addEventListener("change", function () { $("table").innerHTML = ""; loadTables(); });
   function loadTables() {
     getJSON(connectionUrl("tables", { schema: $("schema").value }), $("table-status")).then(function (tables) {
-      var t = $("table"); t.innerHTML = ""; option(t, "", "Choose…");
+      // A table chosen (or a prefix typed) while the list was loading stays chosen.
+      var t = $("table"), chosen = t.value;
+      t.innerHTML = ""; option(t, "", "Choose…");
       tables.forEach(function (info) {
         var count = info.row_count == null ? "" : " (" + (info.estimated ? "~" : "") + info.row_count.toLocaleString("en") + " rows)";
         option(t, info.name, info.name + count);
       });
+      if (chosen && ![].some.call(t.options, function (o) { return o.value === chosen; })) option(t, chosen);
+      t.value = chosen;
     });
   }
   $("typed_table").addEventListener("change", function () {
