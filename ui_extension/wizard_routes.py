@@ -62,7 +62,9 @@ def column_rows(found: list[Any]) -> list[dict[str, Any]]:
     listed = []
     for c in found:
         choice = cursor_choice(c.name, c.bq_type, c.nullable)
-        listed.append({**c.as_dict(), "bq_name": sanitize_column_name(c.name),
+        # Trace columns keep their own names (engine.plan); others are derived as a run does.
+        bq_name = c.name if c.name in ALWAYS_LOADED else sanitize_column_name(c.name)
+        listed.append({**c.as_dict(), "bq_name": bq_name,
                        # a file's trace columns load whatever the selection (engine.plan)
                        "always_loaded": c.name in ALWAYS_LOADED,
                        "cursor_rank": choice[0] if choice else None,

@@ -14,12 +14,23 @@ from pathlib import Path
 import pytest
 
 from tests.deployments import browser, test_console
-from tests.deployments.test_console import _options, _select, _shot, _unlabelled
+from tests.deployments.test_console import SHOTS, _options, _select, _unlabelled
 from tests.integration.helpers import table_rows
 
 # The console served in this process and headless Chromium, one of each for the module.
 console = test_console.console
 driver = test_console.driver
+
+
+def _shot(driver, name: str, element_id: str) -> None:
+    """A screenshot of one step of the wizard (the README's, with ETL_CONSOLE_DOCS=1)."""
+    from selenium.webdriver.common.by import By
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    full = driver.execute_script("return document.body.scrollHeight")
+    driver.set_window_size(1400, min(int(full) + 40, 4000))
+    driver.find_element(By.ID, element_id).screenshot(str(SHOTS / f"{name}.png"))
+    driver.set_window_size(1400, 1000)
 
 
 def _job_runs(name: str) -> list:
@@ -170,7 +181,7 @@ def test_a_files_job_made_in_the_wizard_loads_the_selected_columns_with_the_over
     driver.find_element(By.CSS_SELECTOR, "input[name=columns][value=note]").click()
     Select(driver.find_element(By.NAME, "type:sold_on")).select_by_value("STRING")
     assert _unlabelled(driver) == []
-    _shot(driver, "wizard-files")
+    _shot(driver, "wizard-files", "step-2")
 
     # A path outside the connection's folder is refused, through the page's own calls too.
     escaped = _post_from_page(driver, f"/api/connections/{drop['connection']}/files",
@@ -188,7 +199,7 @@ def test_a_files_job_made_in_the_wizard_loads_the_selected_columns_with_the_over
     mapping = driver.find_element(By.ID, "review-mapping").text
     assert "sold_on text sold_on STRING override" in mapping, mapping
     assert "note" not in mapping
-    _shot(driver, "wizard-files-review")
+    _shot(driver, "wizard-files-review", "step-6")
     _create(driver, name)
     try:
         # The job file holds the selection, the override and the detected CSV options.
@@ -261,7 +272,7 @@ def test_a_query_job_made_in_the_wizard_is_checked_read_only_keyed_and_loads(
     shown = _columns_shown(driver)
     assert shown["total"][4] == "NUMERIC" and shown["updated_at"][4] == "TIMESTAMP", shown
     assert _unlabelled(driver) == []
-    _shot(driver, "wizard-query")
+    _shot(driver, "wizard-query", "step-2")
 
     # Merge: the cursor recommended is updated_at; the key is the column the user marks (a
     # query has no primary key).
@@ -275,7 +286,7 @@ def test_a_query_job_made_in_the_wizard_is_checked_read_only_keyed_and_loads(
     review = _destination_schedule_review(driver, destination, dataset, "wizard_paid", name)
     assert "kind: query" in review and "key_columns:\n- id" in review, review
     assert "cursor_column: updated_at" in review and "load_type: merge" in review, review
-    _shot(driver, "wizard-query-review")
+    _shot(driver, "wizard-query-review", "step-6")
     _create(driver, name)
     try:
         job = job_file_text(name, project / "prefect.yaml")
@@ -383,7 +394,7 @@ def test_a_redis_key_prefix_and_a_bigquery_table_reach_a_passing_review(
     shown = _columns_shown(driver)
     assert shown["visits"][4:6] == ["INT64", "medium (detected)"], shown
     assert _unlabelled(driver) == []
-    _shot(driver, "wizard-documents")
+    _shot(driver, "wizard-documents", "step-2")
     driver.find_element(By.CSS_SELECTOR, "#step-2 button.next").click()
     _select(driver, "load_type", "merge")
     key = driver.find_element(By.CSS_SELECTOR, "input[name=key_columns][value=document_id]")

@@ -264,7 +264,8 @@
       row.forEach(function (v) { cell(r, v === null ? "NULL" : (typeof v === "object" ? JSON.stringify(v) : v)); });
       body.appendChild(r);
     });
-    text($("table-status"), preview.rows.length + " row(s) shown; " + columns.length + " column(s).");
+    text($("table-status"), preview.rows.length + " row(s) shown" + (sourceKind() === "files" ? " (of the newest matching file)" : "") +
+      "; " + columns.length + " column(s).");
   }
 
   // -- step 3: load type --------------------------------------------------------------------------
