@@ -371,22 +371,21 @@ def create_app(
 
     @app.get("/jobs/{name}/edit", response_class=HTMLResponse)
     async def edit_page(request: Request, name: str) -> Response:
-        from etl_bigquery.service.discovery import list_columns
+        from etl_bigquery.engine.plan import ALWAYS_LOADED
+        from etl_bigquery.service.discovery import parse_source, source_columns
         from etl_bigquery.service.jobs import job_file_text
 
         try:
             current = await call(job_file_text, name, prefect_yaml)
         except EtlError as error:
             return back("/jobs", error=error.message)
-        source = current.get("source") or {}
         available: list[str] = []
-        if "table" in source:
-            try:
-                found = await call(list_columns, current["connection"], source["table"],
-                                   source.get("schema"), sample_rows=0)  # fmt: skip
-                available = [c.name for c in found]
-            except EtlError:
-                available = []
+        try:  # any source kind: a table, a query (checked read-only) or files
+            source = parse_source(current.get("source") or {})
+            found = await call(source_columns, current["connection"], source, 0)
+            available = [c.name for c in found if c.name not in ALWAYS_LOADED]
+        except EtlError:
+            available = []  # the source cannot be read now: the job's own list is offered
         schedule = current.get("schedule", "manual")
         return page(
             request, "job_edit.html", name=name, job=current,

@@ -214,6 +214,11 @@ def test_a_files_job_made_in_the_wizard_loads_the_selected_columns_with_the_over
             (1, "2026-01-02"), (2, "2026-01-03"), (3, "2026-01-04")
         ]  # fmt: skip
         assert "note" not in rows[0]
+        # Its Edit page offers the files' columns, the selection ticked (as `etl job edit`).
+        driver.get(f"{console}/jobs/{name}/edit")
+        boxes = driver.find_elements(By.CSS_SELECTOR, "input[name=columns]")
+        assert {b.get_attribute("value"): b.is_selected() for b in boxes} == {
+            "id": True, "amount": True, "sold_on": True, "note": False}  # fmt: skip
     finally:
         delete_job(name, project / "prefect.yaml")
 
