@@ -24,7 +24,7 @@ import pydantic
 from etl_bigquery.blocks.registry import Connection, load_connection
 from etl_bigquery.blocks.sql import SqlConnection
 from etl_bigquery.engine.errors import ConfigurationError, ValidationError
-from etl_bigquery.engine.jobs.model import FilesSource, QuerySource, TableSource
+from etl_bigquery.engine.jobs.model import FilesSource, QuerySource, TableSource, source_kind
 from etl_bigquery.engine.schema.detect import SAMPLE_ROWS, detect_source_columns
 from etl_bigquery.engine.schema.typemap import propose
 from etl_bigquery.engine.sources.abilities import TableCatalog
@@ -137,7 +137,7 @@ def list_columns(
 def parse_source(data: Mapping[str, Any]) -> JobSource:
     """A job file's `source:` (kind table, query or files), checked by the job model itself, so
     what discovery reads is what a job would read; one sentence when it is wrong."""
-    kind = str(data.get("kind") or "table")
+    kind = source_kind(dict(data))  # `kind` may be left out, as in a job file
     model = SOURCE_KINDS.get(kind)
     if model is None:
         raise ConfigurationError(f"source kind {kind!r} is not one of {', '.join(SOURCE_KINDS)}.")
