@@ -16,7 +16,7 @@ import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 import yaml
 from fastapi import FastAPI, Request
@@ -27,7 +27,6 @@ from jinja2 import pass_context
 from markupsafe import Markup, escape
 from prefect.exceptions import ObjectNotFound
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import ImmutableMultiDict
 
 from etl_bigquery.engine.errors import EtlError
 from etl_bigquery.ui_extension import charts, prefect_data
@@ -46,42 +45,13 @@ from etl_bigquery.ui_extension.security import (
     ConsoleSecurity,
     SecurityMiddleware,
 )
-from etl_bigquery.ui_extension.wizard import (
-    cursor_choice,
-    definition_from_form,
-    job_fields_from_form,
-)
+from etl_bigquery.ui_extension.wizard_routes import FORM_KINDS, add_wizard_routes, posted_fields
 
 HERE = Path(__file__).resolve().parent
 WINDOWS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7),
            "30d": dt.timedelta(days=30), "all": None}  # fmt: skip
 STATUSES = ("completed", "partial", "failed", "running", "skipped", "cancelled")
 RUNS_PER_PAGE = 30
-# The connections list's kinds (block type slugs) -> the YAML kinds of their forms.
-FORM_KINDS = {
-    "sql-connection": "sql",
-    "bigquery-source": "bigquery",
-    "file-connection": "files",
-    "nosql-connection": "nosql",
-    "bigquery-destination": "bigquery-destination",
-}
-
-
-async def _form(request: Request) -> ImmutableMultiDict:
-    """The posted fields: URL-encoded (the pages' forms, the wizard's Create) or a JSON object
-    (the API; a list value is a repeated field), parsed without python-multipart."""
-    if request.headers.get("content-type", "").startswith("application/json"):
-        data = await request.json()
-        if not isinstance(data, dict):
-            data = {}
-        pairs = [
-            (str(key), "" if item is None else str(item))
-            for key, value in data.items()
-            for item in (value if isinstance(value, list) else [value])
-        ]
-        return ImmutableMultiDict(pairs)
-    body = (await request.body()).decode("utf-8")
-    return ImmutableMultiDict(parse_qsl(body, keep_blank_values=True))
 
 
 def _prefect_ui_url() -> str:
@@ -159,21 +129,22 @@ def create_app(
         query = params.get("q", "")
         status = [v for v in params.getlist("status") if v in STATUSES]
         connection = params.get("connection", "")
-        matched = filter_runs(in_window, query, status, connection)
         asked = params.get("per_page", "")
         per_page = min(max(1, int(asked)), 200) if asked.isdigit() else RUNS_PER_PAGE
-        pages = max(1, -(-len(matched) // per_page))
         requested_page = params.get("page", "1")
-        page_number = int(requested_page) if requested_page.isdigit() else 1
-        page_number = min(max(1, page_number), pages)
+        # The history pages through every matching run of the window (no cap), unlike the KPIs.
+        history = await prefect_data.read_run_history(
+            since, lambda r: bool(filter_runs([r], query, status, connection)),
+            int(requested_page) if requested_page.isdigit() else 1, per_page,
+        )  # fmt: skip
+        page_number, pages, recent = history.page, history.pages, history.runs
         first = (page_number - 1) * per_page
-        recent = matched[first : first + per_page]
         keep = [("window", window), ("q", query), ("connection", connection),
                 ("per_page", asked if per_page != RUNS_PER_PAGE else ""),
                 *(("status", s) for s in status)]  # fmt: skip
         page_link = {
             n: "/?" + urlencode([(k, v) for k, v in keep if v] + [("page", str(n))]) + "#recent"
-            for n in (page_number - 1, page_number + 1) if 1 <= n <= pages
+            for n in (1, page_number - 1, page_number + 1, pages) if 1 <= n <= pages
         }  # fmt: skip
         jobs = await call(list_jobs)
         scheduled = order_scheduled(
@@ -182,9 +153,10 @@ def create_app(
         return page(
             request, "dashboard.html",
             window=window, windows=list(WINDOWS), kpis=compute_kpis(in_window),
-            capped=len(runs) >= prefect_data.MAX_RUNS, scheduled=scheduled,
+            capped=len(runs) >= prefect_data.MAX_RUNS, max_runs=prefect_data.MAX_RUNS,
+            scheduled=scheduled,
             bubbles=charts.bubble_chart(runs, now), durations=charts.duration_chart(runs, now),
-            recent=recent, matching=len(matched), query=query, status=status,
+            recent=recent, matching=history.matching, query=query, status=status,
             page_number=page_number, pages=pages, page_link=page_link, first=first,
             active=active_jobs(runs),
             connection=connection, connections=sorted({r.connection for r in runs if r.connection}),
@@ -254,7 +226,7 @@ def create_app(
     async def api_test_connection(request: Request) -> Any:
         from etl_bigquery.service.connection_documents import document_from_form, test_document
 
-        form = dict(await _form(request))
+        form = dict(await posted_fields(request))
         try:
             document = document_from_form(form, editing=form.get("editing") == "true")
             outcome = await call(test_document, document)
@@ -268,7 +240,7 @@ def create_app(
     async def api_save_connection(request: Request) -> Any:
         from etl_bigquery.service.connection_documents import apply_document, document_from_form
 
-        form = dict(await _form(request))
+        form = dict(await posted_fields(request))
         try:
             document = document_from_form(form, editing=form.get("editing") == "true")
             # Tested again here: Save never stores what has not just passed its test.
@@ -329,7 +301,7 @@ def create_app(
         """Start one run of each job the filters (posted with the form) select."""
         from etl_bigquery.service.jobs import filter_jobs, list_jobs, start_run
 
-        form = await _form(request)
+        form = await posted_fields(request)
         chosen = {k: str(form.get(k) or "") or None
                   for k in ("status", "connection", "schedule", "health")}  # fmt: skip
         selected = filter_jobs(await call(list_jobs), **chosen)
@@ -360,7 +332,7 @@ def create_app(
                 run_id = await call(deployments.start_run, name)
                 return back(f"/runs/{run_id}", notice=f"Run of '{name}' started.")
             if action == "delete":
-                form = await _form(request)
+                form = await posted_fields(request)
                 await call(deployments.delete_job, name, prefect_yaml,
                            drop_table=form.get("drop_table") == "on")  # fmt: skip
                 dropped = form.get("drop_table") == "on"
@@ -376,7 +348,7 @@ def create_app(
     async def _edit(request: Request, name: str) -> Response:
         from etl_bigquery.service.jobs import edit_job, job_file_text
 
-        form = await _form(request)
+        form = await posted_fields(request)
         current = await call(job_file_text, name, prefect_yaml)
         changes: dict[str, Any] = {}
         schedule = str(form.get("schedule") or "").strip()
@@ -399,22 +371,21 @@ def create_app(
 
     @app.get("/jobs/{name}/edit", response_class=HTMLResponse)
     async def edit_page(request: Request, name: str) -> Response:
-        from etl_bigquery.service.discovery import list_columns
+        from etl_bigquery.engine.plan import ALWAYS_LOADED
+        from etl_bigquery.service.discovery import parse_source, source_columns
         from etl_bigquery.service.jobs import job_file_text
 
         try:
             current = await call(job_file_text, name, prefect_yaml)
         except EtlError as error:
             return back("/jobs", error=error.message)
-        source = current.get("source") or {}
         available: list[str] = []
-        if "table" in source:
-            try:
-                found = await call(list_columns, current["connection"], source["table"],
-                                   source.get("schema"), sample_rows=0)  # fmt: skip
-                available = [c.name for c in found]
-            except EtlError:
-                available = []
+        try:  # any source kind: a table, a query (checked read-only) or files
+            source = parse_source(current.get("source") or {})
+            found = await call(source_columns, current["connection"], source, 0)
+            available = [c.name for c in found if c.name not in ALWAYS_LOADED]
+        except EtlError:
+            available = []  # the source cannot be read now: the job's own list is offered
         schedule = current.get("schedule", "manual")
         return page(
             request, "job_edit.html", name=name, job=current,
@@ -422,43 +393,6 @@ def create_app(
             else yaml.safe_dump(schedule, default_flow_style=True).strip(),
             available=available or list(current.get("columns") or []),
             selected=set(current.get("columns") or available),
-        )  # fmt: skip
-
-    @app.get("/jobs/new", response_class=HTMLResponse)
-    async def new_job(request: Request) -> HTMLResponse:
-        from etl_bigquery.service.connections import list_connections
-
-        rows = await call(list_connections)
-        return page(
-            request, "job_new.html",
-            sources=[r.name for r in rows if r.kind != "bigquery-destination"],
-            destinations=[r.name for r in rows if r.kind == "bigquery-destination"],
-        )  # fmt: skip
-
-    @app.post("/jobs/new")
-    async def create_job(request: Request) -> Response:
-        from etl_bigquery.service.jobs import (
-            deploy_definition,
-            refuse_taken_name,
-            validate_and_create_table,
-        )
-
-        form = await _form(request)
-        try:
-            definition = definition_from_form(form, [str(c) for c in form.getlist("columns")])
-            await call(refuse_taken_name, definition.job.name, prefect_yaml)
-            await call(validate_and_create_table, definition)
-            applied = await call(deploy_definition, definition, prefect_yaml,
-                                 run_now=form.get("run_now") == "on")  # fmt: skip
-        except EtlError as error:
-            return JSONResponse({"error": error.message}, status_code=400)
-        return JSONResponse(
-            {"name": applied.name, "deployment_id": applied.deployment_id,
-             "schedule": applied.schedule, "next_run": applied.next_run,
-             "warnings": applied.warnings, "redirect": "/jobs?" + urlencode(
-                 {"notice": f"Job '{applied.name}' created and deployed; schedule: "
-                  f"{applied.schedule}." + (" Its first run has started." if applied.flow_run_id
-                                            else "")})}
         )  # fmt: skip
 
     # -- JSON for the wizard (the same discovery functions as `etl connection ...`) -------------
@@ -476,74 +410,7 @@ def create_app(
             return JSONResponse({"error": error.message}, status_code=400)
         return back("/", error=error.message)
 
-    @app.get("/api/connections/{name}/schemas")
-    async def api_schemas(name: str) -> Any:
-        from etl_bigquery.service import discovery
-
-        return await call(discovery.list_schemas, name)
-
-    @app.get("/api/connections/{name}/tables")
-    async def api_tables(name: str, schema: str | None = None) -> Any:
-        from dataclasses import asdict
-
-        from etl_bigquery.service import discovery
-
-        return [asdict(t) for t in await call(discovery.list_tables, name, schema or None)]
-
-    @app.get("/api/connections/{name}/columns")
-    async def api_columns(name: str, table: str, schema: str | None = None) -> Any:
-        from etl_bigquery.engine.schema.names import sanitize_column_name
-        from etl_bigquery.service import discovery
-
-        found = await call(discovery.list_columns, name, table, schema or None)
-        listed = []
-        for c in found:
-            choice = cursor_choice(c.name, c.bq_type, c.nullable)
-            listed.append({**c.as_dict(), "bq_name": sanitize_column_name(c.name),
-                           "cursor_rank": choice[0] if choice else None,
-                           "cursor_reason": choice[1] if choice else None})  # fmt: skip
-        return listed
-
-    @app.get("/api/connections/{name}/preview")
-    async def api_preview(name: str, table: str, schema: str | None = None) -> Any:
-        from etl_bigquery.service import discovery
-
-        return (await call(discovery.preview, name, table, schema or None)).as_dict()
-
-    @app.get("/api/destinations/{name}/tables")
-    async def api_destination_tables(name: str, dataset: str | None = None) -> Any:
-        from etl_bigquery.service.connections import destination_tables
-
-        found, tables = await call(destination_tables, name, dataset or None)
-        return {"dataset": found, "tables": tables}
-
-    @app.post("/api/compatibility")
-    async def api_compatibility(request: Request) -> Any:
-        from dataclasses import asdict
-
-        from etl_bigquery.service.connections import compatibility
-
-        body = await request.json()
-        exists, report = await call(compatibility, body["destination"], body.get("dataset"),
-                                    body["table"], dict(body.get("columns") or {}))  # fmt: skip
-        return {"exists": exists, "compatible": all(c.fits for c in report),
-                "columns": [asdict(c) for c in report]}  # fmt: skip
-
-    @app.post("/api/review")
-    async def api_review(request: Request) -> Any:
-        import datetime as _dt
-
-        form = await _form(request)
-        columns = [str(c) for c in form.getlist("columns")]
-        definition = definition_from_form(form, columns)
-        schedule = definition.deployment.schedule
-        upcoming = schedule.next_runs(_dt.datetime.now(_dt.UTC), 3)
-        return {
-            "yaml": yaml.safe_dump(job_fields_from_form(form, columns), sort_keys=False),
-            "schedule": schedule.describe(),
-            "next_runs": [t.isoformat(timespec="minutes") for t in upcoming],
-            "warnings": list(definition.warnings),
-        }
+    add_wizard_routes(app, page, call, prefect_yaml)
 
     @app.get("/health")
     async def health() -> Any:

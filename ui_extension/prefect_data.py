@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from prefect.client.schemas.filters import (
     FlowFilter,
     FlowFilterName,
     FlowRunFilter,
+    FlowRunFilterId,
     FlowRunFilterStartTime,
     LogFilter,
     LogFilterFlowRunId,
@@ -31,7 +33,7 @@ from etl_bigquery.ui_extension.runs import RunView, stage_bar
 FLOW_NAME = "etl-job"
 PAGE = 200
 MAX_LOGS = 1000  # the Prefect UI has the rest
-MAX_RUNS = 2000  # a window holding more shows the newest ones (the KPIs say so)
+MAX_RUNS = 2000  # the KPIs and charts of a window holding more count the newest (they say so)
 _REPORT_JSON = re.compile(r"```json\n(.*?)\n```", re.S)
 
 
@@ -130,13 +132,9 @@ async def _details(client: Any, runs: list[Any]) -> list[RunView]:
 
 
 async def read_runs(since: dt.datetime | None) -> list[RunView]:
-    """Every etl-job flow run that started after `since` (all when None), newest first."""
-    flow_run_filter = FlowRunFilter(
-        # Prefect's stub says its own DateTime; pydantic takes any aware datetime.
-        start_time=FlowRunFilterStartTime(after_=since, is_null_=False)  # type: ignore[arg-type]
-        if since
-        else FlowRunFilterStartTime(is_null_=False)
-    )
+    """The etl-job flow runs that started after `since` (all when None), newest first, at most
+    MAX_RUNS of them (the KPIs and charts; the history pages through all: read_run_history)."""
+    flow_run_filter = _started_after(since)
     runs: list[Any] = []
     async with get_client() as client:
         while len(runs) < MAX_RUNS:
@@ -151,6 +149,66 @@ async def read_runs(since: dt.datetime | None) -> list[RunView]:
             if len(page) < PAGE:
                 break
         return await _details(client, runs)
+
+
+@dataclass
+class RunHistory:
+    """One page of the run history, and how many runs match over all of it."""
+
+    runs: list[RunView]
+    matching: int
+    page: int
+    pages: int
+
+
+async def read_run_history(
+    since: dt.datetime | None,
+    keep: Callable[[RunView], bool],
+    page: int,
+    per_page: int,
+    api_page: int = PAGE,
+) -> RunHistory:
+    """Page `page` (1-based, clamped to the last) of the etl-job runs started after `since` (all
+    history when None) that `keep` accepts, newest first, with no cap: the flow runs are read
+    from the Prefect API `api_page` at a time (offset/limit), judged by their parameters and
+    state alone, and only the shown page's runs get their artifacts and task runs read."""
+    matched: list[uuid.UUID] = []
+    async with get_client() as client:
+        offset = 0
+        while True:
+            chunk = await client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
+                flow_run_filter=_started_after(since),
+                sort=FlowRunSort.START_TIME_DESC,
+                limit=api_page,
+                offset=offset,
+            )
+            matched += [run.id for run in chunk if keep(_view(run, [], []))]
+            if len(chunk) < api_page:
+                break
+            offset += api_page
+        pages = max(1, -(-len(matched) // per_page))
+        page = min(max(1, page), pages)
+        shown = matched[(page - 1) * per_page : page * per_page]
+        runs = (
+            await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=shown)),
+                sort=FlowRunSort.START_TIME_DESC,
+                limit=len(shown),
+            )
+            if shown
+            else []
+        )
+        return RunHistory(await _details(client, runs), len(matched), page, pages)
+
+
+def _started_after(since: dt.datetime | None) -> FlowRunFilter:
+    return FlowRunFilter(
+        # Prefect's stub says its own DateTime; pydantic takes any aware datetime.
+        start_time=FlowRunFilterStartTime(after_=since, is_null_=False)  # type: ignore[arg-type]
+        if since
+        else FlowRunFilterStartTime(is_null_=False)
+    )
 
 
 @dataclass

@@ -1,14 +1,21 @@
 """The job wizard's form → a job file's fields, parsed by the same code as a job file
-(service.job_files.parse_job_definition), so the console can create nothing the CLI would refuse."""
+(service.job_files.parse_job_definition), so the console can create nothing the CLI would refuse.
+
+The form's source is one of the job model's kinds (`source_kind`): a table or collection
+(`schema`, `table`), a query (`query`), or files (`prefix`, `glob`, `format` and `csv_*`
+options). Each column row may carry a type override (`type:COLUMN`, empty = as proposed) and,
+for merge and history jobs, a key mark (`key_columns`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from etl_bigquery.engine.jobs.model import CsvOptions
 from etl_bigquery.service.job_files import JobDefinition, parse_job_definition
 
 WHERE = "the new job form"
+TYPE_FIELD = "type:"
 
 
 def _text(form: Mapping[str, Any], key: str) -> str:
@@ -46,9 +53,8 @@ def job_fields_from_form(form: Mapping[str, Any], columns: list[str]) -> dict[st
         destination["dataset"] = _text(form, "dataset")
     if table:
         destination["table"] = table
-    source: dict[str, Any] = {"table": _text(form, "table")}
-    if _text(form, "schema"):
-        source["schema"] = _text(form, "schema")
+    kind = _text(form, "source_kind") or "table"
+    source = source_from_form(form, kind)
     data: dict[str, Any] = {
         "name": _text(form, "name"),
         "connection": _text(form, "connection"),
@@ -57,11 +63,22 @@ def job_fields_from_form(form: Mapping[str, Any], columns: list[str]) -> dict[st
         "destination": destination,
         "load_type": _text(form, "load_type") or "catalog",
     }
-    if data["load_type"] in ("transactional", "merge", "history"):
+    types = column_types_from_form(form, columns)
+    if types:
+        data["column_types"] = types
+    # A transactional files job loads new or changed files: no cursor (engine.jobs.model).
+    cursor_based = data["load_type"] in ("merge", "history") or (
+        data["load_type"] == "transactional" and kind != "files"
+    )
+    if data["load_type"] in ("merge", "history"):
+        keys = [str(k) for k in _list(form, "key_columns") if not columns or k in columns]
+        if keys:
+            data["key_columns"] = keys
+    if cursor_based:
         for key in ("cursor_column", "backfill_start", "lookback"):
             if _text(form, key):
                 data[key] = _text(form, key)
-    if data["load_type"] in ("merge", "history"):  # keyed by the table's primary key
+    if data["load_type"] in ("merge", "history"):  # keyed by key_columns or the primary key
         for key in ("deletes", "delete_check"):
             if _text(form, key):
                 data[key] = _text(form, key)
@@ -72,6 +89,63 @@ def job_fields_from_form(form: Mapping[str, Any], columns: list[str]) -> dict[st
     if _text(form, "description"):
         data["description"] = _text(form, "description")
     return data
+
+
+def _list(form: Mapping[str, Any], key: str) -> list[Any]:
+    getlist = getattr(form, "getlist", None)
+    if getlist is not None:
+        return list(getlist(key))
+    value = form.get(key)
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def source_from_form(form: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """The job's `source:`: only what differs from the job model's defaults is written."""
+    if kind == "query":
+        return {"kind": "query", "query": _text(form, "query")}
+    if kind == "files":
+        source: dict[str, Any] = {"kind": "files", "prefix": _text(form, "prefix"),
+                                  "glob": _text(form, "glob") or "*",
+                                  "format": _text(form, "format") or "csv"}  # fmt: skip
+        if source["format"] == "csv":
+            csv = csv_options_from_form(form)
+            if csv:
+                source["csv"] = csv
+        if not source["prefix"]:
+            source.pop("prefix")
+        return source
+    table: dict[str, Any] = {"table": _text(form, "table")}
+    if _text(form, "schema"):
+        table["schema"] = _text(form, "schema")
+    return table
+
+
+def csv_options_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
+    """The CSV options the form sets that differ from CsvOptions' defaults."""
+    defaults = CsvOptions()
+    skip = _text(form, "csv_skip_rows")
+    chosen: dict[str, Any] = {
+        "delimiter": form.get("csv_delimiter") or defaults.delimiter,
+        # Empty means values are never quoted (CsvOptions), so it is kept as None.
+        "quote": (form.get("csv_quote") or None) if "csv_present" in form else defaults.quote,
+        "encoding": _text(form, "csv_encoding") or defaults.encoding,
+        # A checkbox posts "on" when ticked and nothing otherwise; the wizard always shows it.
+        "header": _text(form, "csv_header") == "on" if "csv_present" in form else True,
+        "skip_rows": int(skip) if skip.isdigit() else defaults.skip_rows,
+    }
+    if chosen["delimiter"] == "\\t":  # typed as the two characters \t
+        chosen["delimiter"] = "\t"
+    return {k: v for k, v in chosen.items() if v != getattr(defaults, k)}
+
+
+def column_types_from_form(form: Mapping[str, Any], columns: list[str]) -> dict[str, str]:
+    """Type overrides (`type:COLUMN` fields with a value) of the loaded columns."""
+    return {
+        key[len(TYPE_FIELD) :]: str(value)
+        for key, value in form.items()
+        if key.startswith(TYPE_FIELD) and str(value).strip()
+        and (not columns or key[len(TYPE_FIELD) :] in columns)
+    }  # fmt: skip
 
 
 def definition_from_form(form: Mapping[str, Any], columns: list[str]) -> JobDefinition:

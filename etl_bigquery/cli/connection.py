@@ -141,6 +141,10 @@ def list_connections(
 
 _JSON = typer.Option(False, "--json", help="Print one JSON document instead of a table.")
 _SCHEMA = typer.Option(None, "--schema", "-s", help="Schema (default: the connection's default).")
+_QUERY = typer.Option(
+    None, "--query", "-q", help="A read-only SELECT instead of TABLE (checked as a job's query is)."
+)
+_TABLE = typer.Argument(None, metavar="[TABLE]", help="Table or view name (or --query).")
 _WIDTH = 40  # preview values are shortened to this many characters on the terminal
 
 
@@ -194,17 +198,19 @@ def tables(
 @app.command()
 def columns(
     name: str = typer.Argument(..., help="Connection name."),
-    table_name: str = typer.Argument(..., metavar="TABLE", help="Table or view name."),
+    table_name: str | None = _TABLE,
     schema: str | None = _SCHEMA,
+    query: str | None = _QUERY,
     as_json: bool = _JSON,
 ) -> None:
-    """List a table's columns with the proposed BigQuery types; text columns are sampled (1000
-    rows) to detect dates, timestamps, integers and booleans stored as text."""
+    """List a table's (or a query's) columns with the proposed BigQuery types; text columns are
+    sampled (1000 rows) to detect dates, timestamps, integers and booleans stored as text."""
     from etl_bigquery.engine.schema.detect import OVERRIDE_HINT, SAMPLE_ROWS
     from etl_bigquery.service import discovery
 
     with user_errors():
-        found = quiet_call(lambda: discovery.list_columns(name, table_name, schema))
+        source = _source(table_name, schema, query)
+        found = quiet_call(lambda: discovery.source_columns(name, source))
     if as_json:
         _print_json([c.as_dict() for c in found])
         return
@@ -226,6 +232,18 @@ def columns(
         typer.echo(f"(detected) from the first {SAMPLE_ROWS} rows' values: {OVERRIDE_HINT}.")
 
 
+def _source(table_name: str | None, schema: str | None, query: str | None) -> Any:
+    """TABLE or --query, as a job's source (the wizard's columns step reads the same)."""
+    from etl_bigquery.engine.errors import ConfigurationError
+    from etl_bigquery.service import discovery
+
+    if (table_name is None) == (query is None):
+        raise ConfigurationError("Name a TABLE or pass --query, not both and not neither.")
+    if query is not None:
+        return discovery.parse_source({"kind": "query", "query": query})
+    return discovery.parse_source({"table": table_name, "schema": schema})
+
+
 def _short(value: object) -> str:
     if value is None:
         return "NULL"
@@ -236,15 +254,17 @@ def _short(value: object) -> str:
 @app.command()
 def preview(
     name: str = typer.Argument(..., help="Connection name."),
-    table_name: str = typer.Argument(..., metavar="TABLE", help="Table or view name."),
+    table_name: str | None = _TABLE,
     schema: str | None = _SCHEMA,
+    query: str | None = _QUERY,
     as_json: bool = _JSON,
 ) -> None:
-    """Show the first 10 rows of a table (values shortened; --json gives them whole)."""
+    """Show the first 10 rows of a table or query (values shortened; --json gives them whole)."""
     from etl_bigquery.service import discovery
 
     with user_errors():
-        shown = quiet_call(lambda: discovery.preview(name, table_name, schema))
+        source = _source(table_name, schema, query)
+        shown = quiet_call(lambda: discovery.source_preview(name, source))
     if as_json:
         _print_json(shown.as_dict())
         return

@@ -13,25 +13,32 @@ import datetime as dt
 import decimal
 import math
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pydantic
 
 from etl_bigquery.blocks.registry import Connection, load_connection
 from etl_bigquery.blocks.sql import SqlConnection
 from etl_bigquery.engine.errors import ConfigurationError, ValidationError
-from etl_bigquery.engine.jobs.model import TableSource
+from etl_bigquery.engine.jobs.model import FilesSource, QuerySource, TableSource, source_kind
 from etl_bigquery.engine.schema.detect import SAMPLE_ROWS, detect_source_columns
 from etl_bigquery.engine.schema.typemap import propose
 from etl_bigquery.engine.sources.abilities import TableCatalog
 from etl_bigquery.engine.sources.base import SourceReader, TableInfo
 from etl_bigquery.engine.sources.registry import source_type
+from etl_bigquery.service.job_files import describe_validation_error
 
 PREVIEW_ROWS = 10
 FLOW_NAME = "etl-job"
 PREFECT_YAML = Path(__file__).resolve().parent.parent / "prefect.yaml"
+JobSource = TableSource | QuerySource | FilesSource
+SOURCE_KINDS: dict[str, type[TableSource] | type[QuerySource] | type[FilesSource]] = {
+    "table": TableSource, "query": QuerySource, "files": FilesSource,
+}  # fmt: skip
 
 __all__ = [
     "ColumnInfo",
@@ -42,7 +49,10 @@ __all__ = [
     "list_columns",
     "list_schemas",
     "list_tables",
+    "parse_source",
     "preview",
+    "source_columns",
+    "source_preview",
 ]
 
 
@@ -121,9 +131,30 @@ def list_columns(
     """Columns with source type, nullability, primary key and the proposed BigQuery type; text
     columns are sampled (`sample_rows`, 0 to skip) to detect dates, timestamps, integers and
     booleans stored as text."""
+    return source_columns(connection, TableSource(schema=schema, table=table), sample_rows)
+
+
+def parse_source(data: Mapping[str, Any]) -> JobSource:
+    """A job file's `source:` (kind table, query or files), checked by the job model itself, so
+    what discovery reads is what a job would read; one sentence when it is wrong."""
+    kind = source_kind(dict(data))  # `kind` may be left out, as in a job file
+    model = SOURCE_KINDS.get(kind)
+    if model is None:
+        raise ConfigurationError(f"source kind {kind!r} is not one of {', '.join(SOURCE_KINDS)}.")
+    try:
+        return model.model_validate(dict(data))
+    except pydantic.ValidationError as error:
+        raise ConfigurationError(describe_validation_error(error, "source")) from None
+
+
+def source_columns(
+    connection: str | Connection, source: JobSource, sample_rows: int = SAMPLE_ROWS
+) -> list[ColumnInfo]:
+    """The columns of any job source: a table or collection, a query (checked as one read-only
+    SELECT by the reader before it reaches the database, as in every run) or files (the newest
+    matching file), with the proposed BigQuery types and their confidence."""
     block = _connection(connection)
     dialect = _dialect(block)
-    source = TableSource(schema=schema, table=table)
     with block.open_reader() as reader:
         columns = reader.describe(source)
         detected = (
@@ -154,9 +185,15 @@ def preview(
     limit: int = PREVIEW_ROWS,
 ) -> Preview:
     """The first `limit` rows of a table, as JSON-safe values."""
-    block = _connection(connection)
-    with block.open_reader() as reader:
-        data = reader.preview(TableSource(schema=schema, table=table), limit=limit)
+    return source_preview(connection, TableSource(schema=schema, table=table), limit)
+
+
+def source_preview(
+    connection: str | Connection, source: JobSource, limit: int = PREVIEW_ROWS
+) -> Preview:
+    """The first `limit` rows of any job source (a query is checked first, as above)."""
+    with _connection(connection).open_reader() as reader:
+        data = reader.preview(source, limit=limit)
     columns = [_plain_column(data.column(i)) for i in range(data.num_columns)]
     rows = [[json_safe(column[r]) for column in columns] for r in range(data.num_rows)]
     return Preview(columns=list(data.column_names), rows=rows)

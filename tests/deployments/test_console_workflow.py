@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import uuid
 
+from prefect.client.schemas.sorting import FlowRunSort
+
 from tests.deployments import browser, test_console
 from tests.deployments.conftest import cli, write_job
 from tests.deployments.test_console import _shot, _unlabelled
@@ -210,3 +212,86 @@ def test_a_connection_form_saves_only_after_a_passing_test(services, console, dr
     from etl_bigquery.service.discovery import delete_connection
 
     delete_connection(name, prefect_yaml=None)
+
+
+def test_the_run_history_pages_through_every_run_the_prefect_api_holds(services, console, driver):
+    """The run history has no cap (it held the newest 2,000 runs of a window): it reads the flow
+    runs with the Prefect API's offset/limit paging, counts every match, and its pages hold each
+    run once, the oldest on the last. The console reads 200 runs per API call; the same function
+    is also called here with 7 per call, so the paging loop runs over several calls without
+    creating hundreds of runs (each takes most of a second on the test server)."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+    from prefect.states import Running
+    from selenium.webdriver.common.by import By
+
+    from etl_bigquery.flows.etl_job import etl_job
+    from etl_bigquery.ui_extension.prefect_data import read_run_history
+
+    job = f"cw-many-{uuid.uuid4().hex[:6]}"
+    per_page = 10
+
+    async def create() -> None:
+        async with get_client() as client:
+            for _ in range(3):
+                await asyncio.gather(*(
+                    client.create_flow_run(
+                        etl_job, parameters={"job": {"name": job}}, tags=[f"etl-job:{job}"],
+                        state=Running(),
+                    ) for _ in range(8)
+                ))  # fmt: skip
+
+    async def held() -> list:
+        """What the Prefect API holds for the job, newest first."""
+        async with get_client() as client:
+            return await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"etl-job:{job}"])),
+                sort=FlowRunSort.START_TIME_DESC,
+            )
+
+    def cards() -> list[str]:
+        return [
+            c.get_attribute("data-run") for c in driver.find_elements(By.CSS_SELECTOR, ".run-card")
+        ]
+
+    asyncio.run(create())
+    runs = asyncio.run(held())
+    try:
+        count = len(runs)
+        assert count >= 24
+        pages = -(-count // per_page)
+        driver.get(console + f"/?window=all&q={job}&per_page={per_page}")
+        matching = driver.find_element(By.ID, "matching").text
+        assert matching.startswith(f"{count} runs match"), matching
+        assert f"(page 1 of {pages})" in matching, matching
+        seen = cards()
+        driver.find_element(By.CSS_SELECTOR, "a.oldest").click()
+        last = cards()
+        assert len(last) == count - per_page * (pages - 1)
+        assert last[-1] == str(runs[-1].id)
+        for _ in range(pages - 2):  # Newer, back to the second page
+            driver.find_element(By.CSS_SELECTOR, "a[rel=prev]").click()
+            seen += cards()
+        assert sorted(seen + last) == sorted(str(r.id) for r in runs)  # every run, once
+
+        # The same reads 7 runs per API call: the paging loop crosses several calls.
+        def keep(view) -> bool:
+            return view.job == job
+
+        for page in range(1, pages + 1):
+            history = asyncio.run(read_run_history(None, keep, page, per_page, api_page=7))
+            assert (history.matching, history.pages) == (count, pages)
+            expected = runs[(page - 1) * per_page : page * per_page]
+            assert [r.id for r in history.runs] == [str(r.id) for r in expected]
+    finally:
+        asyncio.run(delete(runs))
+
+
+async def delete(runs: list) -> None:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        for run in runs:
+            await client.delete_flow_run(run.id)

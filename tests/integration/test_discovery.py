@@ -177,6 +177,21 @@ def test_sqlite_discovery(sqlite_shop):
     assert "A1" in run("preview", sqlite_shop, "items").stdout
 
 
+def test_columns_and_preview_of_a_query_are_checked_read_only(sqlite_shop):
+    """`--query`: the columns and first rows of a read-only SELECT (what the console's wizard
+    shows for a query job); a statement that writes is refused before it runs."""
+    query = "SELECT sku, price * 2 AS doubled FROM items WHERE n > 10"
+    columns = json.loads(run("columns", sqlite_shop, "--query", query, "--json").stdout)
+    assert [c["name"] for c in columns] == ["sku", "doubled"]
+    preview = json.loads(run("preview", sqlite_shop, "--query", query, "--json").stdout)
+    assert [row[0] for row in preview["rows"]] == ["A11", "A12"]
+    refused = run("columns", sqlite_shop, "--query", "DELETE FROM items", code=1)
+    assert "a source query must be one SELECT" in refused.stderr
+    both = run("columns", sqlite_shop, "items", "--query", query, code=2)
+    assert "Name a TABLE or pass --query, not both" in both.stderr
+    assert run("preview", sqlite_shop, "items").stdout.count("A1") >= 1  # nothing was deleted
+
+
 def test_delete_is_refused_while_a_deployment_uses_the_connection(sqlite_shop):
     from prefect.client.orchestration import get_client
 

@@ -384,3 +384,70 @@ def test_the_credential_can_come_from_a_prefect_secret_block(services, project):
         assert bearer.status_code == 200, bearer.text
     finally:
         _stop(process)
+
+
+# -- the wizard's source calls -------------------------------------------------------------------
+
+
+def test_the_wizards_source_calls_refuse_other_origins_escapes_and_writes(console, tmp_path):
+    """The wizard's calls for files and queries (issue 20) keep the rules: another origin gets
+    403 even with the cookie and token; a prefix or file outside the connection's folder is
+    refused with a sentence and nothing of it is shown; a query that writes never runs."""
+    import sqlite3
+    import uuid
+
+    from etl_bigquery.blocks import FileConnection, SqlConnection
+
+    (tmp_path / "drop").mkdir()
+    (tmp_path / "drop" / "ok.csv").write_text("id\n1\n")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.csv").write_text("secret\nTOPSECRET-wizard\n")
+    db = tmp_path / "shop.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        conn.execute("INSERT INTO t VALUES (1)")
+    files, sql = f"sec-files-{uuid.uuid4().hex[:6]}", f"sec-sql-{uuid.uuid4().hex[:6]}"
+    FileConnection(type="local", bucket=str(tmp_path / "drop")).save(files, overwrite=True)
+    SqlConnection(type="sqlite", database=str(db)).save(sql, overwrite=True)
+    try:
+        calls = {
+            f"/api/connections/{files}/files": {"prefix": "", "glob": "*"},
+            f"/api/connections/{files}/detect": {"path": "ok.csv"},
+            f"/api/connections/{sql}/source": {"source": {"kind": "query", "query": "SELECT 1"}},
+        }
+        with httpx.Client() as client:
+            token = _token_and_cookies(client, console)
+            for path, body in calls.items():
+                answer = client.post(f"{console}{path}", json=body, headers={
+                    "Origin": "http://evil.example", "X-CSRF-Token": token})  # fmt: skip
+                assert answer.status_code == 403, (path, answer.text)
+                same = client.post(f"{console}{path}", json=body, headers={
+                    "Origin": console, "X-CSRF-Token": token})  # fmt: skip
+                assert same.status_code == 200, (path, same.text)
+
+        escapes = {
+            f"/api/connections/{files}/files": {"prefix": "../outside/", "glob": "*"},
+            f"/api/connections/{files}/detect": {"path": "../outside/secret.csv"},
+            f"/api/connections/{files}/source": {"source": {
+                "kind": "files", "prefix": "../outside/", "format": "csv"}},
+        }  # fmt: skip
+        for path, body in escapes.items():
+            answer = httpx.post(f"{console}{path}", json=body, timeout=60)
+            assert answer.status_code == 400, (path, answer.text)
+            assert "'..' segment" in answer.json()["error"], answer.text
+            assert "TOPSECRET" not in answer.text and 'secret.csv"' not in answer.text
+
+        refusals = {
+            "DELETE FROM t": "a source query must be one SELECT",
+            "SELECT 1; DELETE FROM t": "several statements",
+            "SELECT * INTO u FROM t": "SELECT ... INTO creates a table",
+        }
+        for query, sentence in refusals.items():
+            body = {"source": {"kind": "query", "query": query}}
+            answer = httpx.post(f"{console}/api/connections/{sql}/source", json=body, timeout=60)
+            assert answer.status_code == 400 and sentence in answer.json()["error"], answer.text
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT count(*) FROM t").fetchone() == (1,)
+    finally:
+        FileConnection.delete(files)
+        SqlConnection.delete(sql)

@@ -416,7 +416,7 @@ def parse_max_rejected(value: object, field: str = "max_rejected") -> RejectedLi
     )
 
 
-def _source_kind(value: object) -> str:
+def source_kind(value: object) -> str:
     """`kind` may be left out: a source with a `query` is a query, one with a `glob` or a
     `format` is files, anything else a table."""
     if isinstance(value, dict):
@@ -471,7 +471,7 @@ class JobSpec(_Strict):
         Annotated[QuerySource, Tag("query")]
         | Annotated[TableSource, Tag("table")]
         | Annotated[FilesSource, Tag("files")],
-        Discriminator(_source_kind),
+        Discriminator(source_kind),
     ] = Field(
         title="Source",
         description="Pick Query to copy the result of one read-only SELECT, or Table to copy a "
