@@ -53,7 +53,6 @@ _DESCRIPTION_PREFIXES = {
     1: "Row fingerprint v1 (etl) of identity columns: ",
     2: f"Row fingerprint v2 (etl, engine.rowhash v{rowhash.ENCODING}) of identity columns: ",
 }
-_HEX = np.array([f"{i:02x}".encode() for i in range(256)], dtype="S2")
 
 
 @dataclass(frozen=True)
@@ -124,21 +123,9 @@ def md5_digests(batch: pa.RecordBatch | pa.Table, columns: tuple[str, ...]) -> n
     return np.frombuffer(raw, dtype="S16") if raw else np.empty(0, dtype="S16")
 
 
-def to_hex(values: np.ndarray) -> pa.Array:
-    """`S16` fingerprints → the 32-hex-digit strings stored in `_etl_row_hash`."""
-    count = len(values)
-    hexed = _HEX[np.frombuffer(values.tobytes(), dtype=np.uint8)].tobytes()
-    offsets = np.arange(0, 32 * (count + 1), 32, dtype=np.int32)
-    return pa.Array.from_buffers(
-        pa.string(), count, [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(hexed)]
-    )
-
-
-def from_hex(values: pa.Array | list[str]) -> np.ndarray:
-    """Stored hex fingerprints → `S16` (the inverse of `to_hex`)."""
-    items = values.to_pylist() if isinstance(values, pa.Array | pa.ChunkedArray) else values
-    raw = b"".join(bytes.fromhex(item) for item in items)
-    return np.frombuffer(raw, dtype="S16") if raw else np.empty(0, dtype="S16")
+# Fingerprints are stored as 32 lower-case hex digits, like every digest: one vectorised codec.
+to_hex = rowhash.to_hex
+from_hex = rowhash.from_hex
 
 
 class KnownRows:
