@@ -172,6 +172,7 @@ def measure(job: Path, cwd: Path) -> dict[str, Any]:
     split["rest"] = max(0.0, wall - sum(split.values()))
     return {
         "wall": wall,
+        "cpu": usage.ru_utime + usage.ru_stime,
         "peak_rss_mb": usage.ru_maxrss / 1024,
         "split": split,
         "calls": {
