@@ -225,7 +225,8 @@ def measure(
             table = create_table(conn, rows)
         connections, job = write_files(Path(folder), table, services, load_type, key, parallelism)
         etl("connection", "apply", str(connections))
-        etl("job", "apply", str(job))
+        if load_type == "catalog":
+            etl("job", "apply", str(job))  # the others apply it on a new table each round
         copies, runs = [], []
         for _ in range(repeat):
             if load_type != "catalog":
