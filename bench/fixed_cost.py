@@ -31,6 +31,7 @@ from typing import Any
 _started = time.perf_counter()
 _epoch_started = time.time()
 _calls: dict[str, list[float]] = defaultdict(list)
+_extract: dict[str, float] = {}
 _paths: dict[str, int] = defaultdict(int)
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{27}")
 _lock = threading.Lock()
@@ -90,6 +91,24 @@ def _wrap_clients() -> None:
     requests.Session.send = rsend  # type: ignore[method-assign]
 
 
+def _time_extraction() -> None:
+    """The CPU seconds of the whole process while the extract stage runs (reader, conforming,
+    hashing, Parquet, upload threads): robust to a loaded machine, unlike wall seconds."""
+    from etl_bigquery.engine.pipeline import extract
+
+    original = extract.extract_to_staging
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        cpu, wall = time.process_time(), time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            _extract["cpu"] = _extract.get("cpu", 0.0) + time.process_time() - cpu
+            _extract["wall"] = _extract.get("wall", 0.0) + time.perf_counter() - wall
+
+    extract.extract_to_staging = timed  # before the flow module imports it by name
+
+
 def _write_timers(path: str) -> None:
     with _lock:
         calls = {k: {"count": len(v), "seconds": round(sum(v), 3)} for k, v in _calls.items()}
@@ -100,6 +119,7 @@ def _write_timers(path: str) -> None:
                 "in_process": time.perf_counter() - _started,
                 "calls": calls,
                 "paths": dict(_paths),
+                "extract": dict(_extract),
             }
         )
     )
@@ -112,6 +132,7 @@ def child_main() -> None:
         # Registered first, so it runs last: after Prefect's own exit handlers drained.
         atexit.register(_write_timers, path)
     _wrap_clients()
+    _time_extraction()
     from etl_bigquery.cli.main import main
 
     sys.argv = ["etl", *sys.argv[1:]]
@@ -180,6 +201,8 @@ def measure(job: Path, cwd: Path) -> dict[str, Any]:
         },
         "stages": {k: v.get("seconds") for k, v in (report.get("stages") or {}).items()},
         "rows_loaded": report.get("rows_loaded"),
+        "extract_cpu": inside["extract"].get("cpu", 0.0),
+        "report": report,
         "paths": inside["paths"],
     }
 

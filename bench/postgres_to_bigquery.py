@@ -9,6 +9,9 @@ whole process into a fresh table. Printed as ONE table, medians over the rounds:
   fingerprint or hash, write Parquet, upload); "of COPY": extract+stage against the ceiling of
   the same rounds (lowest and highest single round in brackets); "of catalog": against the
   catalog run of the same size and parallelism (the cost of fingerprints and hashes);
+- rows/CPU s: rows per CPU second the `etl run` process spent while its extract stage ran (all
+  its threads: reader, conforming, hashing, Parquet, upload), and "of catalog" of that: on a
+  shared, loaded machine the wall-time ratios swing with the neighbours, CPU seconds much less;
 - whole process: wall seconds of `etl run` from start to exit, and its CPU seconds (user+system,
   less sensitive to a loaded machine than wall time); peak RSS of that process alone;
 - the `--small` row (20 rows by default): the fixed cost of a run whose own work is nothing,
@@ -175,20 +178,23 @@ def etl_usage(*args: str) -> tuple[str, float, float]:
 
 
 def _one_run(rows: int, job: Path) -> dict[str, float]:
-    started = time.perf_counter()
-    stdout, peak_mb, cpu = etl_usage("run", str(job), "--json")
-    wall = time.perf_counter() - started
-    report = json.loads(stdout)
+    """One whole `etl run` process, timed by `bench.fixed_cost` (which also gives the CPU
+    seconds the process spent while the extract stage ran)."""
+    from bench import fixed_cost
+
+    timed = fixed_cost.measure(job, project_root())
+    report = timed["report"]
     if report["status"] != "completed" or report["rows_loaded"] != rows:
         raise SystemExit(f"the benchmark run did not load {rows} rows: {report}")
     stages = report["stages"]
     return {
         "extract": stages["extract"]["seconds"],
+        "extract_cpu": timed["extract_cpu"],
         "load": stages["load"]["seconds"],
         "flow": report["duration_seconds"],
-        "process": wall,
-        "cpu": cpu,
-        "peak_rss_mb": peak_mb,
+        "process": timed["wall"],
+        "cpu": timed["cpu"],
+        "peak_rss_mb": timed["peak_rss_mb"],
         "staged_mb": report["bytes_processed"] / 1e6,
         "read_units": report.get("read_units", 1),
     }
@@ -244,6 +250,7 @@ def measure(
         "repeat": repeat,
         "copy_rows_per_s": rows / copy,
         "extract_stage_rows_per_s": rows / extract,
+        "extract_cpu_rows_per_s": rows / statistics.median(r["extract_cpu"] for r in runs),
         "ratio_to_copy": copy / extract,
         "ratio_min": min(c / r["extract"] for c, r in zip(copies, runs, strict=True)),
         "ratio_max": max(c / r["extract"] for c, r in zip(copies, runs, strict=True)),
@@ -296,7 +303,7 @@ def print_table(results: list[dict[str, Any]], small: dict[str, Any] | None, loa
     header = (
         f"{'rows':>10} {'load type':<14} {'parallel':>8} {'units':>5} {'COPY rows/s':>12} "
         f"{'extract+stage':>13} {'of COPY (min-max)':>18} {'of catalog':>10} "
-        f"{'process s':>9} {'CPU s':>6} {'peak RSS':>9}"
+        f"{'rows/CPU s':>10} {'of catalog':>10} {'process s':>9} {'CPU s':>6} {'peak RSS':>9}"
     )
     print(header)
     for r in results:
@@ -306,17 +313,23 @@ def print_table(results: list[dict[str, Any]], small: dict[str, Any] | None, loa
             if base
             else f"{'':>10}"
         )
+        of_catalog_cpu = (
+            f"{r['extract_cpu_rows_per_s'] / base['extract_cpu_rows_per_s']:>10.0%}"
+            if base
+            else f"{'':>10}"
+        )
         print(
             f"{r['rows']:>10,} {r['load_type']:<14} {r['parallelism']:>8} {r['read_units']:>5} "
             f"{r['copy_rows_per_s']:>12,.0f} {r['extract_stage_rows_per_s']:>13,.0f} "
             f"{r['ratio_to_copy']:>7.0%} ({r['ratio_min']:.0%}-{r['ratio_max']:.0%}) "
-            f"{of_catalog} {r['process_seconds']:>9.1f} {r['process_cpu_seconds']:>6.1f} "
+            f"{of_catalog} {r['extract_cpu_rows_per_s']:>10,.0f} {of_catalog_cpu} "
+            f"{r['process_seconds']:>9.1f} {r['process_cpu_seconds']:>6.1f} "
             f"{r['peak_rss_mb']:>6,.0f} MB"
         )
     if small:
         print(
             f"{small['rows']:>10,} {'catalog':<14} {'default':>8} {1:>5} {'':>12} {'':>13} "
-            f"{'':>18} {'':>10} {small['process_seconds']:>9.1f} "
+            f"{'':>18} {'':>10} {'':>10} {'':>10} {small['process_seconds']:>9.1f} "
             f"{small['process_cpu_seconds']:>6.1f} {small['peak_rss_mb']:>6,.0f} MB"
         )
         split, calls = small["split"], small["calls"]
