@@ -23,7 +23,8 @@ def _modules_after(code: str) -> list[str]:
 def test_a_sql_jobs_run_imports_its_two_blocks_and_prefect_gcps_credentials_only():
     loaded = _modules_after(
         "import etl_bigquery.flows.etl_job\n"
-        "from etl_bigquery.blocks import BigQueryDestination, SqlConnection"
+        "from etl_bigquery.blocks import BigQueryDestination, SqlConnection\n"
+        "import etl_bigquery.engine.sources.postgres, etl_bigquery.engine.sources.mysql"
     )
     assert "etl_bigquery.blocks.sql" in loaded and "etl_bigquery.blocks.bigquery" in loaded
     for unused in ("bigquery_source", "files", "nosql"):
@@ -31,7 +32,7 @@ def test_a_sql_jobs_run_imports_its_two_blocks_and_prefect_gcps_credentials_only
     assert [m for m in loaded if m.startswith("prefect_gcp")] == [
         "prefect_gcp", "prefect_gcp._version", "prefect_gcp.credentials",
     ]  # fmt: skip
-    assert "sqlglot" not in loaded
+    assert "sqlglot" not in loaded  # the read-only check of `query:` sources, imported on use
 
 
 def test_everything_left_out_is_still_importable_on_demand():
