@@ -21,13 +21,14 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 # its default 20 s start-up limit was seen to expire (a unit test failed only under -n 2).
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
 
-.PHONY: help setup namespace-links wheel typecheck browser azurite bench-files demo test lint bench bench-small bench-dataflow bench-verify faults services-up services-down services-status clean
+.PHONY: help setup namespace-links wheel typecheck browser azurite bench-files demo test lint bench bench-merge bench-mariadb bench-small bench-dataflow bench-verify faults services-up services-down services-status clean
 
 help:
 	@echo "make demo            run the demo jobs on local services (sets everything up first)"
 	@echo "make test            run the whole test suite (sets everything up first)"
 	@echo "make wheel           build the wheel the Cloud Run image installs (dist/)"
-	@echo "make bench           the 20-row job's fixed cost, then PostgreSQL (one stream and parallel) and MariaDB -> BigQuery (N=2,000,000 and 1,000,000; BENCH_ROWS / BENCH_MARIADB_ROWS)"
+	@echo "make bench           one table: PostgreSQL -> BigQuery, catalog/transactional/merge, parallelism 1 and default, and the 20-row job's fixed cost (N=2,000,000; BENCH_ROWS, BENCH_REPEAT)"
+	@echo "make bench-merge     a 1% increment merged into a merge table: partitions touched, bytes (N=2,000,000)"
 	@echo "make bench-mariadb   MariaDB -> BigQuery benchmark (N=1,000,000; BENCH_ROWS=... to change)"
 	@echo "make bench-files     peak memory reading a 2 GB CSV through the file reader (BENCH_GB=... to change)"
 	@echo "make bench-dataflow  standard vs the Beam subflow (DirectRunner, 1 and 2 workers; N=1,000,000)"
@@ -116,11 +117,16 @@ lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 # Both relational benchmarks, each beside its own ceiling (the fastest raw read of its table).
+# One table: COPY ceiling, extract+stage, whole process and peak RSS for catalog, transactional
+# and merge at BENCH_ROWS (2M), parallelism 1 and the default, plus the 20-row job's fixed cost
+# and where its time goes. BENCH_REPEAT rounds (medians).
 bench: setup
-	$(BIN)/python -m bench.postgres_to_bigquery --rows 20 --parallelism 0
-	$(BIN)/python -m bench.postgres_to_bigquery --rows $${BENCH_ROWS:-2000000} --parallelism 1 --parallelism 0
-	$(BIN)/python -m bench.mariadb_to_bigquery --rows $${BENCH_MARIADB_ROWS:-1000000}
-	$(BIN)/python -m bench.merge --rows $${BENCH_MERGE_ROWS:-2000000}
+	$(BIN)/python -m bench.postgres_to_bigquery --rows $${BENCH_ROWS:-2000000} --repeat $${BENCH_REPEAT:-3} \
+		--load-type catalog --load-type transactional --load-type merge --parallelism 1 --parallelism 0 --small 20
+
+# A 1% increment merged into a BENCH_ROWS merge table (partitions touched, bytes billed).
+bench-merge: setup
+	$(BIN)/python -m bench.merge --rows $${BENCH_ROWS:-2000000}
 
 bench-files: setup
 	$(BIN)/python -m bench.files_memory --gigabytes $${BENCH_GB:-2}

@@ -1,24 +1,30 @@
-"""`make bench`: a PostgreSQL table of N rows through the etl-job flow into the BigQuery emulator.
+"""`make bench`: one table, a PostgreSQL table of N rows through `etl run` into the emulator.
 
-In the same run it measures the raw ceiling, `COPY (SELECT ...) TO STDOUT (FORMAT binary)` of the
-same table read and dropped, and prints rows/s for extract+stage, for load and end to end, the
-ratio of extract+stage to the ceiling, and the peak RSS of the process that ran the flow. Each
-size is measured in `--repeat` rounds (COPY, then the flow) and the medians are reported, with the
-lowest and highest ratio of a single round.
+For each load type (catalog, transactional, merge) and each parallelism (1, then the job's
+default: the machine's cores, at most 4), in `--repeat` rounds: the raw ceiling, `COPY (SELECT
+...) TO STDOUT (FORMAT binary)` of the same table read and dropped, then `etl run --json` as a
+whole process into a fresh table. Printed as ONE table, medians over the rounds:
 
-    python -m bench.postgres_to_bigquery --rows 2000000 [--rows 4000000 ...] [--parallelism 1 ...]
+- COPY rows/s: the ceiling; extract+stage rows/s: the run's extract stage (read, conform,
+  fingerprint or hash, write Parquet, upload); "of COPY": extract+stage against the ceiling of
+  the same rounds (lowest and highest single round in brackets); "of catalog": against the
+  catalog run of the same size and parallelism (the cost of fingerprints and hashes);
+- rows/CPU s: rows per CPU second the `etl run` process spent while its extract stage ran (all
+  its threads: reader, conforming, hashing, Parquet, upload), and "of catalog" of that: on a
+  shared, loaded machine the wall-time ratios swing with the neighbours, CPU seconds much less;
+- whole process: wall seconds of `etl run` from start to exit, and its CPU seconds (user+system,
+  less sensitive to a loaded machine than wall time); peak RSS of that process alone;
+- the `--small` row (20 rows by default): the fixed cost of a run whose own work is nothing,
+  with where its wall time goes (`bench.fixed_cost`: imports, Prefect API, BigQuery and GCS
+  calls, the rest).
 
-Each size is run with each `--parallelism` (default: 1, then the job's default, the machine's
-cores at most 4), so one table shows one stream beside the parallel read of the same table.
-`--rows 20` measures the fixed cost of a run: the whole `etl run` process ("process s") and its
-peak RSS, for a job whose own work is nothing.
-    python -m bench.postgres_to_bigquery --rows 1000000 --load-type transactional [--key all]
+The machine's load average is printed with the figures: on a shared machine, read the ratios
+(measured in the same rounds), not the seconds.
 
-`--load-type transactional` measures the first (full) run of an incremental job into a fresh
-table each round: every row is fingerprinted (engine.fingerprint) over its identity, the primary key
-and cursor by default or every column with `--key all`.
+    python -m bench.postgres_to_bigquery --rows 2000000 [--rows ...] [--load-type catalog ...]
+        [--parallelism 1 --parallelism 0] [--small 20] [--repeat 3] [--key all]
 
-Each size runs the job in a fresh `etl run --json` process, so its peak RSS is the flow's alone.
+`--key all` makes the transactional identity every column (default: primary key + cursor).
 """
 
 from __future__ import annotations
@@ -112,6 +118,8 @@ def _job_yaml(load_type: str, key: str, parallelism: int = 0) -> str:
     threads = f"parallelism: {parallelism}\n" if parallelism else ""
     if load_type == "catalog":
         return f"load_type: catalog\nprocessing_mode: standard\n{threads}"
+    if load_type == "merge":
+        return f"load_type: merge\ncursor_column: updated_at\nprocessing_mode: standard\n{threads}"
     keys = f"key_columns: [{', '.join(COLUMNS)}]\n" if key == "all" else ""
     return (
         "load_type: transactional\ncursor_column: updated_at\nbackfill_start: all\n"
@@ -149,6 +157,12 @@ def write_files(
 
 def etl(*args: str) -> tuple[str, float]:
     """Run `etl ARGS`; returns its stdout and the peak RSS (MB) of that process alone."""
+    stdout, peak_mb, _ = etl_usage(*args)
+    return stdout, peak_mb
+
+
+def etl_usage(*args: str) -> tuple[str, float, float]:
+    """Run `etl ARGS`; its stdout, peak RSS (MB) and CPU seconds (user + system)."""
     command = [str(Path(sys.executable).parent / "etl"), *args]
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         process = subprocess.Popen(command, stdout=out, stderr=err, cwd=project_root())
@@ -160,30 +174,35 @@ def etl(*args: str) -> tuple[str, float]:
     if process.returncode != 0:
         sys.stderr.write(stdout + stderr)
         raise SystemExit(f"`etl {' '.join(args)}` failed")
-    return stdout, usage.ru_maxrss / 1024
+    return stdout, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def _one_run(rows: int, job: Path) -> dict[str, float]:
-    started = time.perf_counter()
-    stdout, peak_mb = etl("run", str(job), "--json")
-    wall = time.perf_counter() - started
-    report = json.loads(stdout)
+    """One whole `etl run` process, timed by `bench.fixed_cost` (which also gives the CPU
+    seconds the process spent while the extract stage ran)."""
+    from bench import fixed_cost
+
+    timed = fixed_cost.measure(job, project_root())
+    report = timed["report"]
     if report["status"] != "completed" or report["rows_loaded"] != rows:
         raise SystemExit(f"the benchmark run did not load {rows} rows: {report}")
     stages = report["stages"]
     return {
         "extract": stages["extract"]["seconds"],
+        "extract_cpu": timed["extract_cpu"],
         "load": stages["load"]["seconds"],
         "flow": report["duration_seconds"],
-        "process": wall,
-        "peak_rss_mb": peak_mb,
+        "process": timed["wall"],
+        "cpu": timed["cpu"],
+        "peak_rss_mb": timed["peak_rss_mb"],
         "staged_mb": report["bytes_processed"] / 1e6,
         "read_units": report.get("read_units", 1),
     }
 
 
 def _fresh_table(services: Services, job: Path) -> None:
-    """A transactional job's first run loads everything: start each round from a new table."""
+    """A transactional or merge job's first run loads everything: each round starts from a new
+    table."""
     from etl_bigquery.devservices.clients import bigquery_client
 
     table = next(
@@ -212,10 +231,11 @@ def measure(
             table = create_table(conn, rows)
         connections, job = write_files(Path(folder), table, services, load_type, key, parallelism)
         etl("connection", "apply", str(connections))
-        etl("job", "apply", str(job))
+        if load_type == "catalog":
+            etl("job", "apply", str(job))  # the others apply it on a new table each round
         copies, runs = [], []
         for _ in range(repeat):
-            if load_type == "transactional":
+            if load_type != "catalog":
                 _fresh_table(services, job)
             with psycopg.connect(DSN, autocommit=True) as conn:
                 copies.append(copy_ceiling(conn, table)[0])
@@ -230,6 +250,7 @@ def measure(
         "repeat": repeat,
         "copy_rows_per_s": rows / copy,
         "extract_stage_rows_per_s": rows / extract,
+        "extract_cpu_rows_per_s": rows / statistics.median(r["extract_cpu"] for r in runs),
         "ratio_to_copy": copy / extract,
         "ratio_min": min(c / r["extract"] for c, r in zip(copies, runs, strict=True)),
         "ratio_max": max(c / r["extract"] for c, r in zip(copies, runs, strict=True)),
@@ -237,16 +258,98 @@ def measure(
         "end_to_end_rows_per_s": rows / statistics.median(r["flow"] for r in runs),
         "flow_seconds": statistics.median(r["flow"] for r in runs),
         "process_seconds": statistics.median(r["process"] for r in runs),
+        "process_cpu_seconds": statistics.median(r["cpu"] for r in runs),
         "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
         "staged_mb": runs[0]["staged_mb"],
     }
+
+
+def measure_small(rows: int, services: Services, repeat: int) -> dict[str, Any]:
+    """The fixed cost: a catalog job of `rows` rows, default settings, timed by `bench.fixed_cost`
+    (medians of the split; the highest peak RSS)."""
+    from bench import fixed_cost
+
+    with tempfile.TemporaryDirectory() as folder:
+        with psycopg.connect(DSN, autocommit=True) as conn:
+            table = create_table(conn, rows)
+        connections, job = write_files(Path(folder), table, services)
+        etl("connection", "apply", str(connections))
+        etl("job", "apply", str(job))
+        runs = [fixed_cost.measure(job, project_root()) for _ in range(repeat)]
+    for run in runs:
+        if run["rows_loaded"] != rows:
+            raise SystemExit(f"the {rows}-row run loaded {run['rows_loaded']} rows")
+    split = {k: statistics.median(r["split"][k] for r in runs) for k in runs[0]["split"]}
+    return {
+        "rows": rows,
+        "repeat": repeat,
+        "process_seconds": statistics.median(r["wall"] for r in runs),
+        "process_cpu_seconds": statistics.median(r["cpu"] for r in runs),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        "split": split,
+        "calls": runs[0]["calls"],
+        "stages": runs[0]["stages"],
+    }
+
+
+def _load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def print_table(results: list[dict[str, Any]], small: dict[str, Any] | None, load: str) -> None:
+    catalog = {(r["rows"], r["parallelism"]): r for r in results if r["load_type"] == "catalog"}
+    print(f"\nmake bench: PostgreSQL -> BigQuery emulator ({os.cpu_count()} cores; load average "
+          f"1/5/15 min {load})")  # fmt: skip
+    header = (
+        f"{'rows':>10} {'load type':<14} {'parallel':>8} {'units':>5} {'COPY rows/s':>12} "
+        f"{'extract+stage':>13} {'of COPY (min-max)':>18} {'of catalog':>10} "
+        f"{'rows/CPU s':>10} {'of catalog':>10} {'process s':>9} {'CPU s':>6} {'peak RSS':>9}"
+    )
+    print(header)
+    for r in results:
+        base = catalog.get((r["rows"], r["parallelism"]))
+        of_catalog = (
+            f"{r['extract_stage_rows_per_s'] / base['extract_stage_rows_per_s']:>10.0%}"
+            if base
+            else f"{'':>10}"
+        )
+        of_catalog_cpu = (
+            f"{r['extract_cpu_rows_per_s'] / base['extract_cpu_rows_per_s']:>10.0%}"
+            if base
+            else f"{'':>10}"
+        )
+        print(
+            f"{r['rows']:>10,} {r['load_type']:<14} {r['parallelism']:>8} {r['read_units']:>5} "
+            f"{r['copy_rows_per_s']:>12,.0f} {r['extract_stage_rows_per_s']:>13,.0f} "
+            f"{r['ratio_to_copy']:>7.0%} ({r['ratio_min']:.0%}-{r['ratio_max']:.0%}) "
+            f"{of_catalog} {r['extract_cpu_rows_per_s']:>10,.0f} {of_catalog_cpu} "
+            f"{r['process_seconds']:>9.1f} {r['process_cpu_seconds']:>6.1f} "
+            f"{r['peak_rss_mb']:>6,.0f} MB"
+        )
+    if small:
+        print(
+            f"{small['rows']:>10,} {'catalog':<14} {'default':>8} {1:>5} {'':>12} {'':>13} "
+            f"{'':>18} {'':>10} {'':>10} {'':>10} {small['process_seconds']:>9.1f} "
+            f"{small['process_cpu_seconds']:>6.1f} {small['peak_rss_mb']:>6,.0f} MB"
+        )
+        split, calls = small["split"], small["calls"]
+        print(
+            f"{'':>10} the {small['rows']}-row run's wall time: imports {split['imports']:.2f} s, "
+            f"Prefect API {split['prefect_api']:.2f} s ({calls['prefect']} calls), BigQuery API "
+            f"{split['bigquery_api']:.2f} s ({calls['bigquery']}), GCS {split['gcs_api']:.2f} s "
+            f"({calls['gcs']}), interpreter start {split['startup']:.2f} s, rest "
+            f"{split['rest']:.2f} s"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, action="append", help="table sizes (repeatable)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds per size (medians)")
-    parser.add_argument("--load-type", choices=["catalog", "transactional"], default="catalog")
+    parser.add_argument(
+        "--load-type", action="append", choices=["catalog", "transactional", "merge"],
+        help="repeatable; default: catalog, transactional and merge",
+    )  # fmt: skip
     parser.add_argument(
         "--key", choices=["default", "all"], default="default", help="transactional identity"
     )
@@ -254,9 +357,13 @@ def main() -> None:
         "--parallelism", type=int, action="append",
         help="the job's parallelism (repeatable; 0: the default); default: 1 and 0",
     )  # fmt: skip
+    parser.add_argument(
+        "--small", type=int, default=20, help="rows of the fixed-cost job (0: not measured)"
+    )
     args = parser.parse_args()
     sizes = args.rows or [2_000_000]
     threads = args.parallelism or [1, 0]
+    load_types = args.load_type or ["catalog", "transactional", "merge"]
     services = Services()
     services.up(echo=lambda line: print(f"  {line}"))
     os.environ.update(services.environment())
@@ -266,28 +373,17 @@ def main() -> None:
          "-m", "etl_bigquery.blocks"],
         check=True, capture_output=True, cwd=project_root(),
     )  # fmt: skip
+    load_before = _load()
+    small = measure_small(args.small, services, args.repeat) if args.small else None
     results = [
-        measure(rows, services, args.repeat, args.load_type, args.key, parallelism)
+        measure(rows, services, args.repeat, load_type, args.key, parallelism)
         for rows in sizes
         for parallelism in threads
+        for load_type in ["catalog", *[t for t in load_types if t != "catalog"]]
+        if load_type in load_types or load_type == "catalog"
     ]
-    header = (
-        f"{'rows':>10} {'parallel':>8} {'units':>5} {'COPY rows/s':>12} {'extract+stage':>14} "
-        f"{'ratio (min-max)':>16} {'load rows/s':>12} {'end-to-end':>11} {'process s':>9} "
-        f"{'peak RSS':>9}"
-    )
-    print("\n" + header)
-    for r in results:
-        print(
-            f"{r['rows']:>10,} {r['parallelism']:>8} {r['read_units']:>5} "
-            f"{r['copy_rows_per_s']:>12,.0f} "
-            f"{r['extract_stage_rows_per_s']:>14,.0f} "
-            f"{r['ratio_to_copy']:>5.0%} ({r['ratio_min']:.0%}-{r['ratio_max']:.0%}) "
-            f"{r['load_rows_per_s']:>12,.0f} "
-            f"{r['end_to_end_rows_per_s']:>11,.0f} {r['process_seconds']:>9.1f} "
-            f"{r['peak_rss_mb']:>7,.0f}MB"
-        )
-    print("\n" + json.dumps(results, indent=2))
+    print_table(results, small, f"{load_before} at start, {_load()} at end")
+    print("\n" + json.dumps({"small": small, "sizes": results}, indent=2))
 
 
 if __name__ == "__main__":

@@ -121,8 +121,10 @@ class IncrementFilter:
         known.keys, known.remaining = self.known_keys, self.known_counts.copy()
         return known
 
-    def versions(self, batch: pa.RecordBatch) -> np.ndarray:
+    def versions(self, batch: pa.RecordBatch, identities: np.ndarray) -> np.ndarray:
         version = self.version or VersionColumns(self.identity.columns)
+        if self.identity.is_row_digest_of(version.columns):
+            return identities  # identity is every loaded column: the same digest, computed once
         return version.digests(batch)
 
     def in_window(self, batch: pa.RecordBatch) -> Matched:
@@ -135,7 +137,8 @@ class IncrementFilter:
         if self.upper is not None:
             batch = keep_rows_at_or_before(batch, self.cursor, self.upper.value)
         batch, future = take_future(batch, self.cursor, self.not_after)
-        return Matched(batch, digests(batch, self.identity), self.versions(batch), future)
+        identities = digests(batch, self.identity)
+        return Matched(batch, identities, self.versions(batch, identities), future)
 
     def maybe_held(self, batch: pa.RecordBatch, identities: np.ndarray) -> np.ndarray:
         """Rows BigQuery may hold already: cursor <= W and an identity among the window's."""

@@ -8,8 +8,8 @@ decode in C and release the GIL (ADBC, ConnectorX, pyarrow), so the reads overla
 the conforming and Parquet writing of the one consumer, which is the extraction loop as before:
 one conformer, one increment claim, one stager under the run's prefix, one load job.
 Exactly-once is therefore the standard path's own: a unit adds nothing that one stream would not
-have read, in another order. Memory is bounded by the queue (`depth` batches) plus one batch in
-flight per thread.
+have read, in another order. Memory is bounded by the queue's byte budget, shared by all threads
+(`engine.byte_budget`), plus one batch in flight per thread.
 
 Hash buckets are never read in parallel here: each bucket scans the whole table, so on one
 machine they cost more than they give; such a read stays one stream.
@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 import pyarrow as pa
 
 from etl_bigquery.engine.beam.units import split_read, unit_count
+from etl_bigquery.engine.byte_budget import READ_AHEAD_BYTES, ByteBudgetQueue
 from etl_bigquery.engine.conform import RejectedRow
 from etl_bigquery.engine.jobs.model import FilesSource
 from etl_bigquery.engine.sources.abilities import (
@@ -105,7 +106,7 @@ class ParallelRead:
         open_reader: Callable[[], SourceReader],
         units: list[ReadPlan],
         workers: int,
-        depth: int | None = None,
+        budget: int = READ_AHEAD_BYTES,
     ) -> None:
         self.units = units
         self.workers = max(1, min(workers, len(units)))
@@ -113,7 +114,7 @@ class ParallelRead:
         self._todo: queue.SimpleQueue[ReadPlan] = queue.SimpleQueue()
         for unit in units:
             self._todo.put(unit)
-        self._items: queue.Queue[object] = queue.Queue(maxsize=depth or 2 * self.workers)
+        self._items: ByteBudgetQueue[object] = ByteBudgetQueue(budget)
         self._stop = threading.Event()
         self._rejected: list[RejectedRow] = []
         self._lock = threading.Lock()
@@ -126,13 +127,7 @@ class ParallelRead:
         return rejected
 
     def _put(self, item: object) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._items.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return self._items.put(item, self._stop)
 
     def _keep_rejected(self, reader: SourceReader) -> None:
         if isinstance(reader, RejectsRecords) and (bad := reader.take_rejected()):
@@ -143,7 +138,7 @@ class ParallelRead:
         try:
             reader = self._open_reader()
         except BaseException as error:  # handed to the consumer, which re-raises it
-            self._put(_Failed(error))
+            self._items.put(_Failed(error), force=True)
             return
         try:
             while not self._stop.is_set():
@@ -165,11 +160,11 @@ class ParallelRead:
                         close()  # a stopped read closes its cursor before the reader
                 self._keep_rejected(reader)
         except BaseException as error:
-            self._put(_Failed(error))
+            self._items.put(_Failed(error), force=True)
             return
         finally:
             reader.close()
-        self._put(_WORKER_DONE)
+        self._items.put(_WORKER_DONE, force=True)
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         threads = [
@@ -190,9 +185,6 @@ class ParallelRead:
                     yield item
         finally:
             self._stop.set()
-            for thread in threads:  # unblock producers waiting on a full queue, then join
-                while thread.is_alive():
-                    try:
-                        self._items.get_nowait()
-                    except queue.Empty:
-                        thread.join(timeout=0.2)
+            self._items.clear()  # producers waiting for room see `stop` within 0.2 s
+            for thread in threads:
+                thread.join()

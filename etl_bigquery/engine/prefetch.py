@@ -1,40 +1,35 @@
 """Read ahead: the source is read in a background thread while the caller converts and writes.
 
 Drivers decode in C and release the GIL, so on two cores reading overlaps with conforming and
-Parquet writing. The queue holds at most `depth` batches, which bounds the memory it adds.
+Parquet writing. What is read ahead is bounded in bytes (`engine.byte_budget`), not in batches.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections.abc import Iterator
 from typing import TypeVar
+
+from etl_bigquery.engine.byte_budget import READ_AHEAD_BYTES, ByteBudgetQueue
 
 T = TypeVar("T")
 _DONE = object()
 
 
-def read_ahead(source: Iterator[T], depth: int = 2) -> Iterator[T]:
-    """Yield the items of `source`, produced by a thread up to `depth` items ahead. An exception
+def read_ahead(source: Iterator[T], budget: int = READ_AHEAD_BYTES) -> Iterator[T]:
+    """Yield the items of `source`, produced by a thread up to `budget` bytes ahead. An exception
     in the thread is raised here; closing this generator stops the thread."""
-    items: queue.Queue[object] = queue.Queue(maxsize=depth)
+    items: ByteBudgetQueue[object] = ByteBudgetQueue(budget)
     stop = threading.Event()
 
     def produce() -> None:
         try:
             for item in source:
-                while not stop.is_set():
-                    try:
-                        items.put(item, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not items.put(item, stop):
                     return
-            items.put(_DONE)
+            items.put(_DONE, force=True)
         except BaseException as error:  # handed to the consumer, which re-raises it
-            items.put(error)
+            items.put(error, force=True)
         finally:
             close = getattr(source, "close", None)
             if close is not None and stop.is_set():
@@ -52,9 +47,5 @@ def read_ahead(source: Iterator[T], depth: int = 2) -> Iterator[T]:
             yield item  # type: ignore[misc]
     finally:
         stop.set()
-        # Unblock a producer waiting on a full queue, then let it finish.
-        while thread.is_alive():
-            try:
-                items.get_nowait()
-            except queue.Empty:
-                thread.join(timeout=0.2)
+        items.clear()  # a producer waiting for room sees `stop` within 0.2 s
+        thread.join()

@@ -24,6 +24,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import bigquery, storage
 
 from etl_bigquery.engine.bigquery.clients import classify_google_error
+from etl_bigquery.engine.bigquery.loader import wait_for_job
 from etl_bigquery.engine.bigquery.tables import TableRef, get_table
 from etl_bigquery.engine.conform import RejectedRow
 from etl_bigquery.engine.errors import LoadError, Stage, TransientExtractionError
@@ -175,7 +176,7 @@ def load_rejected(
                 job = client.get_job(f"{job_id}_{attempt}", location=location)
                 if job.done() and job.error_result:
                     continue
-            job.result()
+            wait_for_job(job)
             break
     except gexc.GoogleAPICallError as error:
         raise classify_google_error(

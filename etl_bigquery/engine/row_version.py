@@ -21,12 +21,12 @@ since is compared by (identity, content).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
+from etl_bigquery.engine.described_columns import columns_from_description, describe_columns
 from etl_bigquery.engine.rowhash import ENCODING, row_digests
 
 ROW_VERSION = "_etl_row_version"
@@ -42,19 +42,12 @@ class VersionColumns:
     columns: tuple[str, ...]
 
     def describe(self) -> str:
-        return _DESCRIPTION_PREFIX + json.dumps(list(self.columns))
+        return describe_columns(_DESCRIPTION_PREFIX, self.columns)
 
     @classmethod
     def from_description(cls, text: str | None) -> VersionColumns | None:
-        if not text or not text.startswith(_DESCRIPTION_PREFIX):
-            return None
-        try:
-            names = json.loads(text[len(_DESCRIPTION_PREFIX) :])
-        except ValueError:
-            return None
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            return None
-        return cls(tuple(names))
+        names = columns_from_description(text, _DESCRIPTION_PREFIX, allow_empty=True)
+        return None if names is None else cls(names)
 
     def digests(self, batch: pa.RecordBatch) -> np.ndarray:
         """The 16-byte version of every row (a version column the batch lacks counts as NULL,

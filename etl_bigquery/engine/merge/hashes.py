@@ -14,12 +14,12 @@ closed with a sentence instead of comparing digests of two encodings.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
 
+from etl_bigquery.engine.described_columns import columns_from_description, describe_columns
 from etl_bigquery.engine.rowhash import ENCODING, from_hex, to_hex
 from etl_bigquery.engine.rowhash import row_digests as _digests
 
@@ -51,17 +51,9 @@ def row_digests(batch: pa.RecordBatch | pa.Table, columns: Sequence[str]) -> np.
 
 
 def describe_key(columns: Sequence[str]) -> str:
-    return KEY_DESCRIPTION + json.dumps(list(columns))
+    return describe_columns(KEY_DESCRIPTION, columns)
 
 
 def key_columns_described(text: str | None) -> tuple[str, ...] | None:
     """The key columns a `_etl_key_hash` description names, or None when it names none."""
-    if not text or not text.startswith(KEY_DESCRIPTION):
-        return None
-    try:
-        names = json.loads(text[len(KEY_DESCRIPTION) :])
-    except ValueError:
-        return None
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        return None
-    return tuple(names)
+    return columns_from_description(text, KEY_DESCRIPTION)
