@@ -203,7 +203,7 @@ def last_status(connection: str) -> dict[str, Any]:
     return value if isinstance(value, dict) and value else {"status": "unknown"}
 
 
-_PAGE = 200  # the Prefect API's largest page of variables
+_PAGE = 200  # the Prefect API's default largest page of variables
 
 
 def all_statuses(client: Any) -> Callable[[str], dict[str, Any]]:
@@ -223,9 +223,10 @@ def all_statuses(client: Any) -> Callable[[str], dict[str, Any]]:
             },
         ).json()
         found.update({item["name"]: item.get("value") for item in page})
-        if len(page) < _PAGE:
+        # Until an empty page, not a short one: a server may cap pages below _PAGE.
+        if not page:
             break
-        offset += _PAGE
+        offset += len(page)
 
     def lookup(connection: str) -> dict[str, Any]:
         value = found.get(_variable_name(connection))
