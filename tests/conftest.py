@@ -397,3 +397,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return rank.get(relative, len(rank))
 
     items.sort(key=position)  # stable: the order within a file and among the rest is kept
+
+
+@pytest.fixture(scope="module")
+def dynamodb_endpoint() -> Iterator[str]:
+    """moto's DynamoDB server on a free port (live HTTP, through boto3 like real DynamoDB)."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as error:
+        unavailable(f"moto[server] is not installed: {error}")
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()

@@ -161,19 +161,6 @@ def test_redis_hashes_under_a_prefix_load_as_rows(redis_db, services, destinatio
 # -- DynamoDB (moto's server) ----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def dynamodb_endpoint() -> Iterator[str]:
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError as error:
-        unavailable(f"moto[server] is not installed: {error}")
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
 def test_dynamodb_items_with_sets_decimals_and_maps(
     dynamodb_endpoint, services, destination, dataset, bq
 ):
@@ -554,7 +541,6 @@ def test_etl_services_up_only_firestore_starts_the_emulator_and_down_stops_it(
     `etl services up` without --only never starts it, and `status` does not require it."""
     import urllib.request
 
-    from tests.conftest import free_port
     from tests.integration.cli_helpers import etl
 
     state = {"ETL_STATE_DIR": str(tmp_path / "state")}

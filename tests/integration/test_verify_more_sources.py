@@ -267,7 +267,7 @@ def test_a_firestore_source(tmp_path: Path, firestore_emulator, firestore_projec
     client.close()
 
 
-def test_a_dynamodb_source(tmp_path: Path, services, destination, dataset, bq):
+def test_a_dynamodb_source(tmp_path: Path, dynamodb_endpoint, services, destination, dataset, bq):
     """A numeric hash key: document_id is the key's value, typed as the table holds it."""
     import decimal
 
@@ -275,39 +275,28 @@ def test_a_dynamodb_source(tmp_path: Path, services, destination, dataset, bq):
 
     from etl_bigquery.blocks import NoSqlConnection
     from etl_bigquery.blocks.nosql import NoSqlType
-    from tests.conftest import free_port
 
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError as error:
-        unavailable(f"moto[server] is not installed: {error}")
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        endpoint = f"http://127.0.0.1:{port}"
-        keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-        dynamodb = boto3.resource("dynamodb", region_name="eu-west-1", endpoint_url=endpoint,
-                                  **keys)  # fmt: skip
-        table = dynamodb.create_table(
-            TableName="orders", BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "order_no", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "order_no", "AttributeType": "N"}],
-        )  # fmt: skip
-        for i in range(1, 9):
-            table.put_item(Item={"order_no": i, "qty": i * 2, "price": decimal.Decimal("19.99")})
-        block = NoSqlConnection(type=NoSqlType("dynamodb"), region="eu-west-1",
-                                endpoint_url=endpoint, **keys)  # fmt: skip
-        connection = _save(block, f"vddb-{uuid.uuid4().hex[:8]}")
-        path = job_file(
-            tmp_path, f"vd-{dataset[-6:]}", connection=connection, source={"table": "orders"},
-            destination={"block": destination, "dataset": dataset, "table": "orders"},
-            load_type="catalog",
-        )  # fmt: skip
-        apply_and_run(path)
-        column = next(f for f in bq.get_table(f"local.{dataset}.orders").schema
-                      if f.name == "document_id")  # fmt: skip
-        assert column.field_type == "INTEGER", column
-        _equal_then_one_deleted(path, bq, f"local.{dataset}.orders", 8, "document_id", 5)
-    finally:
-        server.stop()
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    dynamodb = boto3.resource("dynamodb", region_name="eu-west-1",
+                              endpoint_url=dynamodb_endpoint, **keys)  # fmt: skip
+    name = f"orders_{uuid.uuid4().hex[:8]}"
+    table = dynamodb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "order_no", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "order_no", "AttributeType": "N"}],
+    )  # fmt: skip
+    for i in range(1, 9):
+        table.put_item(Item={"order_no": i, "qty": i * 2, "price": decimal.Decimal("19.99")})
+    block = NoSqlConnection(type=NoSqlType("dynamodb"), region="eu-west-1",
+                            endpoint_url=dynamodb_endpoint, **keys)  # fmt: skip
+    connection = _save(block, f"vddb-{uuid.uuid4().hex[:8]}")
+    path = job_file(
+        tmp_path, f"vd-{dataset[-6:]}", connection=connection, source={"table": name},
+        destination={"block": destination, "dataset": dataset, "table": "orders"},
+        load_type="catalog",
+    )  # fmt: skip
+    apply_and_run(path)
+    column = next(f for f in bq.get_table(f"local.{dataset}.orders").schema
+                  if f.name == "document_id")  # fmt: skip
+    assert column.field_type == "INTEGER", column
+    _equal_then_one_deleted(path, bq, f"local.{dataset}.orders", 8, "document_id", 5)
